@@ -1,0 +1,61 @@
+"""`degaml eval SPEC [key=value ...]`: score a model on one split of a task and report accuracy with a 95% CI."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from degaml.cli.common import check_writable, console, console_err, progress_bar, write_json, write_jsonl
+from degaml.data import load_task_data
+from degaml.errors import DegamlError
+from degaml.evaluation import EvalResult, evaluate
+from degaml.models import load_llm
+from degaml.specs import load_spec
+
+
+class EvalSplit(str, enum.Enum):
+    validation = "validation"
+    test = "test"
+    all = "all"
+
+
+def print_result(result: EvalResult) -> None:
+    table = Table(title=f"{result.task} · {result.split}", show_header=False)
+    lo, hi = result.ci95
+    table.add_row("model", result.model + (f" + adapter {result.adapter}" if result.adapter else ""))
+    table.add_row("n", str(result.n))
+    table.add_row(f"accuracy ({result.metric})", f"{result.accuracy:.4f}  (95% CI {lo:.4f}–{hi:.4f})")
+    if result.acc_norm is not None:
+        table.add_row("acc / acc_norm", f"{result.acc:.4f} / {result.acc_norm:.4f}")
+    table.add_row("time", f"{result.seconds:.1f} s · {result.examples_per_second:.2f} ex/s · {result.tokens_per_second:.0f} tok/s")
+    console.print(table)
+
+
+def eval_command(
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="task spec YAML"),
+    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="spec overrides, e.g. batch_size=8"),
+    split: EvalSplit = typer.Option(EvalSplit.validation, help="validation, test, or all (every item in file order)"),
+    limit: int | None = typer.Option(None, min=1, help="score only the first N items of the split"),
+    adapter: Path | None = typer.Option(None, help="PEFT LoRA adapter directory to apply"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the summary JSON here"),
+    predictions: Path | None = typer.Option(None, help="write one JSON line per item here"),
+) -> None:
+    spec = load_spec(spec_path, overrides or [])
+    check_writable(json_path, "--json")
+    check_writable(predictions, "--predictions")
+    if adapter is not None and not (adapter / "adapter_config.json").is_file():
+        raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
+    data = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
+    examples = data.split(split.value)[:limit] if limit else data.split(split.value)
+    console_err.print(f"[dim]{spec.task}: {len(examples)} {split.value} items from {data.source.source}[/]", highlight=False)
+    loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
+    with progress_bar(f"eval {spec.task}/{split.value}", total=len(examples)) as advance:
+        result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.train, adapter=adapter, progress=advance)
+    print_result(result)
+    if json_path is not None:
+        write_json(json_path, result.summary() | {"spec": str(spec_path), "data_source": data.source.source})
+    if predictions is not None:
+        write_jsonl(predictions, [vars(p) for p in result.predictions])

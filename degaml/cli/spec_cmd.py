@@ -1,0 +1,36 @@
+"""`degaml spec validate FILE...` and `degaml spec schema`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from degaml.cli.common import console, console_err
+from degaml.errors import EXIT_USAGE, SpecError
+from degaml.specs import load_spec, spec_json_schema
+
+spec_app = typer.Typer(no_args_is_help=True)
+
+
+@spec_app.command("validate")
+def validate(files: list[Path] = typer.Argument(..., help="YAML spec files to check")) -> None:
+    """Check each spec; print one line per file. Exit 2 if any is invalid."""
+    failed = 0
+    for path in files:
+        try:
+            spec = load_spec(path)
+        except SpecError as exc:
+            failed += 1
+            console_err.print(f"[red]invalid[/] {exc}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"[green]ok[/] {path}: task {spec.task} ({spec.format}, {len(spec.dataset)} source(s))", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_USAGE)
+
+
+@spec_app.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of a task spec (point your editor's YAML language server at it)."""
+    typer.echo(json.dumps(spec_json_schema(), indent=2))

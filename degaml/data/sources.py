@@ -1,0 +1,193 @@
+"""Loading task data from a spec's sources (through `datasets`) into normalized `Example`s.
+
+Kinds: `hf:<id>` (hub, with config/split), local .json/.jsonl/.parquet/.csv files, `shared:<path>` (the
+normalized benchmark files in the project's shared data dir) and `reasoning_gym:<name>` (seeded, offline).
+A list of sources is a fallback chain: the first that loads wins; why the others were skipped is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from degaml.data.example import Example
+from degaml.errors import DataError
+from degaml.models.hub import hub_reachable
+from degaml.specs.model import DataSource, TaskSpec
+
+log = logging.getLogger(__name__)
+SHARED_DATA_ENV = "DEGAML_SHARED_DATA"
+LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+class SourceUnavailable(Exception):
+    """This source cannot be used here (no hub, no shared dir); the next fallback is tried."""
+
+
+def shared_data_dir(start: Path | None = None) -> Path | None:
+    """The shared benchmark data dir: $DEGAML_SHARED_DATA, else the first `shared/data` above `start` or the cwd."""
+    if os.environ.get(SHARED_DATA_ENV):
+        return Path(os.environ[SHARED_DATA_ENV])
+    for base in (start, Path.cwd()):
+        if base is None:
+            continue
+        for parent in (base.resolve(), *base.resolve().parents):
+            if (parent / "shared" / "data").is_dir():
+                return parent / "shared" / "data"
+    return None
+
+
+_TEMPLATES = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+
+
+def _lookup(record: dict[str, Any], dotted: str, source: str) -> Any:
+    """A field by dotted path (`choices.text`), or a Jinja template over the record (`{{passage}}\n\n{{question}}`)."""
+    if "{{" in dotted:
+        try:
+            return _TEMPLATES.from_string(dotted).render(**record)
+        except jinja2.TemplateError as exc:
+            raise DataError(f"{source}: field template {dotted!r} failed: {exc}") from None
+    value: Any = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise DataError(f"{source}: record has no field '{dotted}' (fields: {', '.join(sorted(record))[:120]})")
+        value = value[part]
+    return value
+
+
+def normalize_record(record: dict[str, Any], index: int, src: DataSource, multiple_choice: bool) -> Example:
+    """Map one raw record to an Example using the source's field map."""
+    fm = src.fields
+    name = src.source
+    question = _lookup(record, fm.question, name)
+    raw_answer = _lookup(record, fm.answer, name)
+    if src.answer_regex is not None:
+        match = re.search(src.answer_regex, str(raw_answer))
+        if not match:
+            raise DataError(f"{name}: item {index}: answer_regex found no answer in {str(raw_answer)[:60]!r}")
+        raw_answer = match.group(1).strip()
+    choices: tuple[str, ...] = ()
+    if multiple_choice:
+        if fm.choices is None:
+            raise DataError(f"{name}: format multiple_choice needs fields.choices")
+        raw_choices = _lookup(record, fm.choices, name)
+        if isinstance(raw_choices, str):  # a template rendered a JSON list
+            try:
+                raw_choices = json.loads(raw_choices)
+            except json.JSONDecodeError:
+                raise DataError(f"{name}: item {index}: choices {raw_choices[:60]!r} is not a list") from None
+        if not isinstance(raw_choices, (list, tuple)):
+            raise DataError(f"{name}: item {index}: choices must be a list, got {type(raw_choices).__name__}")
+        choices = tuple(str(c) for c in raw_choices)
+        if fm.labels is not None:
+            labels = [str(x) for x in _lookup(record, fm.labels, name)]
+            if str(raw_answer) not in labels:
+                raise DataError(f"{name}: item {index}: answer {raw_answer!r} is not among labels {labels}")
+            answer: int | str = labels.index(str(raw_answer))
+        else:
+            try:
+                answer = int(raw_answer)
+            except (TypeError, ValueError):
+                raise DataError(f"{name}: item {index}: answer {raw_answer!r} is not a choice index") from None
+        if len(choices) < 2 or not 0 <= answer < len(choices):
+            raise DataError(f"{name}: item {index}: answer {answer} out of range for {len(choices)} choices")
+    else:
+        answer = str(raw_answer).strip()
+    item_id = record.get(fm.id) if fm.id else None
+    rationale = record.get(fm.rationale) if fm.rationale else None
+    return Example(
+        id=str(item_id) if item_id is not None else f"{name}-{index:05d}",
+        question=str(question),
+        choices=choices,
+        answer=answer,
+        rationale=str(rationale) if rationale else None,
+    )
+
+
+def _records_from_datasets(src: DataSource, base_dir: Path) -> list[dict[str, Any]]:
+    import datasets
+
+    datasets.disable_progress_bars()
+    if src.kind == "hf":
+        if not hub_reachable():
+            raise SourceUnavailable("the Hugging Face hub is unreachable")
+        ds = datasets.load_dataset(src.target, src.config, split=src.split or "train")
+        return list(ds)
+    if src.kind == "shared":
+        root = shared_data_dir(base_dir)
+        if root is None:
+            raise SourceUnavailable(f"no shared data dir (set ${SHARED_DATA_ENV})")
+        path = root / src.target
+    else:
+        path = base_dir / src.source
+    if not path.is_file():
+        raise SourceUnavailable(f"{path} does not exist")
+    builder = LOCAL_BUILDERS.get(path.suffix.lower())
+    if builder is None:
+        raise DataError(f"{src.source}: unsupported file type {path.suffix}")
+    try:
+        ds = datasets.load_dataset(builder, data_files=str(path), split="train")
+    except Exception as exc:  # noqa: BLE001 - malformed user file → one line
+        raise DataError(f"{path}: cannot parse as {builder} ({str(exc).splitlines()[0][:120]})") from None
+    return list(ds)
+
+
+def _reasoning_gym_examples(src: DataSource, seed: int) -> list[Example]:
+    import reasoning_gym
+
+    try:
+        dataset = reasoning_gym.create_dataset(src.target, size=src.size, seed=seed, **src.options)
+    except Exception as exc:  # noqa: BLE001 - unknown name or bad options → one line
+        raise DataError(f"{src.source}: cannot create dataset ({str(exc).splitlines()[0][:160]})") from None
+    return [
+        Example(
+            id=f"{src.target}-{seed}-{i:05d}",
+            question=entry["question"],
+            answer=str(entry["answer"]),
+            meta={"reasoning_gym": entry, "scorer": dataset.score_answer},
+        )
+        for i, entry in enumerate(dataset)
+    ]
+
+
+def load_source(src: DataSource, spec: TaskSpec, seed_offset: int = 0) -> list[Example]:
+    """All examples of one source, in source order (raises SourceUnavailable to trigger the fallback).
+
+    `seed_offset` makes generated (reasoning_gym) train pools differ from the evaluation pool.
+    """
+    if src.kind == "reasoning_gym":
+        return _reasoning_gym_examples(src, spec.seed + seed_offset)
+    records = _records_from_datasets(src, spec.source_dir)
+    mc = spec.format == "multiple_choice"
+    return [normalize_record(dict(r), i, src, mc) for i, r in enumerate(records)]
+
+
+def load_first_available(
+    sources: list[DataSource], spec: TaskSpec, on_skip: Callable[[str], None] | None = None, seed_offset: int = 0
+) -> tuple[DataSource, list[Example]]:
+    """Try `sources` in order; return the first that loads (and is non-empty) with its examples."""
+    reasons = []
+    for src in sources:
+        try:
+            examples = load_source(src, spec, seed_offset)
+        except SourceUnavailable as exc:
+            reason = f"{src.source}: {exc}"
+        except DataError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. hub errors: fall through to the next source
+            reason = f"{src.source}: {str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}"
+        else:
+            if examples:
+                return src, examples
+            reason = f"{src.source}: no items"
+        reasons.append(reason)
+        (on_skip or log.info)(f"skipping data source {reason}")
+    raise DataError(f"task '{spec.task}': no data source could be loaded ({'; '.join(reasons)})")

@@ -1,0 +1,84 @@
+"""Seeded, disjoint partition of a task's labelled pool into support / validation / test (+ train pool).
+
+- support: unlabeled prompts for the generator and test-time methods (labels stripped);
+- validation: labelled; the only split rewards and tuning may read;
+- test: labelled; read once for final numbers;
+- train: LoRA-collection / few-shot pool — the spec's `train_dataset` when given, else carved from the pool.
+
+One seeded permutation of the pool decides everything: support ← first `num_support`, validation ← next
+`num_validation`, train (carved) ← next `num_train`, test ← next `num_test` (default: all the rest). Each split
+keeps permutation order, so `--limit N` takes a fixed random sample.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from degaml.data.example import Example
+from degaml.data.sources import load_first_available
+from degaml.errors import DataError
+from degaml.specs.model import DataSource, TaskSpec
+
+TRAIN_SEED_OFFSET = 1_000_003  # generated train pools use another seed than the evaluation pool
+SplitName = Literal["support", "validation", "test", "train", "all"]
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task instance: the loaded pool and its partition."""
+
+    spec: TaskSpec
+    source: DataSource  # the source that was actually loaded
+    pool: tuple[Example, ...]  # every labelled item, in source order
+    support: tuple[Example, ...]  # unlabeled
+    validation: tuple[Example, ...]
+    test: tuple[Example, ...]
+    train: tuple[Example, ...]
+
+    def split(self, name: SplitName) -> tuple[Example, ...]:
+        if name == "all":
+            return self.pool
+        return getattr(self, name)
+
+    def support_prompts(self) -> list[str]:
+        """The support questions (unlabeled task inputs) as plain text."""
+        return [ex.question for ex in self.support]
+
+
+def partition(
+    pool: list[Example], spec: TaskSpec, carve_train: bool
+) -> tuple[list[Example], list[Example], list[Example], list[Example]]:
+    """Split `pool` into (support, validation, test, carved train) with the spec's sizes and seed."""
+    order = list(range(len(pool)))
+    random.Random(spec.seed).shuffle(order)
+    n_train = (spec.num_train or 0) if carve_train else 0
+    needed = spec.num_support + spec.num_validation + n_train + (spec.num_test or 1)
+    if needed > len(pool):
+        raise DataError(
+            f"task '{spec.task}': split sizes need {needed} items (num_support {spec.num_support} + num_validation "
+            f"{spec.num_validation} + num_train {n_train} + num_test {spec.num_test or '≥1'}) but the data has {len(pool)}"
+        )
+    cuts = [spec.num_support, spec.num_validation, n_train]
+    parts, start = [], 0
+    for size in cuts:
+        parts.append([pool[i] for i in order[start : start + size]])
+        start += size
+    rest = order[start:]
+    test = [pool[i] for i in (rest[: spec.num_test] if spec.num_test else rest)]
+    support, validation, train = parts
+    return [ex.unlabeled() for ex in support], validation, test, train
+
+
+def load_task_data(spec: TaskSpec, on_skip: Callable[[str], None] | None = None) -> TaskData:
+    """Load the spec's data (with fallbacks) and partition it."""
+    source, pool = load_first_available(spec.dataset, spec, on_skip)
+    carve = spec.train_dataset is None
+    support, validation, test, train = partition(pool, spec, carve_train=carve)
+    if not carve:
+        _, train_pool = load_first_available(spec.train_dataset, spec, on_skip, seed_offset=TRAIN_SEED_OFFSET)
+        held_out = {(ex.question, ex.choices) for ex in pool}
+        train = [ex for ex in train_pool if (ex.question, ex.choices) not in held_out]  # never train on an evaluation item
+    return TaskData(spec, source, tuple(pool), tuple(support), tuple(validation), tuple(test), tuple(train))

@@ -1,0 +1,79 @@
+"""Rendering prompts from a spec's Jinja templates, lm-evaluation-harness style.
+
+A multiple-choice item becomes one (context, continuation) pair per choice: context = few-shot prefix +
+`doc_to_text`, continuation = `target_delimiter` + `doc_to_target` (with `choice` bound). When `doc_to_text`
+itself uses `choice` (WinoGrande's partial scoring) the context varies per choice and the continuation is shared.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from degaml.data.example import Example
+from degaml.errors import DataError
+from degaml.specs.model import TaskSpec
+
+_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _uses_variable(template: str, name: str) -> bool:
+    return name in meta.find_undeclared_variables(_ENV.parse(template))
+
+
+class PromptBuilder:
+    """Turns examples into model inputs following one spec's templates and few-shot settings."""
+
+    def __init__(self, spec: TaskSpec, fewshot_pool: Sequence[Example] = ()) -> None:
+        if spec.num_fewshot and len(fewshot_pool) < spec.num_fewshot:
+            raise DataError(
+                f"task '{spec.task}': num_fewshot {spec.num_fewshot} needs a train pool of at least that size "
+                f"(have {len(fewshot_pool)}); set train_dataset or num_train"
+            )
+        self.spec = spec
+        self.fewshot_pool = list(fewshot_pool)
+        self._text = _ENV.from_string(spec.doc_to_text)
+        self._target = _ENV.from_string(spec.doc_to_target)
+        self._fewshot_target = _ENV.from_string(spec.fewshot_target)
+        self.choice_in_context = _uses_variable(spec.doc_to_text, "choice")
+
+    def _render(self, template: jinja2.Template, example: Example, **extra: object) -> str:
+        try:
+            return template.render(**example.template_vars(), **extra)
+        except jinja2.TemplateError as exc:
+            raise DataError(f"task '{self.spec.task}': item {example.id}: template error: {exc}") from None
+
+    def fewshot_examples(self, example: Example) -> list[Example]:
+        """`num_fewshot` train items for this example, seeded by (spec seed, example id), never the item itself."""
+        if not self.spec.num_fewshot:
+            return []
+        rng = random.Random(f"{self.spec.seed}:{example.id}")
+        candidates = [ex for ex in self.fewshot_pool if ex.question != example.question]
+        return rng.sample(candidates, self.spec.num_fewshot)
+
+    def _prefix(self, example: Example) -> str:
+        shots = self.fewshot_examples(example)
+        if not shots:
+            return ""
+        blocks = []
+        for shot in shots:
+            text = self._render(self._text, shot, choice=shot.template_vars()["gold"])
+            blocks.append(text + self.spec.target_delimiter + self._render(self._fewshot_target, shot))
+        return self.spec.fewshot_delimiter.join(blocks) + self.spec.fewshot_delimiter
+
+    def context(self, example: Example) -> str:
+        """The full prompt for a generative item (few-shot prefix + doc_to_text)."""
+        return self._prefix(example) + self._render(self._text, example)
+
+    def choice_pairs(self, example: Example) -> list[tuple[str, str]]:
+        """(context, continuation) for each choice of a multiple-choice item."""
+        prefix = self._prefix(example)
+        pairs = []
+        for choice in example.choices:
+            context = prefix + self._render(self._text, example, choice=choice)
+            pairs.append((context, self.spec.target_delimiter + self._render(self._target, example, choice=choice)))
+        return pairs

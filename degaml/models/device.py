@@ -1,0 +1,37 @@
+"""Device and dtype resolution: `device: auto|cpu|cuda`, `dtype: auto|float32|bfloat16`.
+
+`auto` picks CUDA when present. The automatic dtype is bfloat16 on CUDA (where supported) and float32 on CPU:
+bf16 matmuls are ~2.7x faster on this CPU, but SmolLM2's log-likelihoods shift enough in bf16 to flip
+multiple-choice answers (measured in docs/benchmarks.md), so CPU keeps fp32 unless a spec asks for bf16.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from degaml.errors import ModelLoadError
+
+DeviceName = Literal["auto", "cpu", "cuda"]
+DtypeName = Literal["auto", "float32", "bfloat16"]
+
+
+def resolve_device(name: DeviceName) -> torch.device:
+    """Map a spec's device name to a torch device; `cuda` without a GPU is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("device: 'cuda' was requested but no CUDA device is available; use device: auto or cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: DtypeName, device: torch.device) -> torch.dtype:
+    """Map a spec's dtype name to a torch dtype for `device`."""
+    if name == "float32":
+        return torch.float32
+    if name == "bfloat16":
+        return torch.bfloat16
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32

@@ -1,0 +1,16 @@
+"""Task specs: pydantic models of the YAML files in `specs/`, and their loader."""
+
+from degaml.specs.load import apply_overrides, load_spec, spec_from_dict, spec_json_schema
+from degaml.specs.model import AnswerFilter, DataSource, FieldMap, GenerationConfig, TaskSpec
+
+__all__ = [
+    "AnswerFilter",
+    "DataSource",
+    "FieldMap",
+    "GenerationConfig",
+    "TaskSpec",
+    "apply_overrides",
+    "load_spec",
+    "spec_from_dict",
+    "spec_json_schema",
+]

@@ -1,0 +1,126 @@
+"""Reading YAML task specs: `yaml.safe_load`, `key=value` overrides, and one-line errors naming the field.
+
+Every failure raises `SpecError` with `<file>: <field path>: <problem> (got <value>)`, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from degaml.errors import SpecError
+from degaml.specs.model import TaskSpec
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` → (["a", "b"], value parsed as YAML, so `3` is an int and `[x, y]` a list)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
+        raise SpecError(f"override '{text}': expected key=value (e.g. num_validation=50 or generation.max_new_tokens=64)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise SpecError(f"override '{text}': value is not valid YAML ({_yaml_problem(exc)})") from exc
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of `data` with each `key=value` override applied (nested keys by dots)."""
+    data = json.loads(json.dumps(data))  # deep copy of plain YAML data
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise SpecError(f"override '{text}': '{part}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark else problem
+
+
+def _format_location(loc: tuple) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif str(item).startswith(("function-", "tagged-union")):
+            continue
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def validation_message(source: str, exc: ValidationError) -> str:
+    """One line for the first pydantic error: file, field path, message and offending value."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = _format_location(first["loc"])
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    value = first.get("input")
+    shown = "" if first["type"] == "missing" or isinstance(value, dict) else f" (got {json.dumps(value, default=str)[:80]})"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {loc}: {msg}{shown}{more}"
+
+
+def spec_from_dict(data: Any, source: str = "<spec>", path: Path | None = None) -> TaskSpec:
+    """Validate already-parsed YAML data into a TaskSpec."""
+    if data is None:
+        raise SpecError(f"{source}: spec is empty")
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a spec must be a mapping of keys, got {type(data).__name__}")
+    try:
+        spec = TaskSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(validation_message(source, exc)) from None
+    spec._path = path
+    _check_local_files(spec, source)
+    return spec
+
+
+def _check_local_files(spec: TaskSpec, source: str) -> None:
+    for key, sources in (("dataset", spec.dataset), ("train_dataset", spec.train_dataset or [])):
+        for index, item in enumerate(sources):
+            if item.kind == "local" and not (spec.source_dir / item.source).is_file():
+                raise SpecError(f"{source}: {key}[{index}].source: data file not found (got \"{item.source}\")")
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> TaskSpec:
+    """Read, override and validate a YAML spec file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot read spec ({exc.__class__.__name__})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: YAML syntax error at {_yaml_problem(exc)}") from None
+    if overrides:
+        if not isinstance(data, dict):
+            return spec_from_dict(data, str(path), path)
+        data = apply_overrides(data, overrides)
+    return spec_from_dict(data, str(path), path.resolve())
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """JSON Schema of a task spec (for editors' YAML language servers)."""
+    schema = TaskSpec.model_json_schema()
+    schema["title"] = "degaml task spec"
+    return schema
