@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning user errors into one line and exit code 2."""
     quiet_libraries()
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # click returns the code of a typer.Exit here
     except DegamlError as exc:
         console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
@@ -37,12 +37,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         console_err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors (bad option, missing argument) and aborts
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    except typer.Abort:
+        sys.exit(1)
+    except typer.TyperException as exc:  # usage errors (bad option value, missing argument)
+        fmt = getattr(exc, "format_message", None)
+        message = fmt() if callable(fmt) else str(exc)
+        console_err.print(f"[bold red]error:[/] {' '.join(message.split())} (see --help)", highlight=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -147,19 +147,26 @@ def _reasoning_gym_examples(src: DataSource, seed: int) -> list[Example]:
         dataset = reasoning_gym.create_dataset(src.target, size=src.size, seed=seed, **src.options)
     except Exception as exc:  # noqa: BLE001 - unknown name or bad options → one line
         raise DataError(f"{src.source}: cannot create dataset ({str(exc).splitlines()[0][:160]})") from None
-    return [
-        Example(
-            id=f"{src.target}-{seed}-{i:05d}",
-            question=entry["question"],
-            answer=str(entry["answer"]),
-            meta={"reasoning_gym": entry, "scorer": dataset.score_answer},
+    examples, seen = [], set()
+    for i, entry in enumerate(dataset):
+        if entry["question"] in seen:  # small problem spaces repeat items; keep splits truly disjoint
+            continue
+        seen.add(entry["question"])
+        examples.append(
+            Example(
+                id=f"{src.target}-{seed}-{i:05d}",
+                question=entry["question"],
+                answer=str(entry["answer"]),
+                meta={"reasoning_gym": entry, "scorer": dataset.score_answer},
+            )
         )
-        for i, entry in enumerate(dataset)
-    ]
+    return examples
 
 
 def load_source(src: DataSource, spec: TaskSpec, seed_offset: int = 0) -> list[Example]:
     """All examples of one source, in source order (raises SourceUnavailable to trigger the fallback).
+
+    Generated (reasoning_gym) sources drop repeated questions, so `size` is an upper bound.
 
     `seed_offset` makes generated (reasoning_gym) train pools differ from the evaluation pool.
     """

@@ -1,0 +1,5 @@
+"""`python -m degaml` runs the CLI."""
+
+from degaml.cli import main
+
+main()

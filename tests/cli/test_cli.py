@@ -1,0 +1,93 @@
+"""The CLI: `degaml eval` outputs, split/limit semantics, and bad arguments (exit 2, one line, nothing written)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from degaml.cli import main
+from tests.conftest import mc_spec_dict
+
+
+def run(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    return info.value.code
+
+
+@pytest.fixture
+def spec_file(mc_file, tiny_model_dir, tmp_path) -> Path:
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(mc_spec_dict(mc_file, model=str(tiny_model_dir), batch_size=8)))
+    return path
+
+
+def test_eval_writes_summary_and_predictions(spec_file, tmp_path, capsys):
+    out, preds = tmp_path / "out.json", tmp_path / "preds.jsonl"
+    assert run(["eval", str(spec_file), "--json", str(out), "--predictions", str(preds)]) == 0
+    summary = json.loads(out.read_text())
+    for key in ("task", "split", "n", "accuracy", "ci95", "seconds", "examples_per_second", "model", "acc_norm", "tokens_per_second"):
+        assert key in summary
+    assert summary["split"] == "validation" and summary["n"] == 20 and len(summary["ci95"]) == 2
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert len(rows) == 20 and {"id", "prediction", "gold", "correct", "scores"} <= set(rows[0])
+    assert sum(r["correct"] for r in rows) / 20 == pytest.approx(summary["accuracy"])
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_split_all_keeps_file_order_and_limit_takes_first_n(spec_file, tmp_path):
+    preds = tmp_path / "all.jsonl"
+    assert run(["eval", str(spec_file), "--split", "all", "--limit", "7", "--predictions", str(preds)]) == 0
+    assert [json.loads(line)["id"] for line in preds.read_text().splitlines()] == [f"q{i}" for i in range(7)]
+
+
+def test_limit_is_a_fixed_prefix_of_the_split(spec_file, tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run(["eval", str(spec_file), "--split", "test", "--limit", "3", "--predictions", str(a)])
+    run(["eval", str(spec_file), "--split", "test", "--limit", "5", "--predictions", str(b)])
+    ids = lambda p: [json.loads(line)["id"] for line in p.read_text().splitlines()]  # noqa: E731
+    assert ids(b)[:3] == ids(a)
+
+
+def test_overrides_reach_the_spec(spec_file, tmp_path):
+    out = tmp_path / "o.json"
+    assert run(["eval", str(spec_file), "num_validation=4", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["n"] == 4
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--split", "train"], "split"),
+        (["--limit", "0"], "limit"),
+        (["--adapter", "/nonexistent/adapter"], "--adapter"),
+        (["--json", "/nonexistent/dir/out.json"], "--json"),
+        (["batch_size=oops"], "batch_size"),
+        (["notakeyvalue"], "override"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(spec_file, tmp_path, capsys, args, needle):
+    preds = tmp_path / "never.jsonl"
+    assert run(["eval", str(spec_file), "--predictions", str(preds), *args]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert not preds.exists()
+
+
+def test_missing_spec_file_exits_2(tmp_path, capsys):
+    assert run(["eval", str(tmp_path / "none.yaml")]) == 2
+    assert "spec file not found" in capsys.readouterr().err
+
+
+def test_spec_schema_prints_json(capsys):
+    assert run(["spec", "schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "degaml task spec"
+
+
+def test_models_lists_embedded_defaults(capsys):
+    assert run(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "model: default" in out and "encoder: default" in out
