@@ -57,7 +57,7 @@ class _Group:
         return len(self.ctx) + sum(len(c) for c in self.conts)
 
 
-def _groups(encoded: list[tuple[list[int], list[int]]], max_length: int) -> list[_Group]:
+def _groups(encoded: list[tuple[list[int], list[int]]], max_length: int, share_context: bool = True) -> list[_Group]:
     """Consecutive pairs with the same context form a group; too-long pairs are truncated alone (lm-eval style)."""
     groups: list[_Group] = []
     for i, (ctx, cont) in enumerate(encoded):
@@ -67,7 +67,7 @@ def _groups(encoded: list[tuple[list[int], list[int]]], max_length: int) -> list
             groups.append(_Group(full[: len(full) - len(cont)], [cont], [i]))
             continue
         last = groups[-1] if groups else None
-        if last is not None and last.ctx == ctx and last.length + len(cont) <= max_length + 1:
+        if share_context and last is not None and last.ctx == ctx and last.length + len(cont) <= max_length + 1:
             last.conts.append(cont)
             last.members.append(i)
         else:
@@ -116,10 +116,12 @@ def score_continuations(
     batch_size: int,
     max_length: int,
     on_batch: Callable[[int, int], None] | None = None,
+    share_context: bool = True,
 ) -> list[ContinuationScore]:
     """Score every (context, continuation) pair; `on_batch(pairs_done, tokens)` is called after each batch.
 
-    `batch_size` counts packed rows (items), not pairs.
+    `batch_size` counts packed rows (items), not pairs. `share_context=False` gives every pair its own row (the
+    unpacked computation; for benchmarks and tests).
     """
     device = next(model.parameters()).device
     encoded = []
@@ -128,7 +130,7 @@ def score_continuations(
         if not cont:
             raise ValueError(f"empty continuation for context ending {context[-40:]!r}")
         encoded.append((ctx, cont))
-    groups = sorted(_groups(encoded, max_length), key=lambda g: -g.length)
+    groups = sorted(_groups(encoded, max_length, share_context), key=lambda g: -g.length)
     backbone, head = backbone_and_head(model)
     results: list[ContinuationScore | None] = [None] * len(encoded)
     for start in range(0, len(groups), batch_size):

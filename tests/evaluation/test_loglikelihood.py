@@ -60,3 +60,14 @@ def test_progress_callback_counts_pairs(tiny_loaded):
     seen = []
     score_continuations(tiny_loaded.model, tiny_loaded.tokenizer, PAIRS, 2, 512, on_batch=lambda n, t: seen.append(n))
     assert sum(seen) == len(PAIRS)
+
+
+def test_unpacked_mode_gives_the_same_scores(tiny_loaded):
+    packed = score_continuations(tiny_loaded.model, tiny_loaded.tokenizer, PAIRS, 4, 512)
+    unpacked = score_continuations(tiny_loaded.model, tiny_loaded.tokenizer, PAIRS, 4, 512, share_context=False)
+    assert [s.logprob for s in packed] == pytest.approx([s.logprob for s in unpacked], abs=1e-4)
+
+
+def test_empty_continuation_is_rejected(tiny_loaded):
+    with pytest.raises(ValueError, match="empty continuation"):
+        score_continuations(tiny_loaded.model, tiny_loaded.tokenizer, [("Question:", "")], 4, 512)
