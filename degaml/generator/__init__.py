@@ -1,0 +1,1 @@
+"""Generalization module: LoRA checkpoint collection, parameter tokenizer, hyper-convolutional generator."""
