@@ -69,6 +69,14 @@ class PromptBuilder:
         """The full prompt for a generative item (few-shot prefix + doc_to_text)."""
         return self._prefix(example) + self._render(self._text, example)
 
+    def training_pair(self, example: Example) -> tuple[str, str]:
+        """(prompt, answer) for supervised LoRA training: the gold choice's continuation, or `fewshot_target`."""
+        if example.answer is None:
+            raise DataError(f"task '{self.spec.task}': item {example.id} has no label to train on")
+        if self.spec.format == "multiple_choice":
+            return self.choice_pairs(example)[int(example.answer)]
+        return self.context(example), self.spec.target_delimiter + self._render(self._fewshot_target, example)
+
     def choice_pairs(self, example: Example) -> list[tuple[str, str]]:
         """(context, continuation) for each choice of a multiple-choice item."""
         prefix = self._prefix(example)

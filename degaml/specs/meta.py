@@ -1,0 +1,116 @@
+"""Meta-training specs: which task specs form the meta-training distribution, and the recipes for LoRA
+checkpoint collection and generator training (paper App. C stage 1, App. E).
+
+Two shipped profiles fill the recipe defaults: `cpu` (SmolLM2-135M on this kind of machine, minutes per task)
+and `paper` (the paper's GPU recipe: 75 + 50 steps, batch 32, ≤ 5000 samples, rank 8; N = 128 prompts of 512
+tokens). Any recipe field can still be set explicitly or overridden with `key=value`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from degaml.specs.model import StrictModel
+
+Profile = Literal["cpu", "paper"]
+
+
+class CollectionRecipe(StrictModel):
+    """Training a LoRA on one task's train pool and saving its parameters after every optimizer step."""
+
+    rank: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1, le=1024)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+    phase1_steps: int = Field(ge=1, le=100_000)
+    phase1_lr: float = Field(gt=0, le=1.0)
+    phase2_steps: int = Field(ge=0, le=100_000)
+    phase2_lr: float = Field(gt=0, le=1.0)
+    batch_size: int = Field(ge=1, le=4096)
+    max_samples: int = Field(5000, ge=1, le=10_000_000)
+    max_length: int = Field(ge=8, le=131072, description="tokens per training sequence (prompt left-truncated)")
+    eval_checkpoints: int = Field(3, ge=0, le=100, description="checkpoints scored on validation (evenly spaced)")
+    eval_items: int = Field(100, ge=1, le=100_000, description="validation items used for those scores")
+    seed: int = Field(0, ge=0)
+
+
+class GeneratorRecipe(StrictModel):
+    """Generator shape (App. E.3) and its MSE training (App. E.4)."""
+
+    num_prompts: int = Field(ge=1, le=4096, description="N: prompts per task-embedding batch")
+    prompt_tokens: int = Field(ge=4, le=4096, description="L: encoder tokens kept per prompt")
+    chunk: int = Field(ge=1, le=65536, description="token width (columns of a rank × chunk parameter token)")
+    hidden_dims: list[tuple[int, int, int]] = Field(min_length=1, description="(channels, height, width) between input and output")
+    kernel: int = Field(3, ge=1, le=31)
+    position_dim: int = Field(64, ge=4, le=4096)
+    steps: int = Field(ge=1, le=10_000_000)
+    lr: float = Field(gt=0, le=1.0)
+    weight_decay: float = Field(0.1, ge=0, le=10)
+    batch_size: int = Field(ge=1, le=4096)
+    grad_clip: float = Field(1.0, gt=0)
+    input_noise: float = Field(1e-4, ge=0)
+    pairs_per_task: int = Field(5000, ge=1, le=10_000_000)
+    held_out_fraction: float = Field(0.1, gt=0, lt=1, description="pairs kept aside for validation loss")
+    seed: int = Field(0, ge=0)
+
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "cpu": {
+        "collection": {"phase1_steps": 30, "phase1_lr": 1e-3, "phase2_steps": 10, "phase2_lr": 1e-4,
+                       "batch_size": 8, "max_samples": 2000, "max_length": 128},
+        "generator": {"num_prompts": 16, "prompt_tokens": 64, "chunk": 64,
+                      "hidden_dims": [(64, 32, 192), (128, 16, 128), (256, 8, 96), (512, 8, 64)],
+                      "steps": 2000, "lr": 1e-3, "batch_size": 16, "pairs_per_task": 2000},
+    },
+    "paper": {
+        "collection": {"phase1_steps": 75, "phase1_lr": 1e-4, "phase2_steps": 50, "phase2_lr": 1e-5,
+                       "batch_size": 32, "max_samples": 5000, "max_length": 512,
+                       "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
+        "generator": {"num_prompts": 128, "prompt_tokens": 384, "chunk": 128,
+                      "hidden_dims": [(128, 200, 300), (128, 100, 256), (256, 50, 200), (512, 50, 200),
+                                      (1024, 25, 200), (1024, 10, 200), (2048, 10, 200)],
+                      "kernel": 9, "steps": 4000, "lr": 3e-5, "batch_size": 64, "pairs_per_task": 5000},
+    },
+}
+
+
+class MetaSpec(StrictModel):
+    """A meta-training distribution: task specs + collection and generator recipes."""
+
+    version: Literal[1]
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+    tasks: list[str] = Field(min_length=1, description="task spec files, relative to this file")
+    profile: Profile = "cpu"
+    model: str = "default"
+    encoder: str = "default"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    out_dir: str | None = Field(None, description="default: runs/meta/<name> under the current directory")
+    collection: CollectionRecipe
+    generator: GeneratorRecipe
+
+    _path: Path | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            profile = PROFILES.get(data.get("profile", "cpu"))
+            if profile is not None:
+                data = dict(data)
+                for section in ("collection", "generator"):
+                    given = data.get(section) or {}
+                    if isinstance(given, dict):
+                        data[section] = {**profile[section], **given}
+        return data
+
+    @property
+    def source_dir(self) -> Path:
+        return self._path.parent if self._path is not None else Path.cwd()
+
+    def task_paths(self) -> list[Path]:
+        return [(self.source_dir / t).resolve() for t in self.tasks]
+
+    def output_dir(self) -> Path:
+        return Path(self.out_dir) if self.out_dir else Path.cwd() / "runs" / "meta" / self.name
