@@ -1,0 +1,66 @@
+"""Prompts → PEFT LoRA adapter (the generalization module at test time).
+
+The frozen generator maps the embedding of a prompt batch to parameter tokens; the tokenizer maps them back to a
+LoRA state dict, written in PEFT's standard adapter format (`adapter_config.json` + `adapter_model.safetensors`)
+so `PeftModel.from_pretrained(base, DIR)` loads it. `q_φ(θ | D)` is a distribution: another prompt batch (drawn
+with another seed from the unlabeled pool) or `noise > 0` gives another sample.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from degaml.generator.artifact import GeneratorBundle
+from degaml.generator.embedding import PromptEmbedder
+
+
+def sample_prompt_batch(pool: Sequence[str], size: int, seed: int) -> list[str]:
+    """`size` prompts drawn without replacement (cycled if the pool is smaller), seeded."""
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    return [pool[order[i % len(order)]] for i in range(size)]
+
+
+@torch.inference_mode()
+def generate_state_dict(bundle: GeneratorBundle, embedder: PromptEmbedder, prompts: Sequence[str],
+                        noise: float = 0.0, seed: int = 0) -> dict[str, torch.Tensor]:
+    """LoRA state dict (PEFT saved-key format) for one prompt batch. No gradient ever reaches the generator."""
+    embedding = embedder.embed(prompts)[None]  # (1, N, L, C)
+    if noise > 0:
+        embedding = embedding + noise * torch.randn(embedding.shape, generator=torch.Generator().manual_seed(seed))
+    tokens = bundle.model(embedding)[0]  # (T, r, chunk)
+    return bundle.tokenizer.detokenize(tokens.detach())
+
+
+def write_peft_adapter(state_dict: dict[str, torch.Tensor], bundle: GeneratorBundle, out_dir: Path) -> Path:
+    """Write a standard PEFT LoRA adapter directory atomically."""
+    from peft import LoraConfig
+
+    config = LoraConfig(
+        r=bundle.config.lora_rank,
+        lora_alpha=bundle.config.lora_alpha,
+        target_modules=list(bundle.config.target_modules),
+        lora_dropout=0.0,
+        base_model_name_or_path=bundle.config.base_model,
+        task_type="CAUSAL_LM",
+    )
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        config.save_pretrained(str(tmp))
+        save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp / "adapter_model.safetensors"))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
