@@ -8,6 +8,7 @@ import typer
 
 from degaml.cli.common import console_err, quiet_libraries
 from degaml.cli.eval_cmd import eval_command
+from degaml.cli.generator_cmd import generator_app
 from degaml.cli.models_cmd import models_command
 from degaml.cli.spec_cmd import spec_app
 from degaml.errors import EXIT_USAGE, DegamlError
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.command("eval", help="Score a model (optionally with a LoRA adapter) on a task spec's split.")(eval_command)
 app.command("models", help="Show what models are available offline; --prepare builds the default model cache.")(models_command)
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
+app.add_typer(generator_app, name="generator", help="Meta-train the generalization module (collect, train) and generate adapters.")
 
 
 def main(argv: list[str] | None = None) -> None:

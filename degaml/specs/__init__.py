@@ -1,6 +1,7 @@
 """Task specs: pydantic models of the YAML files in `specs/`, and their loader."""
 
-from degaml.specs.load import apply_overrides, load_spec, spec_from_dict, spec_json_schema
+from degaml.specs.load import apply_overrides, load_meta_spec, load_spec, spec_from_dict, spec_json_schema
+from degaml.specs.meta import CollectionRecipe, GeneratorRecipe, MetaSpec
 from degaml.specs.model import AnswerFilter, DataSource, FieldMap, GenerationConfig, TaskSpec
 
 __all__ = [
@@ -9,7 +10,11 @@ __all__ = [
     "FieldMap",
     "GenerationConfig",
     "TaskSpec",
+    "CollectionRecipe",
+    "GeneratorRecipe",
+    "MetaSpec",
     "apply_overrides",
+    "load_meta_spec",
     "load_spec",
     "spec_from_dict",
     "spec_json_schema",

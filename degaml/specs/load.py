@@ -13,6 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from degaml.errors import SpecError
+from degaml.specs.meta import MetaSpec
 from degaml.specs.model import TaskSpec
 
 
@@ -99,9 +100,7 @@ def _check_local_files(spec: TaskSpec, source: str) -> None:
                 raise SpecError(f"{source}: {key}[{index}].source: data file not found (got \"{item.source}\")")
 
 
-def load_spec(path: str | Path, overrides: list[str] | None = None) -> TaskSpec:
-    """Read, override and validate a YAML spec file."""
-    path = Path(path)
+def _read_yaml(path: Path, overrides: list[str] | None) -> Any:
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
     try:
@@ -112,11 +111,34 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> TaskSpec:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: YAML syntax error at {_yaml_problem(exc)}") from None
-    if overrides:
-        if not isinstance(data, dict):
-            return spec_from_dict(data, str(path), path)
+    if overrides and isinstance(data, dict):
         data = apply_overrides(data, overrides)
-    return spec_from_dict(data, str(path), path.resolve())
+    return data
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> TaskSpec:
+    """Read, override and validate a YAML task spec file."""
+    path = Path(path)
+    return spec_from_dict(_read_yaml(path, overrides), str(path), path.resolve())
+
+
+def load_meta_spec(path: str | Path, overrides: list[str] | None = None) -> MetaSpec:
+    """Read, override and validate a YAML meta-training spec; its task spec files must exist."""
+    path = Path(path)
+    data = _read_yaml(path, overrides)
+    if data is None:
+        raise SpecError(f"{path}: spec is empty")
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec must be a mapping of keys, got {type(data).__name__}")
+    try:
+        meta = MetaSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(validation_message(str(path), exc)) from None
+    meta._path = path.resolve()
+    for index, task in enumerate(meta.task_paths()):
+        if not task.is_file():
+            raise SpecError(f"{path}: tasks[{index}]: task spec not found (got \"{meta.tasks[index]}\")")
+    return meta
 
 
 def spec_json_schema() -> dict[str, Any]:

@@ -132,6 +132,7 @@ class TaskSpec(StrictModel):
 
     model: str = Field("default", min_length=1)
     encoder: str = Field("default", min_length=1)
+    generator: str = Field("default", min_length=1, description="generator directory; default: the shipped one for SmolLM2-135M")
     device: DeviceName = "auto"
     dtype: DtypeName = "auto"
     trust_remote_code: bool = False
