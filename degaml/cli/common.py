@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from degaml.errors import DegamlError
+from degaml.io import write_text_atomic
 
 console = Console()
 console_err = Console(stderr=True)
@@ -50,23 +50,9 @@ def check_writable(path: Path | None, option: str) -> None:
         raise DegamlError(f"{option}: directory '{path.parent}' does not exist")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file + rename, so a killed run leaves no partial file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: Path, data: Any) -> None:
-    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    write_atomic(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+    write_text_atomic(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))

@@ -11,7 +11,6 @@ A few evenly spaced checkpoints are then scored on the validation split, so the 
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from degaml.data import Example, TaskData
 from degaml.errors import DataError
 from degaml.evaluation import PromptBuilder, evaluate
 from degaml.evaluation.loglikelihood import encode_pair
+from degaml.io import atomic_path
 from degaml.models.llm import LoadedModel
 from degaml.specs.meta import CollectionRecipe
 
@@ -69,9 +69,8 @@ def batch_indices(n_items: int, batch_size: int, step: int, seed: int) -> list[i
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
 
 
 def load_trajectory(path: Path) -> list[dict[str, torch.Tensor]]:
@@ -144,8 +143,8 @@ def collect_task(
                 progress(step + 1, losses[-1])
             if (step + 1) % save_every == 0 and step + 1 < total:
                 _atomic_save({k: torch.stack([c[k] for c in checkpoints]) for k in checkpoints[0]}, partial)
-                torch.save({"optimizer": optimizer.state_dict(), "losses": losses, "step": step + 1}, state_file.with_suffix(".tmp"))
-                os.replace(state_file.with_suffix(".tmp"), state_file)
+                with atomic_path(state_file) as tmp:
+                    torch.save({"optimizer": optimizer.state_dict(), "losses": losses, "step": step + 1}, tmp)
         seconds = time.perf_counter() - began
         model.eval()
         evaluations = _score_checkpoints(loaded, model, task, recipe, checkpoints)

@@ -8,10 +8,7 @@ with another seed from the unlabeled pool) or `noise > 0` gives another sample.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from degaml.generator.artifact import GeneratorBundle
+from degaml.io import atomic_directory
 from degaml.generator.embedding import PromptEmbedder
 
 
@@ -52,15 +50,7 @@ def write_peft_adapter(state_dict: dict[str, torch.Tensor], bundle: GeneratorBun
         base_model_name_or_path=bundle.config.base_model,
         task_type="CAUSAL_LM",
     )
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_directory(Path(out_dir)) as tmp:
         config.save_pretrained(str(tmp))
         save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp / "adapter_model.safetensors"))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

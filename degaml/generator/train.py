@@ -11,7 +11,6 @@ Training is resumable: weights, optimizer and step are saved atomically every `s
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from degaml.generator.artifact import GeneratorBundle, GeneratorConfig
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import sample_prompt_batch
 from degaml.generator.tokenizer import LoraTokenizer
+from degaml.io import atomic_path
 from degaml.specs.meta import CollectionRecipe, GeneratorRecipe
 
 PROMPT_BATCHES_PER_TASK = 40
@@ -111,10 +111,10 @@ def train_generator(
         if progress is not None:
             progress(step + 1, history[-1])
         if (step + 1) % save_every == 0 and step + 1 < recipe.steps:
-            save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(weights_path.with_suffix(".tmp")))
-            os.replace(weights_path.with_suffix(".tmp"), weights_path)
-            torch.save({"optimizer": optimizer.state_dict(), "step": step + 1, "history": history}, state_path.with_suffix(".tmp"))
-            os.replace(state_path.with_suffix(".tmp"), state_path)
+            with atomic_path(weights_path) as tmp:
+                save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+            with atomic_path(state_path) as tmp:
+                torch.save({"optimizer": optimizer.state_dict(), "step": step + 1, "history": history}, tmp)
     model.eval()
     metrics = evaluate_generator(model, data, held, mask)
     metrics.update(train_loss_last=sum(history[-20:]) / max(1, len(history[-20:])), steps=recipe.steps,

@@ -10,14 +10,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from degaml.errors import ModelLoadError
+from degaml.io import atomic_directory
 from degaml.models.device import DeviceName, DtypeName, resolve_device, resolve_dtype
 from degaml.models.hub import hub_error_message, hub_reachable
 
@@ -88,19 +87,12 @@ def prepare_default_model() -> Path:
     config.name_or_path = DEFAULT_MODEL_LABEL
     plain = LlamaForCausalLM(config)
     plain.load_state_dict(gguf_model.state_dict())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=cache.parent))
-    try:
+    with atomic_directory(cache) as tmp:
         plain.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "degaml_source.json").write_text(
             json.dumps({"format": CACHE_FORMAT, "gguf": str(gguf), "gguf_size": gguf.stat().st_size})
         )
-        if cache.exists():
-            shutil.rmtree(cache)
-        os.replace(tmp, cache)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return cache
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -15,6 +15,8 @@ from pydantic import ValidationError
 from degaml.errors import SpecError
 from degaml.specs.meta import MetaSpec
 from degaml.specs.model import TaskSpec
+
+ModelT = TypeVar("ModelT", TaskSpec, MetaSpec)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -78,17 +80,23 @@ def validation_message(source: str, exc: ValidationError) -> str:
     return f"{source}: {loc}: {msg}{shown}{more}"
 
 
-def spec_from_dict(data: Any, source: str = "<spec>", path: Path | None = None) -> TaskSpec:
-    """Validate already-parsed YAML data into a TaskSpec."""
+def _validate(model: type[ModelT], data: Any, source: str, path: Path | None) -> ModelT:
+    """Parsed YAML → a spec model, or one SpecError line; remembers the file it came from."""
     if data is None:
         raise SpecError(f"{source}: spec is empty")
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a spec must be a mapping of keys, got {type(data).__name__}")
     try:
-        spec = TaskSpec.model_validate(data)
+        spec = model.model_validate(data)
     except ValidationError as exc:
         raise SpecError(validation_message(source, exc)) from None
     spec._path = path
+    return spec
+
+
+def spec_from_dict(data: Any, source: str = "<spec>", path: Path | None = None) -> TaskSpec:
+    """Validate already-parsed YAML data into a TaskSpec."""
+    spec = _validate(TaskSpec, data, source, path)
     _check_local_files(spec, source)
     return spec
 
@@ -125,16 +133,7 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> TaskSpec:
 def load_meta_spec(path: str | Path, overrides: list[str] | None = None) -> MetaSpec:
     """Read, override and validate a YAML meta-training spec; its task spec files must exist."""
     path = Path(path)
-    data = _read_yaml(path, overrides)
-    if data is None:
-        raise SpecError(f"{path}: spec is empty")
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a spec must be a mapping of keys, got {type(data).__name__}")
-    try:
-        meta = MetaSpec.model_validate(data)
-    except ValidationError as exc:
-        raise SpecError(validation_message(str(path), exc)) from None
-    meta._path = path.resolve()
+    meta = _validate(MetaSpec, _read_yaml(path, overrides), str(path), path.resolve())
     for index, task in enumerate(meta.task_paths()):
         if not task.is_file():
             raise SpecError(f"{path}: tasks[{index}]: task spec not found (got \"{meta.tasks[index]}\")")
