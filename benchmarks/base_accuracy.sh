@@ -9,7 +9,7 @@ out="${1:-docs/results/base}"
 shift || true
 mkdir -p "$out"
 declare -A limit=(
-  [arc_easy]="" [arc_challenge]="" [winogrande]="" [piqa]=1000 [boolq]=1000 [hellaswag]=1000
+  [arc_easy]="" [arc_challenge]="" [winogrande]="" [piqa]=1000 [boolq]=1000 [hellaswag]=500
   [gsm8k]=500 [math]=500 [rg_chain_sum]=500 [rg_letter_counting]=500 [rg_leg_counting]=500
 )
 tasks=("$@")

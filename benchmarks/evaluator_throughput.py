@@ -99,7 +99,29 @@ def main() -> None:
                             "new_tokens_per_second": new_tokens / gen.seconds, "tokens_per_second": gen.tokens_per_second}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    print(markdown(report))
+
+
+def markdown(r: dict) -> str:
+    """The report as the markdown table docs/benchmarks.md shows."""
+    roof = r["roofline_gflops"]
+    lines = ["| measurement | float32 | bfloat16 |", "| --- | --- | --- |",
+             f"| matmul roofline (GFLOP/s, 512×576 · 576×1536) | {roof['float32']:.1f} | {roof['bfloat16']:.1f} |"]
+    bb = r["backbone"]
+    lines.append(f"| backbone forward, tokens/s (8×64) | {bb['float32']['tokens_per_second']:.0f} | {bb['bfloat16']['tokens_per_second']:.0f} |")
+    lines.append(f"| backbone, fraction of roofline | {bb['float32']['fraction_of_roofline']:.2f} | {bb['bfloat16']['fraction_of_roofline']:.2f} |")
+    mc = r["multiple_choice"]
+    for mode in ("packed", "unpacked"):
+        a, b = mc[f"float32/{mode}"], mc[f"bfloat16/{mode}"]
+        lines.append(f"| ARC-Easy {mode} scoring, examples/s ({a['items']} items) | {a['examples_per_second']:.2f} | {b['examples_per_second']:.2f} |")
+        lines.append(f"| ARC-Easy {mode} scoring, tokens/s processed | {a['tokens_per_second']:.0f} | {b['tokens_per_second']:.0f} |")
+    fa, ba = mc["float32/accuracy"], mc["bfloat16/accuracy"]
+    lines.append(f"| ARC-Easy acc / acc_norm (%) | {100 * fa['acc']:.1f} / {100 * fa['acc_norm']:.1f} | {100 * ba['acc']:.1f} / {100 * ba['acc_norm']:.1f} |")
+    lines.append(f"| bf16 picks the same answer as fp32 | | {100 * mc['bf16_same_prediction_as_fp32']:.0f}% of items |")
+    g = r["generation"]
+    lines.append(f"| GSM8K greedy generation ({g['items']} items, ≤128 new tokens): examples/s · new tokens/s | "
+                 f"{g['examples_per_second']:.2f} · {g['new_tokens_per_second']:.1f} | – |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
