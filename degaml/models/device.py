@@ -1,8 +1,10 @@
 """Device and dtype resolution: `device: auto|cpu|cuda`, `dtype: auto|float32|bfloat16`.
 
 `auto` picks CUDA when present. The automatic dtype is bfloat16 on CUDA (where supported) and float32 on CPU:
-bf16 matmuls are ~2.7x faster on this CPU, but SmolLM2's log-likelihoods shift enough in bf16 to flip
-multiple-choice answers (measured in docs/benchmarks.md), so CPU keeps fp32 unless a spec asks for bf16.
+on CPUs without native bf16 matmul (no AVX512-BF16/AMX, as on this project's machines) bf16 is several times
+slower than fp32, and bf16 rounding shifts log-likelihoods; `benchmarks/evaluator_throughput.py` measures both
+(speed against the matmul roofline, and how often bf16 picks the same answer as fp32). A spec can still ask for
+`dtype: bfloat16`.
 """
 
 from __future__ import annotations
