@@ -23,7 +23,7 @@ def _hf_cached_models() -> list[tuple[str, Path]]:
 
 def models_command(prepare: bool = typer.Option(False, "--prepare", help="convert the embedded GGUF into the cache now")) -> None:
     if prepare:
-        with console_err.status("converting the embedded SmolLM2-135M-Instruct GGUF (once, ~30 s)..."):
+        with console_err.status("converting the embedded SmolLM2-135M-Instruct GGUF (once, ~35 s)..."):
             path = prepare_default_model()
         console_err.print(f"default model cached at {path}", highlight=False)
     table = Table(title="models available offline")
