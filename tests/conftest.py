@@ -17,6 +17,12 @@ CORPUS = [
 ]
 
 
+CHAT_TEMPLATE = (  # ChatML, as SmolLM2 uses
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
 def build_tiny_model_dir(path: Path, seed: int = 0) -> Path:
     """Save a 2-layer random Llama and a byte-level BPE tokenizer to `path` (a transformers model dir)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -34,6 +40,7 @@ def build_tiny_model_dir(path: Path, seed: int = 0) -> Path:
         tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>", unk_token="<|endoftext|>",
         pad_token="<|im_end|>",
     )
+    fast.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -96,3 +103,62 @@ def numeric_spec_dict(data_file: Path, model: str = "default", **extra) -> dict:
         "dataset": [{"source": str(data_file)}], "num_support": 5, "num_validation": 10, "num_test": 10,
         "generation": {"until": ["\n"], "max_new_tokens": 4}, **extra,
     }
+
+
+# --- a tiny trained generator and a strategy context over it (strategies, controller, TUI tests) ---------------
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder():
+    from degaml.models import load_encoder
+
+    return load_encoder("default")
+
+
+@pytest.fixture(scope="session")
+def tiny_generator_dir(tmp_path_factory, tiny_model_dir, tiny_encoder) -> Path:
+    """A generator meta-trained (a few steps) on one tiny LoRA trajectory of the tiny model: real code path, seconds."""
+    from degaml.data import load_task_data
+    from degaml.generator.collect import collect_task, load_trajectory
+    from degaml.generator.embedding import PromptEmbedder
+    from degaml.generator.train import TaskTrajectory, train_generator
+    from degaml.models import load_llm
+    from degaml.specs import spec_from_dict
+    from degaml.specs.meta import CollectionRecipe, GeneratorRecipe
+
+    collect = CollectionRecipe(phase1_steps=3, phase1_lr=1e-2, phase2_steps=1, phase2_lr=1e-3, batch_size=4,
+                               max_length=32, rank=2, alpha=4, eval_checkpoints=0)
+    recipe = GeneratorRecipe(num_prompts=4, prompt_tokens=8, chunk=16, hidden_dims=[(8, 8, 24)], steps=6, lr=1e-3,
+                             batch_size=4, pairs_per_task=20, position_dim=8)
+    root = tmp_path_factory.mktemp("tiny-generator")
+    spec = spec_from_dict(mc_spec_dict(write_jsonl(root / "mc.jsonl", mc_rows(60)), model=str(tiny_model_dir), num_train=12, num_test=5))
+    task = load_task_data(spec)
+    collect_task(load_llm(str(tiny_model_dir), device="cpu"), task, collect, root / "collect")
+    traj = TaskTrajectory("toy", load_trajectory(root / "collect" / "trajectory.safetensors"), [e.question for e in task.train])
+    embedder = PromptEmbedder(tiny_encoder, recipe.num_prompts, recipe.prompt_tokens)
+    train_generator([traj], recipe, collect, embedder, "default", str(tiny_model_dir), root / "generator")
+    return root / "generator"
+
+
+def make_context(tmp_path: Path, loaded, encoder, generator_dir: Path, spec_dict: dict):
+    """A StrategyContext over the tiny model, the tiny generator and a task built from `spec_dict`."""
+    from degaml.data import load_task_data
+    from degaml.generator.sampler import AdapterSampler
+    from degaml.specs import spec_from_dict
+    from degaml.strategies.base import StrategyContext
+
+    spec = spec_from_dict(spec_dict)
+    sampler = AdapterSampler.load(generator_dir, tmp_path / "adapters", encoder=encoder)
+    return StrategyContext(loaded, spec, load_task_data(spec), sampler, tmp_path / "work", seed=0)
+
+
+@pytest.fixture
+def mc_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, tiny_model_dir):
+    data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
+    return make_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, mc_spec_dict(data, model=str(tiny_model_dir)))
+
+
+@pytest.fixture
+def numeric_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, tiny_model_dir):
+    data = write_jsonl(tmp_path / "num.jsonl", numeric_rows(40))
+    return make_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, numeric_spec_dict(data, model=str(tiny_model_dir)))

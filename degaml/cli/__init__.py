@@ -6,11 +6,14 @@ import sys
 
 import typer
 
+from degaml.cli.adapt_cmd import adapt_command, trajectories_app
 from degaml.cli.common import console_err, quiet_libraries
 from degaml.cli.eval_cmd import eval_command
 from degaml.cli.generator_cmd import generator_app
 from degaml.cli.models_cmd import models_command
+from degaml.cli.policy_cmd import policy_app
 from degaml.cli.spec_cmd import spec_app
+from degaml.cli.tui_cmd import tui_command
 from degaml.errors import EXIT_USAGE, DegamlError
 
 app = typer.Typer(
@@ -20,9 +23,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("adapt", help="Adapt the generated adapter to a task: policy-chosen strategies, rewards on validation, test once.")(adapt_command)
 app.command("eval", help="Score a model (optionally with a LoRA adapter) on a task spec's split.")(eval_command)
 app.command("models", help="Show what models are available offline; --prepare builds the default model cache.")(models_command)
+app.command("tui", help="Watch an adaptation run live or inspect a finished one (no RUN_DIR: pick one under --root).")(tui_command)
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
+app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")
+app.add_typer(policy_app, name="policy", help="Train the adaptation policy by ReST^EM.")
 app.add_typer(generator_app, name="generator", help="Meta-train the generalization module (collect, train) and generate adapters.")
 
 

@@ -56,6 +56,26 @@ class GeneratorRecipe(StrictModel):
     seed: int = Field(0, ge=0)
 
 
+class PolicyRecipe(StrictModel):
+    """ReST^EM training of the adaptation policy (`degaml policy train`): E-step rollouts, M-step SFT of a fresh LoRA."""
+
+    iterations: int = Field(2, ge=1, le=100, description="E-step + M-step rounds")
+    episodes_per_task: int = Field(1, ge=1, le=1000)
+    steps_per_episode: int = Field(3, ge=1, le=100, description="T of each rollout episode")
+    samples_per_state: int = Field(4, ge=1, le=64, description="actions sampled (and executed) per state")
+    temperature: float = Field(1.0, gt=0, le=5.0)
+    validation_items: int | None = Field(None, ge=1, description="validation items scored per strategy run (None: the task's)")
+    lora_rank: int = Field(16, ge=1, le=256)
+    lora_alpha: int = Field(16, ge=1, le=1024)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    epochs: float = Field(8, gt=0, le=1000)
+    lr: float = Field(5e-5, gt=0, le=1.0)
+    batch_size: int = Field(4, ge=1, le=4096)
+    max_length: int = Field(1024, ge=64, le=131072)
+    seed: int = Field(0, ge=0)
+
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "collection": {"phase1_steps": 30, "phase1_lr": 1e-3, "phase2_steps": 10, "phase2_lr": 1e-4,
@@ -63,6 +83,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "generator": {"num_prompts": 16, "prompt_tokens": 64, "chunk": 64,
                       "hidden_dims": [(64, 32, 192), (128, 16, 128), (256, 8, 96), (512, 8, 64)],
                       "steps": 2000, "lr": 1e-3, "batch_size": 16, "pairs_per_task": 2000},
+        "policy": {"iterations": 2, "steps_per_episode": 2, "samples_per_state": 4, "validation_items": 50,
+                   "epochs": 4, "lr": 2e-4, "max_length": 768},
     },
     "paper": {
         "collection": {"phase1_steps": 75, "phase1_lr": 1e-4, "phase2_steps": 50, "phase2_lr": 1e-5,
@@ -72,6 +94,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                       "hidden_dims": [(128, 200, 300), (128, 100, 256), (256, 50, 200), (512, 50, 200),
                                       (1024, 25, 200), (1024, 10, 200), (2048, 10, 200)],
                       "kernel": 9, "steps": 4000, "lr": 3e-5, "batch_size": 64, "pairs_per_task": 5000},
+        "policy": {"iterations": 2, "epochs": 8, "lr": 5e-5},
     },
 }
 
@@ -89,6 +112,7 @@ class MetaSpec(StrictModel):
     out_dir: str | None = Field(None, description="default: runs/meta/<name> under the current directory")
     collection: CollectionRecipe
     generator: GeneratorRecipe
+    policy: PolicyRecipe
 
     _path: Path | None = PrivateAttr(None)
 
@@ -99,7 +123,7 @@ class MetaSpec(StrictModel):
             profile = PROFILES.get(data.get("profile", "cpu"))
             if profile is not None:
                 data = dict(data)
-                for section in ("collection", "generator"):
+                for section in ("collection", "generator", "policy"):
                     given = data.get(section) or {}
                     if isinstance(given, dict):
                         data[section] = {**profile[section], **given}

@@ -113,6 +113,19 @@ class AnswerFilter(StrictModel):
         return value
 
 
+class AdaptConfig(StrictModel):
+    """The adaptation episode (`degaml adapt`): policy, budget and decoding of the policy's decisions."""
+
+    steps: int = Field(4, ge=1, le=1000, description="T: policy decisions (strategy runs) per episode")
+    minutes: float | None = Field(None, gt=0, le=100_000, description="wall-clock budget; the episode stops at a step boundary")
+    policy: str = Field("default", min_length=1, description="policy LoRA adapter directory; 'default' = the shipped "
+                        "one if this install has it, else the base model; 'base' = the base model without adapter")
+    temperature: float = Field(0.0, ge=0.0, le=5.0, description="policy sampling temperature (0: greedy)")
+    max_new_tokens: int = Field(96, ge=16, le=2048, description="cap on the policy's action JSON")
+    retries: int = Field(2, ge=0, le=20, description="re-samples when the output does not validate or repeats a tried action")
+    examples_in_state: int = Field(3, ge=0, le=50, description="unlabeled support questions shown to the policy")
+
+
 def _check_template(value: str) -> str:
     try:
         jinja2.Environment().parse(value)
@@ -156,6 +169,8 @@ class TaskSpec(StrictModel):
     num_validation: int = Field(200, ge=1, le=1_000_000)
     num_test: int | None = Field(None, ge=1, le=1_000_000, description="null: everything left")
     num_train: int | None = Field(None, ge=1, le=1_000_000, description="carved train pool size (no train_dataset)")
+
+    adapt: AdaptConfig = AdaptConfig()
 
     _path: Path | None = PrivateAttr(None)  # the YAML file it was read from (set by the loader)
 

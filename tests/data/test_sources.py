@@ -9,7 +9,7 @@ import pytest
 from degaml.data import load_first_available, load_source, shared_data_dir
 from degaml.errors import DataError
 from degaml.specs import spec_from_dict
-from tests.conftest import mc_rows, mc_spec_dict, numeric_spec_dict, write_jsonl
+from tests.conftest import mc_spec_dict, numeric_spec_dict, write_jsonl
 
 
 def test_jsonl_csv_parquet_load_the_same_items(tmp_path):

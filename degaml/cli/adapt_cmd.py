@@ -1,0 +1,123 @@
+"""`degaml adapt SPEC` (run/resume an adaptation episode) and `degaml trajectories export RUN_DIR...`."""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from degaml.cli.common import check_writable, console, console_err, write_json
+from degaml.errors import DegamlError
+
+
+def _fmt_score(score) -> str:
+    return f"{score.accuracy:.4f} (95% CI {score.ci95[0]:.4f}–{score.ci95[1]:.4f}, n={score.n})"
+
+
+def _params(action: dict | None) -> str:
+    return json.dumps((action or {}).get("strategy", {}), separators=(",", ":")) if action else "—"
+
+
+class _Printer:
+    """Prints each event of the episode as it is committed (plain terminal mode)."""
+
+    def __init__(self) -> None:
+        self.status = console_err.status("starting")
+
+    def __call__(self, event) -> None:
+        kind = event.kind
+        if kind == "baseline":
+            console.print(f"baseline θ₀ validation accuracy {_fmt_score(event.validation)}  [{event.seconds:.0f} s]", highlight=False)
+        elif kind == "decision":
+            note = f" — {event.parse_error}" if event.parse_error else ""
+            console.print(f"step {event.step}: policy chose {_params(event.action) if event.action else repr(event.raw[:80])}"
+                          f"  [{event.policy_seconds:.1f} s, {event.attempts} attempt(s)]{note}", highlight=False)
+            self.status.update(f"step {event.step}: running strategy")
+        elif kind == "progress":
+            self.status.update(f"step {event.step}: {event.what} ({100 * event.fraction:.0f}%)")
+        elif kind == "step":
+            acc = "failed" if event.accuracy is None else f"accuracy {event.accuracy:.4f} (delta {event.delta:+.4f})"
+            err = f" — {event.outcome.get('error')}" if event.outcome.get("error") else ""
+            console.print(f"step {event.step}: {acc}, reward {event.reward}  [{event.seconds:.0f} s]{err}", highlight=False)
+        elif kind == "status" and event.status in ("cancelled", "failed"):
+            console_err.print(f"run {event.status}: {event.message}", highlight=False)
+
+
+def print_final(final, run_dir: Path) -> None:
+    table = Table(title="adaptation result", show_header=False)
+    table.add_row("baseline θ₀ validation", f"{final.baseline_validation:.4f}")
+    table.add_row("best", f"step {final.best_step}: {_params(final.best_action)}" if final.best_step is not None else "θ₀ (no strategy beat it)")
+    table.add_row("best validation", f"{final.best_validation:.4f}")
+    table.add_row("test (best)", _fmt_score(final.test))
+    if final.baseline_test is not None:
+        table.add_row("test (θ₀)", _fmt_score(final.baseline_test))
+    table.add_row("time", f"{final.seconds / 60:.1f} min")
+    table.add_row("run", str(run_dir))
+    console.print(table)
+
+
+def adapt_command(
+    spec_path: Path | None = typer.Argument(None, metavar="SPEC", help="task spec YAML (omit with --resume)"),
+    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="spec overrides, e.g. adapt.steps=2"),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="new run directory (default runs/adapt/<task>-<time>)"),
+    resume: Path | None = typer.Option(None, "--resume", help="continue a killed or finished run directory"),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="policy decisions (overrides adapt.steps)"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the final summary JSON here"),
+    tui: bool = typer.Option(False, "--tui", help="watch the run in the terminal UI"),
+) -> None:
+    from degaml.controller.adapt import create_run, open_run, run_adapt
+
+    check_writable(json_path, "--json")
+    if resume is not None:
+        if spec_path is not None or overrides or run_dir is not None:
+            raise DegamlError("--resume: give only the run directory (the run keeps its own spec); --steps may raise the budget")
+        store, spec = open_run(resume, steps)
+    else:
+        if spec_path is None:
+            raise DegamlError("SPEC: missing task spec (or use --resume RUN_DIR)")
+        extra = [f"adapt.steps={steps}"] if steps is not None else []
+        store = create_run(spec_path, (overrides or []) + extra, run_dir)
+        _, spec = open_run(store.run_dir)
+    console_err.print(f"[dim]run directory: {store.run_dir}  (watch: degaml tui {store.run_dir})[/]", highlight=False)
+    if tui:
+        from degaml.tui.app import RunApp
+
+        app = RunApp(store.run_dir, runner=lambda: run_adapt(store, spec))
+        app.run()
+        if app.runner_exception is not None:
+            raise app.runner_exception
+        return
+    printer = _Printer()
+    with printer.status:
+        final = run_adapt(store, spec, on_event=printer)
+    if final is None:
+        console_err.print(f"stopped early; continue with: degaml adapt --resume {store.run_dir}", highlight=False)
+        raise typer.Exit(1)
+    print_final(final, store.run_dir)
+    if json_path is not None:
+        write_json(json_path, final.model_dump(mode="json") | {"run_dir": str(store.run_dir), "task": spec.task})
+
+
+class ExportFormat(str, enum.Enum):
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+trajectories_app = typer.Typer(no_args_is_help=True)
+
+
+@trajectories_app.command("export", help="Write TRL-ready prompt/completion records of runs' steps.")
+def export_command(
+    run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR..."),
+    out: Path = typer.Option(..., "--out", help="output file"),
+    accepted_only: bool = typer.Option(False, "--accepted-only", help="only steps with reward 1"),
+    fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format"),
+) -> None:
+    from degaml.controller.export import export_trajectories
+
+    check_writable(out, "--out")
+    n = export_trajectories(run_dirs, out, accepted_only, fmt.value)
+    console.print(f"{n} record(s) → {out}", highlight=False)

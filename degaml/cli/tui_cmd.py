@@ -1,0 +1,26 @@
+"""`degaml tui [RUN_DIR]`: watch a run live or inspect a finished one; without RUN_DIR, pick one under --root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from degaml.controller.store import TrajectoryStore
+from degaml.errors import DegamlError
+
+
+def tui_command(
+    run_dir: Path | None = typer.Argument(None, help="run directory (holds run.json and events.jsonl)"),
+    root: Path = typer.Option(Path("runs"), help="where to look for runs when RUN_DIR is not given"),
+) -> None:
+    from degaml.tui import PickerApp, RunApp  # Textual is imported only for this command
+
+    if run_dir is None:
+        if not root.is_dir():
+            raise DegamlError(f"--root: '{root}' is not a directory (pass a RUN_DIR or --root DIR)")
+        run_dir = PickerApp(root).run()
+        if run_dir is None:
+            return
+    TrajectoryStore.open(run_dir)  # a bad directory fails here, as one line, before the screen switches
+    RunApp(run_dir).run()

@@ -1,0 +1,82 @@
+"""`degaml adapt`: create (or resume) a run directory for a task spec, build the runtime, run the episode.
+
+A run is self-describing: run.json stores the resolved spec, so `--resume RUN_DIR` continues with exactly the
+spec the run started with (the YAML file may have changed since), only the step budget may be raised.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from degaml import __version__
+from degaml.controller.episode import Episode, Runtime
+from degaml.controller.events import FinalEvent, RunHeader
+from degaml.controller.policy import Policy, resolve_policy
+from degaml.controller.store import HEADER_FILE, TrajectoryStore
+from degaml.data import load_task_data
+from degaml.generator.pipeline import resolve_generator
+from degaml.io import write_text_atomic
+from degaml.generator.sampler import AdapterSampler
+from degaml.models import load_llm
+from degaml.specs import load_spec, spec_from_dict
+from degaml.specs.model import TaskSpec
+from degaml.strategies.base import StrategyContext
+
+
+def default_run_dir(spec: TaskSpec, root: Path = Path("runs")) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return root / "adapt" / f"{spec.task}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> TrajectoryStore:
+    """Validate the spec and its generator/policy, then write run.json (nothing is written if anything is wrong)."""
+    spec = load_spec(spec_path, overrides)
+    generator = resolve_generator(spec.generator)
+    policy = resolve_policy(spec.adapt.policy)
+    run_dir = run_dir or default_run_dir(spec)
+    header = RunHeader(
+        run_id=run_dir.name, created=time.time(), spec_path=str(Path(spec_path).resolve()),
+        spec=spec.model_dump(mode="json"), task=spec.task, model=spec.model, generator=str(generator),
+        policy=str(policy) if policy else "base", budget_steps=spec.adapt.steps, budget_minutes=spec.adapt.minutes,
+        seed=spec.seed, degaml_version=__version__,
+    )
+    return TrajectoryStore.create(run_dir, header)
+
+
+def open_run(run_dir: Path, steps: int | None = None) -> tuple[TrajectoryStore, TaskSpec]:
+    """An existing run and its stored spec (`steps` raises the step budget)."""
+    store = TrajectoryStore.open(run_dir)
+    data = dict(store.header.spec)
+    if steps is not None:
+        data["adapt"] = dict(data.get("adapt", {})) | {"steps": steps}
+        store.header = store.header.model_copy(update={"budget_steps": steps, "spec": data})
+        write_text_atomic(store.run_dir / HEADER_FILE, store.header.model_dump_json(indent=2))
+    spec = spec_from_dict(data, f"{run_dir}/run.json", Path(store.header.spec_path))
+    return store, spec
+
+
+def build_runtime(spec: TaskSpec, store: TrajectoryStore, on_skip: Callable[[str], None] | None = None) -> Runtime:
+    """Load the model, the task data, the frozen generator and the policy for a run."""
+    loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
+    task = load_task_data(spec, on_skip=on_skip or (lambda _: None))
+    sampler = AdapterSampler.load(Path(store.header.generator), store.run_dir / "adapters")
+    ctx = StrategyContext(loaded, spec, task, sampler, store.run_dir / "work", seed=spec.seed)
+    policy_path = None if store.header.policy == "base" else Path(store.header.policy)
+    return Runtime(ctx, Policy(loaded, policy_path))
+
+
+def run_adapt(store: TrajectoryStore, spec: TaskSpec, runtime: Runtime | None = None, cancel: threading.Event | None = None,
+              on_event: Callable[[object], None] | None = None) -> FinalEvent | None:
+    """Run or continue the episode of `store` (holding its writer lock throughout)."""
+    store.acquire()
+    try:
+        store.clear_cancel()
+        runtime = runtime or build_runtime(spec, store)
+        return Episode(store, runtime, cancel, on_event).run()
+    finally:
+        store.release()

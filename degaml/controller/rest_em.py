@@ -1,0 +1,199 @@
+"""ReST^EM (Singh et al. 2024) for the adaptation policy: `degaml policy train META_SPEC --out DIR`.
+
+    π₀ = base model (no policy adapter)
+    for k in 1..K:
+        E-step: on every meta-training task (never the task being adapted: use --exclude), roll out π_{k−1}:
+                episodes of T states; at each state sample several actions (temperature > 0), execute each
+                strategy on the task's validation split (outcomes cached by task/generator/action/seed),
+                reward = 1 iff accuracy > θ₀'s (strict); the first valid sample moves the episode on.
+        M-step: fine-tune a FRESH LoRA on the base model with TRL's SFTTrainer on the reward-1
+                (prompt, completion) pairs of this E-step (loss on the completion = the action JSON only) → π_k.
+
+Resumable: each task's rollout records are written atomically when the task is done, executed strategies live in the
+outcome cache (and sampling is seeded, so a restarted task replays the same actions and hits the cache), and each
+iteration's policy adapter is written atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from degaml.controller.export import action_text
+from degaml.controller.outcome_cache import OutcomeCache, cache_key
+from degaml.controller.policy import Policy, canonical
+from degaml.controller.state import HistoryItem, PolicyState, render_messages
+from degaml.data import load_task_data
+from degaml.errors import DegamlError
+from degaml.generator.sampler import AdapterSampler
+from degaml.io import atomic_directory, write_text_atomic
+from degaml.models import LoadedModel, load_llm
+from degaml.specs.meta import MetaSpec, PolicyRecipe
+from degaml.specs.model import AdaptConfig, TaskSpec
+from degaml.strategies.base import StrategyContext
+
+Log = Callable[[str], None]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def task_context(loaded: LoadedModel, spec: TaskSpec, sampler: AdapterSampler, recipe: PolicyRecipe, work: Path) -> StrategyContext:
+    """A strategy context whose validation split is cut to the recipe's `validation_items` (rollout speed)."""
+    task = load_task_data(spec, on_skip=lambda _: None)
+    if recipe.validation_items is not None:
+        task = dataclasses.replace(task, validation=task.validation[: recipe.validation_items])
+    return StrategyContext(loaded, spec, task, sampler, work, seed=spec.seed)
+
+
+def execute(ctx: StrategyContext, action: dict[str, Any], cache: OutcomeCache, generator: str) -> dict[str, Any]:
+    """Outcome summary of `action` on validation, from the cache or by running the strategy."""
+    from degaml.strategies.registry import Action, run_strategy
+
+    key = cache_key(ctx.spec, generator, action, "validation", len(ctx.task.validation))
+    found = cache.get(key)
+    if found is None:
+        found = run_strategy(Action.model_validate(action).strategy, ctx, "validation").summary()
+        cache.put(key, found)
+    return found
+
+
+def baseline_accuracy(ctx: StrategyContext, cache: OutcomeCache, generator: str) -> float:
+    key = cache_key(ctx.spec, generator, {"baseline": True}, "validation", len(ctx.task.validation))
+    found = cache.get(key)
+    if found is None:
+        found = {"accuracy": ctx.evaluate("validation", ctx.initial_adapter()).accuracy}
+        cache.put(key, found)
+    return found["accuracy"]
+
+
+def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cache: OutcomeCache, generator: str,
+                 seed: int, log: Log) -> list[dict[str, Any]]:
+    """E-step on one task: every sampled action becomes a record with its reward."""
+    from degaml.strategies.registry import action_json_schema
+
+    schema = action_json_schema()
+    baseline = baseline_accuracy(ctx, cache, generator)
+    sampling = AdaptConfig(temperature=recipe.temperature, retries=2, max_new_tokens=96)
+    records = []
+    for episode in range(recipe.episodes_per_task):
+        history: list[HistoryItem] = []
+        for t in range(recipe.steps_per_episode):
+            best = max([baseline] + [h.accuracy for h in history if h.accuracy is not None])
+            state = PolicyState(ctx.spec.task, ctx.spec.description, ctx.spec.format, ctx.support_prompts()[:3], baseline,
+                                best, len(ctx.task.validation), t, recipe.steps_per_episode, None, list(history))
+            messages = render_messages(state, schema)
+            tried = {canonical(h.action) for h in history if h.action}
+            taken = None
+            for k in range(recipe.samples_per_state):
+                d = policy.decide(messages, sampling, seed=seed + 7919 * episode + 131 * t + k, tried=tried)
+                if d.action is not None and canonical(d.action) in tried:
+                    continue  # a repeat within this state or episode adds no new information
+                outcome = execute(ctx, d.action, cache, generator) if d.action is not None else {"ok": False, "accuracy": None}
+                accuracy = outcome["accuracy"] if outcome.get("ok") else None
+                reward = int(accuracy is not None and accuracy > baseline)
+                log(f"{ctx.spec.task} ep{episode} t{t} k{k}: {action_text(d.action, d.raw)[:90]} → "
+                    f"{'failed' if accuracy is None else f'{accuracy:.3f}'} (baseline {baseline:.3f}) reward {reward}")
+                records.append({"prompt": messages, "completion": [{"role": "assistant", "content": action_text(d.action, d.raw)}],
+                                "reward": reward, "accuracy": accuracy, "baseline": baseline, "task": ctx.spec.task,
+                                "family": (d.action or {}).get("strategy", {}).get("family"), "episode": episode, "step": t})
+                if d.action is not None:
+                    tried.add(canonical(d.action))
+                    if taken is None:
+                        taken = HistoryItem(t, d.action, accuracy, None if accuracy is None else accuracy - baseline,
+                                            reward, float(outcome.get("seconds", 0.0)))
+            if taken is not None:
+                history.append(taken)
+    return records
+
+
+def sft_policy(model_name: str, device: str, records: list[dict[str, Any]], recipe: PolicyRecipe, out_dir: Path) -> dict[str, Any]:
+    """M-step: a fresh LoRA on a fresh copy of the base model, SFT on (prompt, completion) with TRL; loss on completions."""
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    loaded = load_llm(model_name, device, "float32")
+    data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+    with atomic_directory(out_dir) as tmp:
+        args = SFTConfig(
+            output_dir=str(tmp / "trainer"), num_train_epochs=recipe.epochs, per_device_train_batch_size=recipe.batch_size,
+            learning_rate=recipe.lr, lr_scheduler_type="cosine", logging_steps=1, save_strategy="no",
+            report_to="none", use_cpu=loaded.device.type == "cpu", bf16=False, fp16=False, gradient_checkpointing=False,
+            max_length=recipe.max_length, seed=recipe.seed, completion_only_loss=True, disable_tqdm=True,
+        )
+        lora = LoraConfig(r=recipe.lora_rank, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                          target_modules=list(recipe.target_modules), task_type="CAUSAL_LM")
+        trainer = SFTTrainer(model=loaded.model, args=args, train_dataset=data, processing_class=loaded.tokenizer, peft_config=lora)
+        result = trainer.train()
+        trainer.model.save_pretrained(str(tmp))
+        shutil.rmtree(tmp / "trainer", ignore_errors=True)
+        losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+        metrics = {"examples": len(records), "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
+                   "last_loss": losses[-1] if losses else None, "steps": trainer.state.global_step}
+        (tmp / "sft_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out_dir: Path, iterations: int | None = None,
+                 log: Log = print, command: str = "") -> dict[str, Any]:
+    """Run ReST^EM; writes `out_dir/iter-k/{rollouts-<task>.jsonl, policy/}` and `out_dir/policy` + manifest."""
+    recipe = meta.policy
+    n_iter = iterations or recipe.iterations
+    if not (generator_dir / "generator.json").is_file():
+        raise DegamlError(f"generator: '{generator_dir}' is not a generator directory; run `degaml generator train` first")
+    loaded = load_llm(meta.model, meta.device, "float32")
+    sampler = AdapterSampler.load(generator_dir, out_dir / "adapters")
+    cache = OutcomeCache(out_dir / "outcomes")
+    generator_id = _sha256(generator_dir / "generator.safetensors")[:16]
+    contexts = [task_context(loaded, s, sampler, recipe, out_dir / "work" / s.task) for s in specs]
+    policy_dir: Path | None = None
+    history = []
+    for k in range(1, n_iter + 1):
+        start = time.perf_counter()
+        it_dir = out_dir / f"iter-{k}"
+        it_dir.mkdir(parents=True, exist_ok=True)
+        policy = Policy(loaded, policy_dir)
+        records = []
+        for ctx in contexts:
+            path = it_dir / f"rollouts-{ctx.spec.task}.jsonl"
+            if not path.is_file():
+                rows = rollout_task(ctx, policy, recipe, cache, generator_id, seed=recipe.seed + 100_003 * k, log=log)
+                write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+            records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        accepted = [r for r in records if r["reward"] == 1]
+        rate = len(accepted) / max(1, len(records))
+        per_task = {c.spec.task: sum(r["reward"] for r in records if r["task"] == c.spec.task) for c in contexts}
+        log(f"iteration {k}: reward rate {rate:.3f} ({len(accepted)}/{len(records)}); accepted per task {per_task}")
+        entry: dict[str, Any] = {"iteration": k, "samples": len(records), "accepted": len(accepted), "reward_rate": rate,
+                                 "accepted_per_task": per_task, "policy_in": str(policy_dir) if policy_dir else "base"}
+        if accepted:
+            new_dir = it_dir / "policy"
+            entry["sft"] = (json.loads((new_dir / "sft_metrics.json").read_text()) if (new_dir / "adapter_config.json").is_file()
+                            else sft_policy(meta.model, meta.device, accepted, recipe, new_dir))
+            policy_dir = new_dir
+        else:
+            log(f"iteration {k}: no accepted action; the policy stays {policy_dir or 'the base model'}")
+        entry["seconds"] = time.perf_counter() - start
+        history.append(entry)
+    if policy_dir is None:
+        raise DegamlError("ReST^EM accepted no action in any iteration: no policy adapter to write")
+    final = out_dir / "policy"
+    with atomic_directory(final) as tmp:
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            shutil.copy2(policy_dir / name, tmp / name)
+        manifest = {
+            "command": command, "meta_spec": meta.name, "tasks": [s.task for s in specs], "model": meta.model,
+            "generator": str(generator_dir), "generator_sha256": _sha256(generator_dir / "generator.safetensors"),
+            "recipe": recipe.model_dump(), "iterations": history, "outcomes_cached": len(cache),
+            "adapter_sha256": _sha256(tmp / "adapter_model.safetensors"),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest

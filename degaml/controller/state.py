@@ -1,0 +1,113 @@
+"""The policy's observation s_t and its rendering into a chat prompt (paper eq. 4, App. F.2).
+
+s_t = task description and format, a few unlabeled support questions, θ₀'s validation accuracy (the reward
+threshold), the best accuracy so far, the history of actions with their accuracy, delta, reward and cost, and the
+remaining budget. The system message describes the action space from the strategies' JSON Schema (the same
+schema Outlines constrains the output to — one source of truth).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MAX_QUESTION_CHARS = 240
+
+
+@dataclass
+class HistoryItem:
+    step: int
+    action: dict[str, Any] | None
+    accuracy: float | None
+    delta: float | None
+    reward: int
+    seconds: float
+
+
+@dataclass
+class PolicyState:
+    task: str
+    description: str
+    format: str
+    examples: list[str]
+    baseline: float  # θ₀'s validation accuracy
+    best: float
+    n_validation: int
+    step: int
+    steps_total: int
+    minutes_left: float | None
+    history: list[HistoryItem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PolicyState:
+        data = dict(data)
+        data["history"] = [HistoryItem(**h) for h in data.get("history", [])]
+        return cls(**data)
+
+
+def _clip(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_action_space(schema: dict[str, Any]) -> str:
+    """One line per strategy family: its fields, allowed values and descriptions, read from the JSON Schema."""
+    defs = schema.get("$defs", {})
+    lines = []
+    for ref in schema["properties"]["strategy"].get("oneOf", schema["properties"]["strategy"].get("anyOf", [])):
+        family_schema = defs[ref["$ref"].split("/")[-1]]
+        props = family_schema["properties"]
+        family = props["family"].get("const") or props["family"].get("enum", ["?"])[0]
+        parts = []
+        for name, prop in props.items():
+            if name == "family":
+                continue
+            values = prop.get("enum") or ([prop["const"]] if "const" in prop else None)
+            allowed = "|".join(json.dumps(v) for v in values) if values else prop.get("type", "value")
+            if prop.get("type") == "boolean":
+                allowed = "true|false"
+            parts.append(f"{name} ∈ {allowed}")
+        doc = " ".join(family_schema.get("description", "").split()).split(". ")[0]
+        lines.append(f"- {family}: {', '.join(parts)} — {doc}")
+    return "\n".join(lines)
+
+
+def system_prompt(schema: dict[str, Any]) -> str:
+    return (
+        "You are the adaptation policy of DeGAML-LLM. A parameter generator produced a LoRA adapter for a new task "
+        "from unlabeled examples. Pick ONE adaptation strategy to improve its validation accuracy. "
+        "Answer with JSON {\"strategy\": {...}} using one family:\n" + describe_action_space(schema)
+    )
+
+
+def _history_line(h: HistoryItem) -> str:
+    action = json.dumps((h.action or {}).get("strategy", h.action), separators=(",", ":")) if h.action else "invalid output"
+    if h.accuracy is None:
+        return f"step {h.step}: {action} → failed (reward 0, {h.seconds:.0f} s)"
+    return f"step {h.step}: {action} → accuracy {h.accuracy:.3f} (delta {h.delta:+.3f}, reward {h.reward}, {h.seconds:.0f} s)"
+
+
+def user_prompt(state: PolicyState) -> str:
+    lines = [f"Task: {state.task} ({state.format}). {state.description}".strip()]
+    if state.examples:
+        lines.append("Unlabeled examples:")
+        lines += [f"  {i + 1}. {_clip(q)}" for i, q in enumerate(state.examples)]
+    lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items; "
+                 f"best so far: {state.best:.3f}.")
+    if state.history:
+        lines.append("Tried so far:")
+        lines += [f"  {_history_line(h)}" for h in state.history]
+    budget = f"Step {state.step + 1} of {state.steps_total}"
+    if state.minutes_left is not None:
+        budget += f", {state.minutes_left:.0f} min left"
+    lines.append(budget + ". Choose a strategy not tried yet that should beat the best accuracy.")
+    return "\n".join(lines)
+
+
+def render_messages(state: PolicyState, schema: dict[str, Any]) -> list[dict[str, str]]:
+    """The chat prompt of s_t."""
+    return [{"role": "system", "content": system_prompt(schema)}, {"role": "user", "content": user_prompt(state)}]

@@ -1,0 +1,179 @@
+"""Crash-safe trajectory store of one adaptation run: `run.json` + append-only `events.jsonl`.
+
+Why append-only JSONL with fsync (not SQLite): one writer per run (an exclusive lock file), readers in other
+processes (the TUI, `degaml trajectories export`) follow it with nothing but a file offset, `tail -f`/`jq` work on
+it, and a kill can at worst leave one torn last line — which has no trailing newline, so readers ignore it and the
+writer truncates it before appending again. Every event is flushed and fsync'ed before the episode moves on, so a
+step reported done is on disk.
+
+Layout of a run directory:
+    run.json        RunHeader (written once, atomically)
+    events.jsonl    one event per line (controller.events)
+    adapters/       generated adapters (cached per prompt batch)
+    work/step-NNN/  strategy artifacts of step NNN
+    cancel          present → the episode stops at the next step boundary
+    .lock           held by the writing process
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from degaml.controller.events import DecisionEvent, RunHeader, StepEvent, parse_event
+from degaml.errors import DataError, DegamlError
+from degaml.io import write_text_atomic
+
+HEADER_FILE = "run.json"
+EVENTS_FILE = "events.jsonl"
+CANCEL_FILE = "cancel"
+LOCK_FILE = ".lock"
+
+
+def _parse_lines(data: bytes, path: Path, first_line: int = 1) -> list:
+    events = []
+    for number, raw in enumerate(data.split(b"\n")[:-1], start=first_line):  # the last piece is incomplete or empty
+        if not raw.strip():
+            continue
+        try:
+            events.append(parse_event(raw.decode("utf-8")))
+        except (ValidationError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}:{number}: not a degaml event ({str(exc).splitlines()[0][:120]})") from None
+    return events
+
+
+class TrajectoryStore:
+    """Reads and (for the one writing process) appends the events of a run directory."""
+
+    def __init__(self, run_dir: Path, header: RunHeader) -> None:
+        self.run_dir = Path(run_dir)
+        self.header = header
+        self._lock_fd: int | None = None
+
+    # -- opening ------------------------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, run_dir: Path, header: RunHeader) -> TrajectoryStore:
+        """A new run directory (refuses one that already holds a run: use `--resume` for that)."""
+        run_dir = Path(run_dir)
+        if (run_dir / HEADER_FILE).exists():
+            raise DegamlError(f"--run-dir: '{run_dir}' already holds a run; resume it with --resume {run_dir}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / HEADER_FILE, header.model_dump_json(indent=2))
+        (run_dir / EVENTS_FILE).touch()
+        return cls(run_dir, header)
+
+    @classmethod
+    def open(cls, run_dir: Path) -> TrajectoryStore:
+        run_dir = Path(run_dir)
+        path = run_dir / HEADER_FILE
+        if not path.is_file():
+            raise DegamlError(f"run directory: '{run_dir}' has no {HEADER_FILE} (not a degaml run)")
+        try:
+            header = RunHeader.model_validate_json(path.read_text())
+        except ValidationError as exc:
+            raise DataError(f"{path}: not a degaml run header ({str(exc).splitlines()[0][:120]})") from None
+        return cls(run_dir, header)
+
+    @property
+    def events_path(self) -> Path:
+        return self.run_dir / EVENTS_FILE
+
+    # -- writing (one process) ----------------------------------------------------------------------------------
+    def acquire(self) -> None:
+        """Become the run's only writer; repairs a torn last line left by a killed writer."""
+        fd = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DegamlError(f"run '{self.run_dir}' is being written by another process") from None
+        self._lock_fd = fd
+        self._repair()
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _repair(self) -> None:
+        data = self.events_path.read_bytes() if self.events_path.exists() else b""
+        keep = data.rfind(b"\n") + 1
+        if keep < len(data):
+            with open(self.events_path, "r+b") as fh:
+                fh.truncate(keep)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def append(self, event) -> None:
+        """Durably append one event (flush + fsync before returning)."""
+        if self._lock_fd is None:
+            raise RuntimeError("append() needs acquire() first")
+        line = event.model_dump_json() + "\n"
+        with open(self.events_path, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    # -- reading (any process) ----------------------------------------------------------------------------------
+    def events(self) -> list:
+        """Every complete event, in order (a torn last line is ignored)."""
+        return _parse_lines(self.events_path.read_bytes(), self.events_path)
+
+    def steps(self) -> list[StepEvent]:
+        return [e for e in self.events() if e.kind == "step"]
+
+    def pending_decision(self) -> DecisionEvent | None:
+        """A decision whose step never completed (the run was killed while its strategy ran)."""
+        done = {e.step for e in self.steps()}
+        pending = [e for e in self.events() if e.kind == "decision" and e.step not in done]
+        return pending[-1] if pending else None
+
+    def status(self) -> str:
+        statuses = [e.status for e in self.events() if e.kind == "status"]
+        return statuses[-1] if statuses else "created"
+
+    # -- cancellation (any process) -----------------------------------------------------------------------------
+    def request_cancel(self) -> None:
+        (self.run_dir / CANCEL_FILE).touch()
+
+    def cancel_requested(self) -> bool:
+        return (self.run_dir / CANCEL_FILE).exists()
+
+    def clear_cancel(self) -> None:
+        (self.run_dir / CANCEL_FILE).unlink(missing_ok=True)
+
+
+class EventFollower:
+    """Incremental reader of a (possibly live) run: `poll()` returns the events appended since the last call."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / EVENTS_FILE
+        self.offset = 0
+        self.lines = 0
+
+    def poll(self) -> list:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1  # only complete lines
+        if end == 0:
+            return []
+        events = _parse_lines(data[:end], self.path, first_line=self.lines + 1)
+        self.offset += end
+        self.lines += data[:end].count(b"\n")
+        return events
+
+
+def list_runs(root: Path) -> list[Path]:
+    """Run directories under `root` (recursively), newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [p.parent for p in root.rglob(HEADER_FILE) if (p.parent / EVENTS_FILE).exists()]
+    return sorted(runs, key=lambda p: (p / HEADER_FILE).stat().st_mtime, reverse=True)

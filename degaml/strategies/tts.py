@@ -1,0 +1,182 @@
+"""Test-time scaling (paper App. F.1, Figure 5): K adapters from K different prompt batches, combined per question.
+
+Pool of unlabeled prompts = support prompts + the questions (inputs only) of the split being scored (the paper
+samples batches "from the test split of unseen dataset"), de-duplicated. Batch k is `sampler.draw(pool,
+seed + k)`; a draw whose prompt multiset equals an earlier batch's is rejected and the next seed tried (upstream
+re-shuffled ONE batch, giving near-identical adapters). Each batch gives an adapter θ_k = G(batch_k); the split
+is scored with each (`ctx.evaluate`), and the K predictions of every question are combined by one rule of
+`tts_combine` (max_confidence, majority_vote, sum_logprobs; routers avg_sim_score / avg_prompt_embed with
+Euclidean distance on sentence embeddings).
+
+Multiple choice: the scores s_k are the evaluator's per-choice summed log-probs (acc) or per-character log-probs
+(acc_norm), whichever `spec.metric` picks with; both metrics are combined so the result's acc and acc_norm are
+each the ensemble's under that metric. Generative: answers are compared by canonical key; confidences are mean
+token log-probs of each adapter's generated text under that adapter (teacher-forced, `evaluation.confidence`);
+sum_logprobs sums, over adapters, the mean token log-prob of every distinct generated candidate (a K×K scoring).
+
+Prediction-time method: no artifact; cost = seconds and tokens of all K scorings (+ confidence scoring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from degaml.evaluation.confidence import candidate_confidences
+from degaml.evaluation.evaluator import EvalResult, Prediction
+from degaml.evaluation.prompts import PromptBuilder
+from degaml.evaluation.results import argmax, build_result
+from degaml.generator.sampler import AdapterSampler
+from degaml.models.adapters import attached_adapter
+from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, Timer
+from degaml.strategies.tts_combine import (answer_key, pick_majority, pick_max_confidence, pick_sum_logprobs,
+                                           route_avg_prompt_embed, route_avg_sim_score, softmax_confidence)
+
+TTSMethod = Literal["max_confidence", "majority_vote", "sum_logprobs", "avg_sim_score", "avg_prompt_embed"]
+ROUTERS = ("avg_sim_score", "avg_prompt_embed")
+MAX_REDRAWS = 100  # extra seeds tried to find a batch different from the earlier ones
+
+
+class TTSParams(ParamsBase):
+    """Test-time scaling: adapters from several prompt batches, combined by an ensemble rule or a router."""
+
+    family: Literal["tts"] = Field("tts", description="test-time scaling over several generated adapters")
+    num_prompt_batches: Literal[2, 3, 4, 5] = Field(
+        description="how many different prompt batches (hence adapters) to sample from the unlabeled task inputs")
+    method: TTSMethod = Field(
+        description="ensemble: max_confidence (most confident adapter per question), majority_vote (most common "
+                    "answer, ties by summed confidence), sum_logprobs (sum of per-answer log-probs); router: "
+                    "avg_sim_score (batch whose prompts are on average nearest the question, Euclidean) or "
+                    "avg_prompt_embed (batch whose mean prompt embedding is nearest the question)")
+
+
+def unlabeled_pool(ctx: StrategyContext, split: ScoredSplit) -> list[str]:
+    """Support prompts + the split's questions (no labels), first occurrence kept."""
+    return list(dict.fromkeys([*ctx.support_prompts(), *ctx.unlabeled_inputs(split)]))
+
+
+def draw_distinct_batches(sampler: AdapterSampler, pool: Sequence[str], k: int, seed: int) -> list[tuple[int, list[str]]]:
+    """K (seed, batch) pairs whose prompt multisets differ (or, when the pool cannot give that, whose orders differ)."""
+    if len(set(pool)) < 2:
+        raise ValueError(f"tts needs at least 2 distinct unlabeled prompts to draw different batches (have {len(set(pool))})")
+    out: list[tuple[int, list[str]]] = []
+    seen_sets: set[tuple[str, ...]] = set()
+    seen_orders: set[tuple[str, ...]] = set()
+    s = seed
+    while len(out) < k:
+        if s - seed >= k + MAX_REDRAWS:
+            raise ValueError(f"could not draw {k} different prompt batches from {len(pool)} prompts")
+        batch = sampler.draw(pool, seed=s)
+        as_set, as_order = tuple(sorted(batch)), tuple(batch)
+        # a prompt set differing from all earlier ones; when the pool is ≤ N every batch holds the whole pool → order
+        fresh = as_set not in seen_sets if len(set(pool)) > sampler.num_prompts else as_order not in seen_orders
+        if fresh:
+            out.append((s, batch))
+            seen_sets.add(as_set)
+            seen_orders.add(as_order)
+        s += 1
+    return out
+
+
+def _combine_choice(method: str, preds: Sequence[Prediction], metric: str, route: int | None) -> Prediction:
+    """One multiple-choice question's combined prediction under `metric` ("acc" or "acc_norm")."""
+    rows = [p.scores_norm if metric == "acc_norm" else p.scores for p in preds]  # K × (choices,)
+    first = preds[0]
+    if method == "sum_logprobs":
+        chosen, _ = pick_sum_logprobs(rows)
+        raw = [sum(col) for col in zip(*(p.scores for p in preds))]
+        norm = [sum(col) for col in zip(*(p.scores_norm for p in preds))]
+        return Prediction(first.id, chosen, first.gold, chosen == first.gold, raw, norm)
+    if route is None:
+        picks = [softmax_confidence(r) for r in rows]
+        answers, confs = [a for a, _ in picks], [c for _, c in picks]
+        route = (pick_max_confidence if method == "max_confidence" else pick_majority)(answers, confs)
+    src = preds[route]
+    chosen = argmax(rows[route])
+    return Prediction(first.id, chosen, first.gold, chosen == first.gold, src.scores, src.scores_norm)
+
+
+def _generated_pick(method: str, preds: Sequence[Prediction], fmt: str, confs: Sequence[float],
+                    cross: Sequence[Sequence[float]] | None, candidates: Sequence[str]) -> int:
+    """Index of the adapter whose generated answer the ensemble keeps for one question."""
+    if method == "sum_logprobs":
+        if not candidates or cross is None:
+            return 0
+        best, _ = pick_sum_logprobs(cross)
+        return next(k for k, p in enumerate(preds) if (p.output or "") == candidates[best])
+    keys = [answer_key(p.prediction, fmt) for p in preds]
+    return (pick_max_confidence if method == "max_confidence" else pick_majority)(keys, confs)
+
+
+def _generative_confidences(ctx: StrategyContext, method: str, adapters: Sequence[Path], runs: Sequence[EvalResult],
+                            contexts: Sequence[str], candidates: Sequence[Sequence[str]], tokens: list[int]) -> list[list[list[float]]]:
+    """conf[k][i][j]: mean token log-prob of candidate j of question i under adapter k (own output only unless sum)."""
+    spec, loaded = ctx.spec, ctx.loaded
+    out = []
+    for k, adapter in enumerate(adapters):
+        cands = candidates if method == "sum_logprobs" else [[p.output or ""] for p in runs[k].predictions]
+        with attached_adapter(loaded.model, adapter) as model:
+            out.append(candidate_confidences(model, loaded.tokenizer, contexts, cands, spec.batch_size, spec.max_length,
+                                             lambda rows, n: tokens.__setitem__(0, tokens[0] + n)))
+    return out
+
+
+def run_tts(params: TTSParams, ctx: StrategyContext, split: ScoredSplit) -> Outcome:
+    """Score `split` with K adapters from K different prompt batches and combine their predictions per question."""
+    timer = Timer()
+    spec, loaded, sampler = ctx.spec, ctx.loaded, ctx.sampler
+    examples = list(ctx.examples(split))
+    k_total = params.num_prompt_batches
+    pool = unlabeled_pool(ctx, split)
+    batches = draw_distinct_batches(sampler, pool, k_total, ctx.seed)
+    log = [f"tts: {k_total} prompt batches of {sampler.num_prompts} from a pool of {len(pool)} unlabeled prompts "
+           f"(support + {split} inputs), method {params.method}"]
+    adapters, runs = [], []
+    for k, (seed, batch) in enumerate(batches):
+        ctx.report(f"tts: adapter {k + 1}/{k_total}", k / (k_total + 1))
+        adapters.append(sampler.adapter_for(batch))
+        runs.append(ctx.evaluate(split, adapters[-1]))
+        log.append(f"adapter {k + 1}: batch seed {seed}, {adapters[-1]}, own accuracy {runs[-1].accuracy:.4f}")
+    tokens = [sum(r.tokens for r in runs)]
+    n = len(examples)
+    per_q = [[r.predictions[i] for r in runs] for i in range(n)]  # n × K
+    routes: list[int] | None = None
+    if params.method in ROUTERS:
+        ctx.report("tts: routing", k_total / (k_total + 1))
+        questions = sampler.sentence_embeddings([ex.question for ex in examples]) if n else None  # (n, C)
+        embs = [sampler.sentence_embeddings(batch) for _, batch in batches]  # K × (N, C)
+        rule = route_avg_sim_score if params.method == "avg_sim_score" else route_avg_prompt_embed
+        routes = rule(questions, embs) if n else []
+        log.append("routed questions per adapter: " + ", ".join(str(routes.count(k)) for k in range(k_total)))
+    acc = acc_norm = None
+    if spec.format == "multiple_choice":
+        both = {m: [_combine_choice(params.method, per_q[i], m, routes[i] if routes else None) for i in range(n)]
+                for m in ("acc", "acc_norm")}
+        predictions = both[spec.metric]
+        acc = sum(p.correct for p in both["acc"]) / max(1, n)
+        acc_norm = sum(p.correct for p in both["acc_norm"]) / max(1, n)
+    else:
+        if routes is None:
+            ctx.report("tts: scoring confidences", k_total / (k_total + 1))
+            builder = PromptBuilder(spec, ctx.task.train)
+            contexts = [builder.context(ex) for ex in examples]
+            candidates = [list(dict.fromkeys(p.output for p in preds if p.output)) for preds in per_q]
+            conf = _generative_confidences(ctx, params.method, adapters, runs, contexts, candidates, tokens)
+            picks = []
+            for i in range(n):
+                cross = [conf[k][i] for k in range(k_total)]  # K × candidates (own output only unless sum_logprobs)
+                own = [row[0] for row in cross] if params.method != "sum_logprobs" else []
+                picks.append(_generated_pick(params.method, per_q[i], spec.format, own, cross, candidates[i]))
+        else:
+            picks = routes
+        predictions = [per_q[i][k] for i, k in enumerate(picks)]
+    result = build_result(spec, loaded.name, split, None, predictions, timer.seconds, tokens[0], acc, acc_norm)
+    own = [r.accuracy for r in runs]
+    log.append(f"combined {split} accuracy {result.accuracy:.4f} (n={n}); single adapters mean {sum(own) / len(own):.4f}, "
+               f"best {max(own):.4f}")
+    ctx.report("tts: done", 1.0)
+    return Outcome("tts", params.model_dump(by_alias=True), split, ok=True, accuracy=result.accuracy, result=result,
+                   artifact=None, seconds=timer.seconds, tokens=tokens[0], log=log)
