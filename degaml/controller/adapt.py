@@ -36,8 +36,8 @@ def default_run_dir(spec: TaskSpec, root: Path = Path("runs")) -> Path:
 def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> TrajectoryStore:
     """Validate the spec and its generator/policy, then write run.json (nothing is written if anything is wrong)."""
     spec = load_spec(spec_path, overrides)
-    generator = resolve_generator(spec.generator)
     policy = resolve_policy(spec.adapt.policy)
+    generator = resolve_generator(spec.generator)
     run_dir = run_dir or default_run_dir(spec)
     header = RunHeader(
         run_id=run_dir.name, created=time.time(), spec_path=str(Path(spec_path).resolve()),

@@ -121,7 +121,15 @@ def sft_policy(model_name: str, device: str, records: list[dict[str, Any]], reci
     from trl import SFTConfig, SFTTrainer
 
     loaded = load_llm(model_name, device, "float32")
-    data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+    tok = loaded.tokenizer
+    def n_tokens(record: dict[str, Any]) -> int:
+        chat = record["prompt"] + record["completion"]
+        return len(tok.apply_chat_template(chat, tokenize=True, return_dict=True)["input_ids"])
+
+    fits = [r for r in records if n_tokens(r) <= recipe.max_length]
+    if not fits:
+        raise DegamlError(f"policy.max_length: all {len(records)} accepted records are longer than {recipe.max_length} tokens")
+    data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in fits])
     with atomic_directory(out_dir) as tmp:
         args = SFTConfig(
             output_dir=str(tmp / "trainer"), num_train_epochs=recipe.epochs, per_device_train_batch_size=recipe.batch_size,
@@ -136,7 +144,7 @@ def sft_policy(model_name: str, device: str, records: list[dict[str, Any]], reci
         trainer.model.save_pretrained(str(tmp))
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        metrics = {"examples": len(records), "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
+        metrics = {"examples": len(fits), "too_long": len(records) - len(fits), "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
                    "last_loss": losses[-1] if losses else None, "steps": trainer.state.global_step}
         (tmp / "sft_metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

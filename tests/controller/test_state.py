@@ -1,0 +1,51 @@
+"""The policy's observation: the action space described from the strategies' JSON Schema, history, budget."""
+
+from __future__ import annotations
+
+from degaml.controller.state import HistoryItem, PolicyState, describe_action_space, render_messages
+from degaml.strategies.registry import FAMILIES, Action, action_json_schema
+
+
+def state(**extra) -> PolicyState:
+    base = dict(task="gsm8k", description="Math word problems.", format="numeric", examples=["What is 2+2?", "x" * 1000],
+                baseline=0.25, best=0.3, n_validation=100, step=1, steps_total=4, minutes_left=12.0)
+    return PolicyState(**(base | extra))
+
+
+def test_action_space_lists_every_family_and_grid():
+    text = describe_action_space(action_json_schema())
+    assert [line.split(":")[0] for line in text.splitlines()] == [f"- {f}" for f in FAMILIES]
+    assert "ttl_steps ∈ 5|10|25" in text and "shuffle_data ∈ true|false" in text
+    assert '"majority_vote"' in text and "lambda ∈ 0.0|0.25|0.5|0.75|1.0" in text
+
+
+def test_every_listed_value_is_a_valid_action():
+    schema = action_json_schema()
+    for ref in schema["properties"]["strategy"]["oneOf"]:
+        props = schema["$defs"][ref["$ref"].split("/")[-1]]["properties"]
+        family = props["family"]["const"]
+        for name, prop in props.items():
+            for value in prop.get("enum", []):
+                example = {"family": family} | {k: (p.get("enum") or [True])[0] for k, p in props.items() if k != "family"}
+                Action.model_validate({"strategy": example | {name: value}})
+
+
+def test_user_prompt_has_metrics_history_and_budget():
+    history = [HistoryItem(0, {"strategy": {"family": "lora_mix", "lambda": 0.5}}, 0.3, 0.05, 1, 12.0),
+               HistoryItem(1, None, None, None, 0, 0.5)]
+    system, user = render_messages(state(history=history), action_json_schema())
+    assert system["role"] == "system" and "JSON" in system["content"]
+    content = user["content"]
+    assert "Task: gsm8k (numeric). Math word problems." in content
+    assert "0.250 on 100 items; best so far: 0.300" in content
+    assert '{"family":"lora_mix","lambda":0.5} → accuracy 0.300 (delta +0.050, reward 1, 12 s)' in content
+    assert "invalid output → failed" in content
+    assert "Step 2 of 4, 12 min left" in content
+    assert max(len(line) for line in content.splitlines()) < 300  # long questions are clipped
+
+
+def test_state_round_trips_through_json():
+    import json
+
+    s = state(history=[HistoryItem(0, None, None, None, 0, 1.0)])
+    assert PolicyState.from_dict(json.loads(json.dumps(s.to_dict()))) == s
