@@ -13,6 +13,7 @@ from degaml.cli.generator_cmd import generator_app
 from degaml.cli.models_cmd import models_command
 from degaml.cli.policy_cmd import policy_app
 from degaml.cli.spec_cmd import spec_app
+from degaml.cli.strategy_cmd import strategy_app
 from degaml.cli.tui_cmd import tui_command
 from degaml.errors import EXIT_USAGE, DegamlError
 
@@ -27,6 +28,7 @@ app.command("adapt", help="Adapt the generated adapter to a task: policy-chosen 
 app.command("eval", help="Score a model (optionally with a LoRA adapter) on a task spec's split.")(eval_command)
 app.command("models", help="Show what models are available offline; --prepare builds the default model cache.")(models_command)
 app.command("tui", help="Watch an adaptation run live or inspect a finished one (no RUN_DIR: pick one under --root).")(tui_command)
+app.add_typer(strategy_app, name="strategy", help="Run one adaptation strategy (ablations) or print the action JSON Schema.")
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
 app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")
 app.add_typer(policy_app, name="policy", help="Train the adaptation policy by ReST^EM.")

@@ -53,7 +53,7 @@ class StrategyContext:
     loaded: LoadedModel  # frozen base LLM + tokenizer
     spec: TaskSpec
     task: TaskData
-    sampler: AdapterSampler  # the frozen generator
+    sampler: AdapterSampler | None  # the frozen generator (None: strategies that only refine a given θ₀)
     work_dir: Path  # strategies write their artifacts under here
     seed: int = 0
     progress: ProgressFn | None = None
@@ -62,6 +62,8 @@ class StrategyContext:
     def initial_adapter(self) -> Path:
         """θ₀: the generator's adapter for the support prompts (in order) — the baseline every strategy refines."""
         if self._initial is None:
+            if self.sampler is None:
+                raise ValueError("no generator and no initial adapter: give one of them")
             self._initial = self.sampler.adapter_for(self.support_prompts())
         return self._initial
 
