@@ -82,7 +82,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                        "batch_size": 8, "max_samples": 2000, "max_length": 128},
         "generator": {"num_prompts": 16, "prompt_tokens": 64, "chunk": 64,
                       "hidden_dims": [(64, 32, 192), (128, 16, 128), (256, 8, 96), (512, 8, 64)],
-                      "steps": 2000, "lr": 1e-3, "batch_size": 16, "pairs_per_task": 2000},
+                      "steps": 1000, "lr": 1e-3, "batch_size": 16, "pairs_per_task": 2000},
         "policy": {"iterations": 2, "steps_per_episode": 2, "samples_per_state": 4, "validation_items": 50,
                    "epochs": 4, "lr": 2e-4, "max_length": 768},
     },

@@ -1,0 +1,90 @@
+"""The generalization module's numbers: validation accuracy of base model / collected checkpoints / generated adapter
+(in-training and leave-one-out), generation latency, and generation vs fine-tuning a LoRA on the support examples.
+
+For each task of the meta spec, on the first `collection.eval_items` validation items (the items the collection
+manifest scored its checkpoints on):
+  - base model and checkpoints: read from the collection manifest (`degaml generator collect` measured them);
+  - generated: θ₀ = generator(support prompts) from the generator trained on all tasks (`generator/`), and from the
+    leave-one-out generator `generator-minus-<task>/` when it exists (the paper's "Generalization" row);
+  - latency: prompts → adapter on disk, after the generator and encoder are loaded (median of 5 prompt batches);
+  - fine-tuning: a LoRA trained on the task's 20 support examples *with their labels* (5 epochs, batch 4 = 25 steps,
+    the collection code and CPU recipe otherwise) — timed (the cost generation replaces).
+
+Usage: python benchmarks/generator_eval.py [--meta specs/meta/in_domain.yaml] [--out docs/results/generator.json] [--finetune-task arc_easy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from degaml.data import load_task_data
+from degaml.evaluation import evaluate
+from degaml.generator.collect import collect_task
+from degaml.generator.pipeline import collection_dir, generator_dir, included_tasks
+from degaml.generator.sampler import AdapterSampler
+from degaml.models import load_encoder, load_llm
+from degaml.specs import load_meta_spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def score(loaded, spec, items, pool, adapter) -> dict:
+    r = evaluate(loaded, spec, items, "validation", fewshot_pool=pool, adapter=adapter)
+    return {"accuracy": r.accuracy, "ci95": list(r.ci95), "n": r.n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--meta", type=Path, default=REPO / "specs" / "meta" / "in_domain.yaml")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "generator.json")
+    parser.add_argument("--finetune-task", default="arc_easy")
+    args = parser.parse_args()
+    meta = load_meta_spec(args.meta)
+    loaded = load_llm(meta.model, meta.device, "float32")
+    encoder = load_encoder(meta.encoder)
+    work = Path(tempfile.mkdtemp(prefix="degaml-geneval-"))
+    full = AdapterSampler.load(generator_dir(meta, []), work / "full", encoder=encoder)
+    report = {"meta": meta.name, "generator": str(generator_dir(meta, [])), "generator_metrics": full.bundle.config.meta.get("metrics"), "tasks": {}}
+    latencies = []
+    for _, spec in included_tasks(meta, []):
+        task = load_task_data(spec, on_skip=lambda _: None)
+        items = task.validation[: meta.collection.eval_items]
+        manifest = json.loads((collection_dir(meta, spec.task) / "manifest.json").read_text())
+        row = {"n": len(items), "base": manifest["validation"][0], "checkpoints": manifest["validation"][1:],
+               "collection_seconds": manifest["seconds"], "collection_seconds_per_step": manifest["seconds_per_step"]}
+        prompts = task.support_prompts()
+        row["generated"] = score(loaded, spec, items, task.train, full.adapter_for(prompts))
+        for seed in range(1, 6):  # latency: fresh batches (not cached), after load
+            batch = full.draw(prompts, seed)
+            start = time.perf_counter()
+            full.adapter_for(batch)
+            latencies.append(time.perf_counter() - start)
+        loo_dir = generator_dir(meta, [spec.task])
+        if (loo_dir / "generator.json").is_file():
+            loo = AdapterSampler.load(loo_dir, work / f"loo-{spec.task}", encoder=encoder)
+            row["generated_leave_one_out"] = score(loaded, spec, items, task.train, loo.adapter_for(prompts))
+        if spec.task == args.finetune_task:
+            support = [ex for ex in task.pool if ex.id in {s.id for s in task.support}]  # the support items with labels
+            ft_task = dataclasses.replace(task, train=tuple(support))
+            recipe = meta.collection.model_copy(update={"phase1_steps": 25, "phase2_steps": 0, "batch_size": 4, "eval_checkpoints": 0})
+            ft = collect_task(loaded, ft_task, recipe, work / "finetune")
+            row["finetune_support"] = {"steps": 25, "batch_size": 4, "seconds": ft["seconds"], "examples": len(support)}
+        report["tasks"][spec.task] = row
+        print(spec.task, json.dumps({k: v for k, v in row.items() if k != "checkpoints"}), flush=True)
+    report["latency_seconds"] = {"median": statistics.median(latencies), "max": max(latencies), "runs": len(latencies)}
+    ft = next((r["finetune_support"] for r in report["tasks"].values() if "finetune_support" in r), None)
+    if ft:
+        report["finetune_over_generation"] = ft["seconds"] / report["latency_seconds"]["median"]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: v for k, v in report.items() if k != "tasks"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
