@@ -32,7 +32,6 @@ SETTINGS = [
     {"family": "ttt", "ttl_steps": 10, "learning_rate": 1e-4, "batch_size": 4, "shuffle_data": True},
     {"family": "ttt", "ttl_steps": 25, "learning_rate": 5e-5, "batch_size": 4, "shuffle_data": True},
     {"family": "tts", "num_prompt_batches": 3, "method": "majority_vote"},
-    {"family": "tts", "num_prompt_batches": 3, "method": "sum_logprobs"},
     {"family": "tts", "num_prompt_batches": 3, "method": "avg_prompt_embed"},
     {"family": "lora_mix", "lambda": 0.5},
     {"family": "lora_mix", "lambda": 0.0},

@@ -177,7 +177,7 @@ def run_ttt(params: TTTParams, ctx: StrategyContext, split: ScoredSplit) -> Outc
             if error is None:
                 peft_model.eval()
                 with atomic_directory(adapter_dir) as tmp:
-                    peft_model.save_pretrained(str(tmp))
+                    peft_model.save_pretrained(str(tmp), save_embedding_layers=False)  # LoRA only; no vocab lookup
     finally:
         if peft_model is not None:
             peft_model.unload()  # removes the LoRA layers: the shared base model is as it was

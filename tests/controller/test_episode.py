@@ -127,3 +127,37 @@ def test_cli_refuses_an_existing_run_dir(spec_file, tmp_path, capsys):
     create_run(spec_file, [], tmp_path / "run")
     code, _, err = run_cli(["adapt", str(spec_file), "--run-dir", str(tmp_path / "run")], capsys)
     assert code == 2 and "--resume" in err
+
+
+def test_sigkill_mid_run_then_resume_loses_nothing(spec_file, tmp_path):
+    """A real `degaml adapt` process killed with SIGKILL after its first committed step; --resume completes it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "degaml", "adapt", str(spec_file), "adapt.steps=3", "--run-dir", str(run_dir)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            if (run_dir / "events.jsonl").exists() and TrajectoryStore.open(run_dir).steps():
+                break
+            assert proc.poll() is None, "adapt exited before its first step"
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    store = TrajectoryStore.open(run_dir)
+    committed = [s.model_dump() for s in store.steps()]
+    assert committed and store.status() == "running"  # killed: no final status was written
+    assert subprocess.run([sys.executable, "-m", "degaml", "adapt", "--resume", str(run_dir)], env=env,
+                          capture_output=True).returncode == 0
+    store = TrajectoryStore.open(run_dir)
+    steps = store.steps()
+    assert [s.step for s in steps] == [0, 1, 2] and store.status() == "finished"
+    assert [s.model_dump() for s in steps[: len(committed)]] == committed  # what was committed is kept as is
+    assert len([e for e in store.events() if e.kind == "final"]) == 1
