@@ -32,14 +32,14 @@ SYSTEM_PROMPT = (
     "and its parameters. Reply with JSON only."
 )
 ACTIONS: dict[int, dict[str, Any] | None] = {
-    0: {"strategy": {"family": "ttt", "lr": 0.0001, "steps": 20, "rank": 8}},
-    1: {"strategy": {"family": "tts", "samples": 5, "temperature": 0.7, "vote": "majority"}},
-    2: {"strategy": {"family": "lora_mix", "adapters": 4, "combination": "svd"}},
+    0: {"strategy": {"family": "ttt", "ttl_steps": 10, "learning_rate": 0.0001, "batch_size": 4, "shuffle_data": True}},
+    1: {"strategy": {"family": "tts", "num_prompt_batches": 3, "method": "majority_vote"}},
+    2: {"strategy": {"family": "lora_mix", "lambda": 0.5}},
     3: None,
-    4: {"strategy": {"family": "slot", "lr": 0.01, "steps": 10}},
+    4: {"strategy": {"family": "slot", "times": 5, "learning_rate": 0.01}},
 }
 ACCURACY: dict[int, float | None] = {0: 0.50, 1: 0.44, 2: None, 3: None, 4: 0.53}
-BROKEN_RAW = '{"strategy": {"family": "slot", "lr": 0.3, "steps": '
+BROKEN_RAW = '{"strategy": {"family": "slot", "times": 5, "learning_rate": '
 
 
 def header(run_id: str = "gsm8k-20251009-101320", budget_steps: int = 8) -> RunHeader:

@@ -65,13 +65,13 @@ async def test_selecting_a_row_shows_prompt_and_raw_json(recorded_run):
         await pilot.pause()
         text = detail_text(app)
         assert "step 1 · tts" in text
-        assert '{"strategy": {"family": "tts", "samples": 5' in text  # the raw constrained JSON
+        assert '{"strategy": {"family": "tts", "num_prompt_batches": 3' in text  # the raw constrained JSON
         assert "You refine a generated LoRA adapter" in text and "Which strategy next?" in text  # the prompt
-        assert '"temperature": 0.7' in text  # the parsed action
+        assert '"method": "majority_vote"' in text  # the parsed action
         await pilot.press("down", "down")
         await pilot.pause()
         text = detail_text(app)
-        assert "parse error" in text and "Invalid JSON" in text and '"lr": 0.3, "steps": ' in text
+        assert "parse error" in text and "Invalid JSON" in text and '"times": 5, "learning_rate": ' in text
         await pilot.press("up")
         await pilot.pause()
         assert "RuntimeError: adapters disagree in rank" in detail_text(app)

@@ -29,7 +29,7 @@ def test_fold_recorded_run(recorded_run):
     assert state.status_name == "finished" and state.ended and state.running is None
     assert state.final is not None and state.final.best_step == 4
     detail = render_detail(state.rows[3]).plain
-    assert "parse error" in detail and '"family": "slot", "lr": 0.3' in detail and "[system]" in detail
+    assert "parse error" in detail and '"family": "slot", "times": 5' in detail and "[system]" in detail
 
 
 def test_chart_shape_and_baseline():
