@@ -3,8 +3,8 @@
 - support: unlabeled prompts for the generator and test-time methods (labels stripped);
 - validation: labelled; the only split rewards and tuning may read;
 - test: labelled; read once for final numbers;
-- train: LoRA-collection / few-shot pool — the spec's `train_dataset` (minus any item that is also in
-  support/validation/test) when given, else carved from the pool.
+- train: LoRA-collection / few-shot pool — the spec's `train_dataset` (minus any item that is also in the
+  labelled pool, whichever split it lands in) when given, else carved from the pool.
 
 One seeded permutation of the pool decides everything: support ← first `num_support`, validation ← next
 `num_validation`, train (carved) ← next `num_train`, test ← next `num_test` (default: all the rest). Each split
@@ -80,6 +80,6 @@ def load_task_data(spec: TaskSpec, on_skip: Callable[[str], None] | None = None)
     support, validation, test, train = partition(pool, spec, carve_train=carve)
     if not carve:
         _, train_pool = load_first_available(spec.train_dataset, spec, on_skip, seed_offset=TRAIN_SEED_OFFSET)
-        used = {(ex.question, ex.choices) for ex in (*support, *validation, *test)}
+        used = {(ex.question, ex.choices) for ex in pool}  # the whole labelled pool, not only the splits drawn from it
         train = [ex for ex in train_pool if (ex.question, ex.choices) not in used]  # never train on an evaluation item
     return TaskData(spec, source, tuple(pool), tuple(support), tuple(validation), tuple(test), tuple(train))
