@@ -105,7 +105,7 @@ class StepsTable(DataTable):
             key = str(step)
             if key in self.rows:
                 for (column, _), value in zip(COLUMNS, cells):
-                    self.update_cell(key, column, value)
+                    self.update_cell(key, column, value, update_width=True)  # a running row was narrower
             else:
                 self.add_row(*cells, key=key)
 

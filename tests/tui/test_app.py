@@ -15,7 +15,8 @@ from degaml.controller.store import TrajectoryStore
 from degaml.errors import DegamlError
 from degaml.tui import PickerApp, RunApp
 from degaml.tui.screens import ConfirmScreen, DetailScreen, HelpScreen, TrajectoriesScreen
-from tests.tui.recorded_run import append_recorded_step, build_recorded_run, decision_event, live_run, progress_event
+from tests.tui.recorded_run import (ACTIONS, append_recorded_step, build_recorded_run, decision_event, live_run,
+                                    progress_event, step_event)
 
 SIZE = (80, 24)
 
@@ -101,6 +102,18 @@ async def test_live_run_rows_appear_as_events_land(live_store):
         append_recorded_step(live_store, 2)
         await wait_for(pilot, lambda: table(app).row_count == 3 and cell(app, 2, "val") == "failed")
         assert cell(app, 0, "reward") == ""  # still running: its step event never landed
+
+
+async def test_a_completed_running_row_widens_its_columns(live_store):
+    app = RunApp(live_store.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        live_store.append(decision_event(0))
+        live_store.append(progress_event(0, "training", 0.5))
+        await wait_for(pilot, lambda: table(app).row_count == 1)
+        live_store.append(step_event(0, 0.5, action=ACTIONS[0], seconds=41.5))  # the only row completes in place
+        await wait_for(pilot, lambda: cell(app, 0, "reward") == "✓")
+        columns = table(app).columns
+        assert all(columns[key].content_width >= len(cell(app, 0, key)) for key in ("delta", "seconds"))  # not cut
 
 
 async def test_cancel_with_confirmation_creates_cancel_file(live_store):
