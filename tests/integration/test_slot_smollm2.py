@@ -4,34 +4,17 @@ LoRA (B = 0) since no SmolLM2 generator ships with the tests."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
-from degaml.data import load_task_data, shared_data_dir
-from degaml.specs import load_spec
-from degaml.strategies.base import StrategyContext
+from tests.integration.smollm2_context import smollm2_context
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def slot_context(tmp_path_factory):
-    if shared_data_dir(REPO) is None:
-        pytest.skip("shared benchmark data not beside this checkout")
-    from peft import LoraConfig, get_peft_model
-
-    from degaml.models import load_llm
-
-    loaded = load_llm("default", device="cpu", dtype="float32")
-    spec = load_spec(REPO / "specs" / "arc_easy.yaml", ["num_validation=6"])
-    root = tmp_path_factory.mktemp("slot-smollm2")
-    peft_model = get_peft_model(loaded.model, LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"]))
-    peft_model.save_pretrained(root / "theta0")
-    peft_model.unload()
-    return StrategyContext(loaded, spec, load_task_data(spec), sampler=None, work_dir=root, _initial=root / "theta0")
+    return smollm2_context(tmp_path_factory.mktemp("slot-smollm2"), ["num_validation=6"], rank=2)
 
 
 def test_slot_on_smollm2(slot_context, monkeypatch):

@@ -221,30 +221,10 @@ def test_divergence_reverts_to_theta0(mc_context, monkeypatch):
 @pytest.mark.integration
 def test_ttt_on_smollm2(tmp_path):
     """TTT on SmolLM2-135M with a small random θ₀ (no generator needed): saves an adapter, base left as it was."""
-    from pathlib import Path
+    from tests.integration.smollm2_context import smollm2_context
 
-    from peft import LoraConfig, get_peft_model
-
-    from degaml.data import load_task_data, shared_data_dir
-    from degaml.models import load_llm
-    from degaml.specs import load_spec
-    from degaml.strategies.base import StrategyContext
-
-    repo = Path(__file__).resolve().parents[2]
-    if shared_data_dir(repo) is None:
-        pytest.skip("shared benchmark data not beside this checkout")
-    loaded = load_llm("default", device="cpu", dtype="float32")
-    spec = load_spec(repo / "specs" / "arc_easy.yaml", ["num_support=4", "num_validation=6", "num_test=4"])
-    torch.manual_seed(0)
-    peft_model = get_peft_model(loaded.model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0.0, 0.01)
-    peft_model.save_pretrained(str(tmp_path / "theta0"))
-    peft_model.unload()
-    ctx = StrategyContext(loaded, spec, load_task_data(spec), None, tmp_path / "work", seed=0,  # type: ignore[arg-type]
-                          _initial=tmp_path / "theta0")
+    ctx = smollm2_context(tmp_path, ["num_support=4", "num_validation=6", "num_test=4"], rank=4, b_std=0.01)
+    loaded = ctx.loaded
     before = _probe(loaded)
     outcome = run_ttt(TTTParams(ttl_steps=5, learning_rate=1e-4, batch_size=2, shuffle_data=True), ctx, "validation")
     assert outcome.ok, outcome.error
