@@ -32,6 +32,13 @@ def cut_at_stop(text: str, until: Sequence[str]) -> str:
     return text[:cut]
 
 
+def encode_prompts(tokenizer, prompts: Sequence[str], max_length: int, max_new_tokens: int) -> tuple[list[list[int]], list[int]]:
+    """Prompt token ids left-truncated to leave room for `max_new_tokens`, and the longest-first order to batch them in."""
+    budget = max(1, max_length - max_new_tokens)
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-budget:] or [tokenizer.eos_token_id] for p in prompts]
+    return encoded, sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+
+
 @torch.inference_mode()
 def generate_greedy(
     model: torch.nn.Module,
@@ -45,9 +52,7 @@ def generate_greedy(
 ) -> list[Generation]:
     """Greedy continuations of `prompts`; `on_batch(rows, tokens)` is called after each batch."""
     device = next(model.parameters()).device
-    budget = max(1, max_length - max_new_tokens)
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-budget:] or [tokenizer.eos_token_id] for p in prompts]
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    encoded, order = encode_prompts(tokenizer, prompts, max_length, max_new_tokens)
     stops = [s for s in until if s]
     out: list[Generation | None] = [None] * len(encoded)
     for start in range(0, len(order), batch_size):

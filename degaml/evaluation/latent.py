@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from degaml.evaluation.batching import left_pad
-from degaml.evaluation.generation import Generation, cut_at_stop
+from degaml.evaluation.generation import Generation, cut_at_stop, encode_prompts
 from degaml.evaluation.loglikelihood import ContinuationScore, _Group, _groups, _pack, encode_pair
 from degaml.models.heads import backbone_and_head, unwrap_peft
 
@@ -150,9 +150,7 @@ def generate_with_offsets(
     backbone, head = backbone_and_head(model)
     config = unwrap_peft(model).config
     eos = _eos_ids(model, tokenizer)
-    budget = max(1, max_length - max_new_tokens)
-    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"][-budget:] or [tokenizer.eos_token_id] for p in prompts]
-    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    encoded, order = encode_prompts(tokenizer, prompts, max_length, max_new_tokens)
     stops = [s for s in until if s]
     out: list[Generation | None] = [None] * len(encoded)
     for start in range(0, len(order), batch_size):
