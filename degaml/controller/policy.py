@@ -62,44 +62,44 @@ class Policy:
     def name(self) -> str:
         return str(self.adapter) if self.adapter else f"{self.loaded.name} (no policy adapter)"
 
-    def _generate(self, model: torch.nn.Module, messages: list[dict[str, str]], temperature: float,
-                  max_new_tokens: int, seed: int) -> str:
+    @staticmethod
+    def _sample(generator, messages: list[dict[str, str]], temperature: float, max_new_tokens: int, seed: int) -> str:
+        import outlines
+
+        torch.manual_seed(seed)
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+        kwargs |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        return generator(outlines.inputs.Chat(messages), **kwargs)
+
+    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
+        """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions."""
         import outlines
 
         from degaml.strategies.registry import Action
 
-        tokenizer = self.loaded.tokenizer
-        padding_side = tokenizer.padding_side
-        try:
-            generator = outlines.Generator(outlines.from_transformers(model, tokenizer), Action)
-            torch.manual_seed(seed)
-            kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
-            kwargs |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-            return generator(outlines.inputs.Chat(messages), **kwargs)
-        finally:
-            tokenizer.padding_side = padding_side  # from_transformers sets it to left
-
-    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
-        """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions."""
-        from degaml.strategies.registry import Action
-
         start = time.perf_counter()
         raw, error, action, repeat = "", None, None, None
+        tokenizer = self.loaded.tokenizer
+        padding_side = tokenizer.padding_side
         with attached_adapter(self.loaded.model, self.adapter) as model:
-            for attempt in range(config.retries + 1):
-                temperature = config.temperature if attempt == 0 else max(1.0, config.temperature)
-                raw = self._generate(model, messages, temperature, config.max_new_tokens, seed * 1000 + attempt)
-                try:
-                    parsed = Action.model_validate_json(raw).model_dump(mode="json", by_alias=True)
-                except ValidationError as exc:
-                    error = f"invalid action: {str(exc).splitlines()[0][:200]}"
-                    action = None
-                    continue
-                action, error = parsed, None
-                if canonical(parsed) in tried and attempt < config.retries:
-                    repeat, action, error = (raw, parsed), None, "repeats an action already tried"
-                    continue
-                break
+            generator = outlines.Generator(outlines.from_transformers(model, tokenizer), Action)  # schema compiled once
+            try:
+                for attempt in range(config.retries + 1):
+                    temperature = config.temperature if attempt == 0 else max(1.0, config.temperature)
+                    raw = self._sample(generator, messages, temperature, config.max_new_tokens, seed * 1000 + attempt)
+                    try:
+                        parsed = Action.model_validate_json(raw).model_dump(mode="json", by_alias=True)
+                    except ValidationError as exc:
+                        error = f"invalid action: {str(exc).splitlines()[0][:200]}"
+                        action = None
+                        continue
+                    action, error = parsed, None
+                    if canonical(parsed) in tried and attempt < config.retries:
+                        repeat, action, error = (raw, parsed), None, "repeats an action already tried"
+                        continue
+                    break
+            finally:
+                tokenizer.padding_side = padding_side  # from_transformers sets it to left; the evaluator pads itself
         if action is None and repeat is not None:  # nothing new came out: run the repeat (its outcome is reused)
             (raw, action), error = repeat, None
         return Decision(raw, action, error, attempt + 1, time.perf_counter() - start)
