@@ -12,7 +12,8 @@ from degaml.data import load_task_data
 from degaml.generator.artifact import GeneratorBundle
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
-from degaml.generator.pipeline import collect_all, generator_dir, load_trajectories, resolve_generator
+from degaml.generator.distributed import topology
+from degaml.generator.pipeline import collect_all, generator_dir, included_tasks, load_trajectories, resolve_generator
 from degaml.generator.train import train_generator
 from degaml.models import load_encoder, load_llm
 from degaml.specs import load_meta_spec, load_spec
@@ -26,16 +27,16 @@ OVERRIDES = typer.Argument(None, metavar="[KEY=VALUE]...", help="meta spec overr
 def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides: list[str] = OVERRIDES, exclude: list[str] = EXCLUDE) -> None:
     meta = load_meta_spec(meta_path, overrides or [])
     exclude = exclude or []
+    topo = topology(meta.device)  # under `accelerate launch`, each process collects its share of the tasks
+    n_tasks = len(topo.shard(included_tasks(meta, exclude)))
     loaded = load_llm(meta.model, meta.device, "float32")
-    from degaml.generator.pipeline import included_tasks
-
     steps = meta.collection.phase1_steps + meta.collection.phase2_steps
-    n_tasks = len(included_tasks(meta, exclude))
-    with progress_bar(f"collect {n_tasks} task(s)", total=n_tasks * steps) as advance:
-        manifests = collect_all(meta, exclude, loaded, lambda spec: (lambda step, loss: advance(1)))
+    with progress_bar(f"{topo.describe()}collect {n_tasks} task(s)", total=n_tasks * steps) as advance:
+        manifests = collect_all(meta, exclude, loaded, lambda spec: (lambda step, loss: advance(1)), topology=topo)
     for m in manifests:
         scores = ", ".join(f"step {e['step']}: {e['accuracy']:.3f}" for e in m["validation"])
-        console.print(f"{m['task']}: {m['checkpoints']} checkpoints, {m['seconds_per_step']:.1f} s/step; validation {scores}", highlight=False)
+        console.print(f"{topo.describe()}{m['task']}: {m['checkpoints']} checkpoints, {m['seconds_per_step']:.1f} s/step; "
+                      f"validation {scores}", highlight=False)
 
 
 @generator_app.command("train", help="Train the generator by MSE on (prompt batch, checkpoint) pairs.")
@@ -46,12 +47,17 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
     encoder = load_encoder(meta.encoder)
     embedder = PromptEmbedder(encoder, meta.generator.num_prompts, meta.generator.prompt_tokens)
     out = generator_dir(meta, exclude)
-    with progress_bar("train generator", total=meta.generator.steps) as advance:
+    topo = topology(meta.device)  # under `accelerate launch`, training is data-parallel (DDP)
+    if not topo.is_main:
+        train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out, device=meta.device)
+        return
+    with progress_bar(f"{topo.describe()}train generator", total=meta.generator.steps) as advance:
         bundle = train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
-                                 progress=lambda step, loss: advance(1))
+                                 progress=lambda step, loss: advance(1), device=meta.device)
     metrics = bundle.config.meta["metrics"]
     console.print(f"generator → {out}: held-out MSE {metrics['held_out_mse']:.4f} "
-                  f"(mean-checkpoint baseline {metrics['mean_checkpoint_mse']:.4f}), {metrics['seconds']:.0f} s", highlight=False)
+                  f"(mean-checkpoint baseline {metrics['mean_checkpoint_mse']:.4f}), {metrics['seconds']:.0f} s, "
+                  f"{metrics['processes']} process(es)", highlight=False)
 
 
 @generator_app.command("generate", help="Embed a task's support prompts and write a PEFT LoRA adapter.")

@@ -12,6 +12,7 @@ from pathlib import Path
 from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.generator.collect import TRAJECTORY_FILE, collect_task, load_trajectory
+from degaml.generator.distributed import Topology
 from degaml.generator.train import TaskTrajectory
 from degaml.specs import load_spec
 from degaml.specs.meta import MetaSpec
@@ -55,10 +56,11 @@ def generator_dir(meta: MetaSpec, exclude: list[str]) -> Path:
     return meta.output_dir() / f"generator{suffix}"
 
 
-def collect_all(meta: MetaSpec, exclude: list[str], loaded, on_task: Callable[[TaskSpec], Callable | None] | None = None) -> list[dict]:
-    """Collect (or resume) every included task; returns their manifests."""
+def collect_all(meta: MetaSpec, exclude: list[str], loaded, on_task: Callable[[TaskSpec], Callable | None] | None = None,
+                topology: Topology = Topology()) -> list[dict]:
+    """Collect (or resume) every included task of this process's shard; returns their manifests."""
     manifests = []
-    for _, spec in included_tasks(meta, exclude):
+    for _, spec in topology.shard(included_tasks(meta, exclude)):
         task = load_task_data(spec, on_skip=lambda _: None)
         progress = on_task(spec) if on_task else None
         manifests.append(collect_task(loaded, task, meta.collection, collection_dir(meta, spec.task), progress=progress))

@@ -6,6 +6,8 @@ of checkpoints (tokenized with one tokenizer fitted on all of them). A fraction 
 held out: pairs built on them measure validation loss. Reported next to it: the loss of the best prompt-blind
 predictor (the mean checkpoint), so it is visible whether the generator uses the prompts at all.
 Training is resumable: weights, optimizer and step are saved atomically every `save_every` steps.
+Under `accelerate launch` with several processes the model is wrapped in DDP (see `distributed.py`): every process
+draws the same seeded global batch and trains on its slice, so the update is the one-process update.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from degaml.errors import DegamlError
 from degaml.generator.artifact import GeneratorBundle, GeneratorConfig
+from degaml.generator.distributed import launched_world_size, use_cpu
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import sample_prompt_batch
 from degaml.generator.tokenizer import LoraTokenizer
@@ -67,8 +71,12 @@ def train_generator(
     out_dir: Path,
     save_every: int = 200,
     progress: Callable[[int, float], None] | None = None,
+    device: str = "cpu",
 ) -> GeneratorBundle:
-    """Fit a generator on the trajectories; writes the bundle (and resume state) to `out_dir`."""
+    """Fit a generator on the trajectories; writes the bundle (and resume state) to `out_dir` (main process only).
+
+    `device` is a spec's device (auto|cpu|cuda). Launched with several processes, training is data-parallel.
+    """
     torch.manual_seed(recipe.seed)
     tokenizer = LoraTokenizer.from_state_dict(trajectories[0].checkpoints[0], recipe.chunk)
     tokenizer.fit([c for t in trajectories for c in t.checkpoints])
@@ -80,6 +88,16 @@ def train_generator(
                              encoder=encoder_name, base_model=base_model)
     bundle = GeneratorBundle.create(config, tokenizer)
     model = bundle.model
+    accelerator, rank, world = None, 0, 1
+    run_device = torch.device("cpu" if use_cpu(device) else "cuda")
+    if launched_world_size() > 1:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=use_cpu(device))
+        rank, world, run_device = accelerator.process_index, accelerator.num_processes, accelerator.device
+        if recipe.batch_size % world:
+            raise DegamlError(f"generator.batch_size: {recipe.batch_size} is not divisible by the {world} launched processes")
+    model.to(run_device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     rng = random.Random(recipe.seed)
     pairs = [(k, b, c) for k, d in enumerate(data) for b, c in
@@ -94,37 +112,51 @@ def train_generator(
         state = torch.load(state_path, weights_only=True)  # our own file: tensors and plain containers only
         optimizer.load_state_dict(state["optimizer"])
         start, history = int(state["step"]), list(state["history"])
+    if accelerator is not None:
+        model, optimizer = accelerator.prepare(model, optimizer)
+    raw = accelerator.unwrap_model(model) if accelerator is not None else model
+    mask_dev = mask.to(run_device)
     began = time.perf_counter()
     model.train()
     for step in range(start, recipe.steps):
         batch = [pairs[i] for i in random.Random(f"{recipe.seed}:{step}").sample(range(len(pairs)), min(recipe.batch_size, len(pairs)))]
-        x = torch.stack([data[k].embeddings[b] for k, b, _ in batch])
-        y = torch.stack([data[k].tokens[c] for k, _, c in batch])
+        x = torch.stack([data[k].embeddings[b] for k, b, _ in batch])  # (B, N, L, C): the global batch
+        y = torch.stack([data[k].tokens[c] for k, _, c in batch])  # (B, T, r, chunk)
         noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(recipe.seed * 1_000_003 + step))
         x = x + recipe.input_noise * noise  # seeded by step, so a resumed run sees the same noise
-        loss = _masked_mse(model(x), y, mask)
+        x, y = x[rank::world].to(run_device), y[rank::world].to(run_device)  # this process's slice
+        loss = _masked_mse(model(x), y, mask_dev)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        if accelerator is not None:
+            accelerator.backward(loss)  # DDP averages the slices' gradients
+            accelerator.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+            loss = accelerator.reduce(loss.detach(), "mean")
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
         optimizer.step()
         history.append(float(loss.detach()))
         if progress is not None:
             progress(step + 1, history[-1])
-        if (step + 1) % save_every == 0 and step + 1 < recipe.steps:
+        if rank == 0 and (step + 1) % save_every == 0 and step + 1 < recipe.steps:
             with atomic_path(weights_path) as tmp:
-                save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+                save_file({k: v.detach().cpu().contiguous() for k, v in raw.state_dict().items()}, str(tmp))
             with atomic_path(state_path) as tmp:
                 torch.save({"optimizer": optimizer.state_dict(), "step": step + 1, "history": history}, tmp)
+    model = raw.to("cpu")
     model.eval()
     metrics = evaluate_generator(model, data, held, mask)
     metrics.update(train_loss_last=sum(history[-20:]) / max(1, len(history[-20:])), steps=recipe.steps,
                    seconds=time.perf_counter() - began, tasks=[t.task for t in trajectories],
-                   checkpoints=sum(len(t.checkpoints) for t in trajectories))
+                   checkpoints=sum(len(t.checkpoints) for t in trajectories), processes=world)
     config.meta = {"metrics": metrics, "recipe": recipe.model_dump(), "collection": collection.model_dump()}
-    bundle.save(out_dir)
-    (out_dir / "train_history.json").write_text(json.dumps(history))
-    state_path.unlink(missing_ok=True)
-    weights_path.unlink(missing_ok=True)
+    if rank == 0:
+        bundle.save(out_dir)
+        (out_dir / "train_history.json").write_text(json.dumps(history))
+        state_path.unlink(missing_ok=True)
+        weights_path.unlink(missing_ok=True)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
     return bundle
 
 

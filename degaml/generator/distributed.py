@@ -1,0 +1,63 @@
+"""Process topology for scaling meta-training out under `accelerate launch` (or `torchrun`).
+
+One process is the default and needs no launcher and no process group. Under a launcher (WORLD_SIZE > 1), the
+same commands change behaviour in two places only:
+  - `degaml generator collect` shards the meta-training tasks round-robin across processes (no communication:
+    every task's trajectory lands in its own directory);
+  - `degaml generator train` wraps the generator in DDP through `accelerate.Accelerator`; every process draws the
+    same seeded global batch and trains on its slice, so the update equals one process on the whole batch.
+
+On a CPU-only machine the process group uses gloo. accelerate's `--cpu` flag selects its single-process
+launcher, so launch CPU processes with the torchrun launcher:
+    accelerate launch --multi_gpu --num_processes 2 $(which degaml) generator train META_SPEC
+    torchrun --standalone --nproc_per_node 2 $(which degaml) generator train META_SPEC
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+def launched_world_size() -> int:
+    """Processes started by the launcher (1 without one)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def use_cpu(device: str) -> bool:
+    """Whether processes should run (and communicate) on the CPU for a spec's `device`."""
+    return device == "cpu" or not torch.cuda.is_available()
+
+
+@dataclass(frozen=True)
+class Topology:
+    """This process's place among the launched ones."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, items: list[T]) -> list[T]:
+        """This process's share of `items`, round-robin (every item goes to exactly one process)."""
+        return items[self.rank :: self.world]
+
+    def describe(self) -> str:
+        return "" if self.world == 1 else f"(process {self.rank + 1}/{self.world}) "
+
+
+def topology(device: str = "auto") -> Topology:
+    """The launcher's topology; initializes accelerate's process group (gloo on CPU) only when launched with > 1."""
+    if launched_world_size() <= 1:
+        return Topology()
+    from accelerate import PartialState
+
+    state = PartialState(cpu=use_cpu(device))
+    return Topology(state.process_index, state.num_processes)
