@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from degaml.controller.baselines import random_action
 from degaml.controller.policy import Policy, canonical, resolve_policy
 from degaml.controller.state import HistoryItem, PolicyState, render_messages
 from degaml.data import load_task_data
@@ -32,17 +33,6 @@ from degaml.strategies.registry import Action, action_json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["arc_easy", "arc_challenge", "boolq", "piqa", "hellaswag", "winogrande", "gsm8k", "rg_chain_sum"]
-
-
-def random_action(schema: dict, rng: random.Random) -> dict:
-    defs = schema["$defs"]
-    ref = rng.choice(schema["properties"]["strategy"]["oneOf"])["$ref"].split("/")[-1]
-    props = defs[ref]["properties"]
-    out = {}
-    for name, prop in props.items():
-        values = prop.get("enum") or ([prop["const"]] if "const" in prop else [True, False])
-        out[name] = rng.choice(values)
-    return {"strategy": out}
 
 
 def main() -> None:

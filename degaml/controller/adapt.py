@@ -16,6 +16,7 @@ from pathlib import Path
 from degaml import __version__
 from degaml.controller.episode import Episode, Runtime
 from degaml.controller.events import FinalEvent, RunHeader
+from degaml.controller.baselines import RandomPolicy
 from degaml.controller.policy import Policy, resolve_policy
 from degaml.controller.store import HEADER_FILE, TrajectoryStore
 from degaml.data import load_task_data
@@ -36,7 +37,7 @@ def default_run_dir(spec: TaskSpec, root: Path = Path("runs")) -> Path:
 def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> TrajectoryStore:
     """Validate the spec and its generator/policy, then write run.json (nothing is written if anything is wrong)."""
     spec = load_spec(spec_path, overrides)
-    policy = resolve_policy(spec.adapt.policy)
+    policy = spec.adapt.policy if spec.adapt.policy == "random" else resolve_policy(spec.adapt.policy)
     generator = resolve_generator(spec.generator)
     run_dir = run_dir or default_run_dir(spec)
     header = RunHeader(
@@ -66,6 +67,8 @@ def build_runtime(spec: TaskSpec, store: TrajectoryStore, on_skip: Callable[[str
     task = load_task_data(spec, on_skip=on_skip or (lambda _: None))
     sampler = AdapterSampler.load(Path(store.header.generator), store.run_dir / "adapters")
     ctx = StrategyContext(loaded, spec, task, sampler, store.run_dir / "work", seed=spec.seed)
+    if store.header.policy == "random":
+        return Runtime(ctx, RandomPolicy())
     policy_path = None if store.header.policy == "base" else Path(store.header.policy)
     return Runtime(ctx, Policy(loaded, policy_path))
 

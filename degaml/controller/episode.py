@@ -34,7 +34,7 @@ class Runtime:
     """What an episode runs on: the strategy context (model, task, frozen generator) and the policy."""
 
     ctx: StrategyContext
-    policy: Policy
+    policy: Policy  # or a reference policy from controller.baselines (same decide())
 
 
 def _score(result) -> Score:

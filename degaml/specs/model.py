@@ -119,7 +119,8 @@ class AdaptConfig(StrictModel):
     steps: int = Field(4, ge=1, le=1000, description="T: policy decisions (strategy runs) per episode")
     minutes: float | None = Field(None, gt=0, le=100_000, description="wall-clock budget; the episode stops at a step boundary")
     policy: str = Field("default", min_length=1, description="policy LoRA adapter directory; 'default' = the shipped "
-                        "one if this install has it, else the base model; 'base' = the base model without adapter")
+                        "one if this install has it, else the base model; 'base' = the base model without adapter; 'random' = a "
+                        "uniformly random action per step (a baseline)")
     temperature: float = Field(0.0, ge=0.0, le=5.0, description="policy sampling temperature (0: greedy)")
     max_new_tokens: int = Field(96, ge=16, le=2048, description="cap on the policy's action JSON")
     retries: int = Field(2, ge=0, le=20, description="re-samples when the output does not validate or repeats a tried action")

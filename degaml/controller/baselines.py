@@ -1,0 +1,63 @@
+"""Reference policies for judging a trained one: a uniformly random action, and one fixed action.
+
+Both answer `decide(messages, config, seed, tried)` like `Policy`, so an episode runs them unchanged
+(`adapt.policy: random` in a spec, or `Runtime(ctx, FixedPolicy(action))` in code). The random policy draws a
+family uniformly, then each parameter uniformly from its Literal grid (read from the action JSON Schema, the same
+one the LLM policy is constrained to), avoiding actions already tried when the grid allows.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from typing import Any
+
+from degaml.controller.policy import Decision, canonical
+from degaml.specs.model import AdaptConfig
+
+
+def random_action(schema: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """A uniformly random family, then uniformly random values of its parameters."""
+    defs = schema["$defs"]
+    ref = rng.choice(schema["properties"]["strategy"]["oneOf"])["$ref"].split("/")[-1]
+    out: dict[str, Any] = {}
+    for name, prop in defs[ref]["properties"].items():
+        values = prop.get("enum") or ([prop["const"]] if "const" in prop else [True, False])
+        out[name] = rng.choice(values)
+    return {"strategy": out}
+
+
+class RandomPolicy:
+    """Uniformly random actions; `offset` selects an independent stream (several random baselines)."""
+
+    name = "random"
+
+    def __init__(self, offset: int = 0) -> None:
+        from degaml.strategies.registry import action_json_schema
+
+        self.schema = action_json_schema()
+        self.offset = offset
+
+    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
+        start = time.perf_counter()
+        rng = random.Random(f"random-policy:{self.offset}:{seed}")
+        action = random_action(self.schema, rng)
+        for _ in range(100):  # the grid has > 100 actions: a fresh one is found unless nearly all were tried
+            if canonical(action) not in tried:
+                break
+            action = random_action(self.schema, rng)
+        return Decision(json.dumps(action), action, None, 1, time.perf_counter() - start)
+
+
+class FixedPolicy:
+    """Always the same action (a 'single fixed strategy' baseline)."""
+
+    def __init__(self, action: dict[str, Any]) -> None:
+        from degaml.strategies.registry import Action
+
+        self.action = Action.model_validate(action).model_dump(mode="json", by_alias=True)
+        self.name = f"fixed:{self.action['strategy']['family']}"
+
+    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
+        return Decision(json.dumps(self.action), self.action, None, 1, 0.0)
