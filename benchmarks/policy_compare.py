@@ -5,12 +5,12 @@ validation, the best configuration scored once on test) on tasks that neither th
 trained on. Arms:
   policy       the ReST^EM policy adapter (`--policy`, greedy as `degaml adapt` decodes)
   base         the untrained base model as policy (same constrained decoding)
-  random-K     a uniformly random family, then uniformly random parameters (K = independent streams)
+  random-K     a uniformly random family, then uniformly random parameters (K = 0..3: independent streams)
   fixed:F      one fixed setting of family F (the settings of the strategy ablation in docs/results.md)
 Runs are stored under --runs (resumable: a finished arm is read back, not re-run).
 
 Usage: python benchmarks/policy_compare.py [--policy runs/policy/policy] [--tasks rg_letter_counting rg_chain_sum]
-       [--arms policy base random-0 random-1 fixed:ttt fixed:tts fixed:lora_mix fixed:slot] [num_validation=40 num_test=100]
+       [--arms policy base random-0 ... random-3 fixed:ttt fixed:tts fixed:lora_mix fixed:slot] [num_validation=40 num_test=100]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ FIXED = {
     "lora_mix": {"family": "lora_mix", "lambda": 0.5},
     "slot": {"family": "slot", "times": 5, "learning_rate": 0.01},
 }
-ARMS = ["policy", "base", "random-0", "random-1", *(f"fixed:{f}" for f in FIXED)]
+ARMS = ["policy", "base", *(f"random-{k}" for k in range(4)), *(f"fixed:{f}" for f in FIXED)]
 
 
 def run_arm(task: str, arm: str, policy_dir: str, overrides: list[str], runs: Path) -> dict:
@@ -41,7 +41,7 @@ def run_arm(task: str, arm: str, policy_dir: str, overrides: list[str], runs: Pa
     store, spec = open_run(run_dir)
     runtime = build_runtime(spec, store)
     if arm.startswith("random-"):
-        runtime.policy = RandomPolicy(int(arm.split("-")[1]))
+        runtime.policy = RandomPolicy(int(arm.split("-")[1]), salt=task)
     elif arm.startswith("fixed:"):
         runtime.policy = FixedPolicy({"strategy": FIXED[arm.split(":")[1]]})
     final = run_adapt(store, spec, runtime)

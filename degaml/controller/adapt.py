@@ -68,7 +68,7 @@ def build_runtime(spec: TaskSpec, store: TrajectoryStore, on_skip: Callable[[str
     sampler = AdapterSampler.load(Path(store.header.generator), store.run_dir / "adapters")
     ctx = StrategyContext(loaded, spec, task, sampler, store.run_dir / "work", seed=spec.seed)
     if store.header.policy == "random":
-        return Runtime(ctx, RandomPolicy())
+        return Runtime(ctx, RandomPolicy(salt=spec.task))
     policy_path = None if store.header.policy == "base" else Path(store.header.policy)
     return Runtime(ctx, Policy(loaded, policy_path))
 

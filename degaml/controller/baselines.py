@@ -29,19 +29,24 @@ def random_action(schema: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 
 
 class RandomPolicy:
-    """Uniformly random actions; `offset` selects an independent stream (several random baselines)."""
+    """Uniformly random actions, seeded by (`salt`, `offset`, the episode's step seed).
+
+    `salt` (the task name in an episode) keeps draws independent across tasks; `offset` selects an independent
+    stream for the same task (several random baselines).
+    """
 
     name = "random"
 
-    def __init__(self, offset: int = 0) -> None:
+    def __init__(self, offset: int = 0, salt: str = "") -> None:
         from degaml.strategies.registry import action_json_schema
 
         self.schema = action_json_schema()
         self.offset = offset
+        self.salt = salt
 
     def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
         start = time.perf_counter()
-        rng = random.Random(f"random-policy:{self.offset}:{seed}")
+        rng = random.Random(f"random-policy:{self.salt}:{self.offset}:{seed}")
         action = random_action(self.schema, rng)
         for _ in range(100):  # the grid has > 100 actions: a fresh one is found unless nearly all were tried
             if canonical(action) not in tried:

@@ -32,6 +32,8 @@ def test_random_policy_is_seeded_streams_differ_and_tried_actions_are_avoided():
     assert RandomPolicy(0).decide([], CONFIG, seed=3, tried=set()).action == first.action
     streams = {canonical(RandomPolicy(k).decide([], CONFIG, seed=3, tried=set()).action) for k in range(10)}
     assert len(streams) > 1
+    tasks = {canonical(RandomPolicy(0, salt=f"task{k}").decide([], CONFIG, seed=3, tried=set()).action) for k in range(10)}
+    assert len(tasks) > 1
     again = RandomPolicy(0).decide([], CONFIG, seed=3, tried={canonical(first.action)})
     assert canonical(again.action) != canonical(first.action)
     assert Action.model_validate_json(first.raw)
