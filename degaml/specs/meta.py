@@ -84,7 +84,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                       "hidden_dims": [(64, 32, 192), (128, 16, 128), (256, 8, 96), (512, 8, 64)],
                       "steps": 1000, "lr": 1e-3, "batch_size": 16, "pairs_per_task": 2000},
         "policy": {"iterations": 2, "steps_per_episode": 2, "samples_per_state": 4, "validation_items": 50,
-                   "epochs": 4, "lr": 2e-4, "max_length": 768},
+                   "epochs": 4, "lr": 2e-4, "max_length": 1024},
     },
     "paper": {
         "collection": {"phase1_steps": 75, "phase1_lr": 1e-4, "phase2_steps": 50, "phase2_lr": 1e-5,
