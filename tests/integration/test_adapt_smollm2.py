@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from degaml.cli import main
+from degaml.controller.policy import SHIPPED_POLICY
 from degaml.controller.store import TrajectoryStore
 from degaml.data import shared_data_dir
 from degaml.generator.pipeline import SHIPPED_GENERATOR
@@ -30,6 +31,8 @@ def test_adapt_arc_easy_one_step(tmp_path, capsys):
     out = capsys.readouterr()
     assert info.value.code == 0, out.err
     store = TrajectoryStore.open(run_dir)
+    if (SHIPPED_POLICY / "adapter_config.json").is_file():
+        assert store.header.policy == str(SHIPPED_POLICY)  # `adapt.policy: default` → the shipped adapter
     decision = next(e for e in store.events() if e.kind == "decision")
     assert decision.action is not None or decision.parse_error  # a validated action, or a recorded reason
     json.loads(decision.raw)  # Outlines-constrained: always JSON
