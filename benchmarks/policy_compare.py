@@ -67,15 +67,15 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "policy_compare")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "policy_compare.json")
     args = parser.parse_args()
-    report = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    report.update(policy=args.policy, overrides=args.overrides, steps_per_episode=1)
-    tasks = report.setdefault("tasks", {})
     for task in args.tasks:
         for arm in args.arms:
             row = run_arm(task, arm, args.policy, args.overrides, args.runs)
-            tasks.setdefault(task, {})[arm] = row
             print(f"{task} {arm}: {json.dumps(row['action'])} val {row['validation']} (θ₀ {row['baseline_validation']}) "
                   f"reward {row['reward']} → test {row['test']:.3f} ({row['chosen']})", flush=True)
+            report = json.loads(args.out.read_text()) if args.out.is_file() else {}  # merge: other arms may run in parallel
+            report.update(overrides=args.overrides, steps_per_episode=1)
+            report.setdefault("policies", {})[arm] = args.policy if arm == "policy" else arm
+            report.setdefault("tasks", {}).setdefault(task, {})[arm] = row
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=2, default=str))
 
