@@ -95,3 +95,8 @@ def bar(fraction: float, width: int) -> str:
     """A text progress bar: '█████░░░░░'."""
     filled = int(round(max(0.0, min(1.0, fraction)) * width))
     return "█" * filled + "░" * (width - filled)
+
+
+def short_path(value: str) -> str:
+    """A generator/policy directory by its last component (full paths are in run.json and the detail pane)."""
+    return value.rstrip("/").rsplit("/", 1)[-1] or value

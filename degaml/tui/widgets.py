@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from degaml.tui.chart import render_chart
 from degaml.tui.detail import render_detail
-from degaml.tui.format import bar, clip, params_text, pct, score_text, seconds_text, signed_pct
+from degaml.tui.format import bar, clip, params_text, pct, score_text, seconds_text, short_path, signed_pct
 from degaml.tui.model import RunState, StepRow
 
 STATUS_STYLE = {"running": "bold yellow", "finished": "bold green", "cancelled": "bold magenta",
@@ -31,7 +31,7 @@ class RunHeaderView(Static):
         line1 = Text()
         line1.append(h.task, style="bold")
         line1.append(f" · model {h.model}")
-        line2 = Text(f"generator {h.generator} · policy {h.policy} · run {h.run_id}", style="grey62")
+        line2 = Text(f"generator {short_path(h.generator)} · policy {short_path(h.policy)} · run {h.run_id}", style="grey62")
         line3 = Text()
         line3.append("baseline val ")
         line3.append(score_text(state.baseline.validation) if state.baseline else "pending", style="bold")

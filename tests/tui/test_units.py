@@ -5,7 +5,7 @@ from __future__ import annotations
 from degaml.controller.store import TrajectoryStore
 from degaml.tui.chart import render_chart
 from degaml.tui.detail import render_detail
-from degaml.tui.format import params_text, pct, seconds_text, signed_pct
+from degaml.tui.format import params_text, pct, seconds_text, short_path, signed_pct
 from degaml.tui.model import RunState
 
 
@@ -16,6 +16,8 @@ def test_formats():
     action = {"strategy": {"family": "ttt", "lr": 0.0001, "steps": 20}}
     assert params_text(action) == "lr=0.0001 steps=20"
     assert params_text(action, 8) == "lr=0.00…" and params_text(None) == "—"
+    assert short_path("/work/degaml/generator/pretrained/smollm2-135m-in-domain/") == "smollm2-135m-in-domain"
+    assert short_path("base") == "base" and short_path("random") == "random"
 
 
 def test_fold_recorded_run(recorded_run):
