@@ -57,7 +57,7 @@ def main() -> None:
                       if trained["generator_sha256"] == shipped_generator else trained["generator"]),
         "generator_sha256": trained["generator_sha256"],
         "recipe": trained["recipe"],
-        "iterations": [{k: v for k, v in it.items() if k != "policy_in"} for it in trained["iterations"]],
+        "iterations": trained["iterations"],
         "outcomes_cached": trained["outcomes_cached"],
         "sha256": {name: sha256(SHIPPED_POLICY / name) for name in FILES},
         "bytes": sum((SHIPPED_POLICY / name).stat().st_size for name in FILES),

@@ -26,20 +26,21 @@ def with_ci(acc: float, n: int) -> str:
 
 
 def iterations_table(manifest: dict) -> str:
-    rows = ["| iteration | policy rolled out | samples | accepted | reward rate | accepted per task | SFT steps, loss first → last | minutes |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| iteration | policy rolled out | samples | accepted | reward rate | accepted per task | SFT examples, steps, loss first → last |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for it in manifest["iterations"]:
         sft = it.get("sft") or {}
-        loss = f"{sft.get('steps', '–')}, {sft.get('first_loss', 0):.3f} → {sft.get('last_loss', 0):.3f}" if sft else "–"
+        loss = f"{sft['examples']}, {sft['steps']}, {sft['first_loss']:.3f} → {sft['last_loss']:.3f}" if sft else "–"
         per_task = ", ".join(f"{k} {v}" for k, v in it["accepted_per_task"].items())
         policy_in = "base model" if it["policy_in"] == "base" else Path(it["policy_in"]).parent.name
-        rows.append(f"| {it['iteration']} | {policy_in} | {it['samples']} | {it['accepted']} | {it['reward_rate']:.3f} | {per_task} | {loss} | {it['seconds'] / 60:.0f} |")
+        rows.append(f"| {it['iteration']} | {policy_in} | {it['samples']} | {it['accepted']} | {it['reward_rate']:.3f} | {per_task} | {loss} |")
     return "\n".join(rows)
 
 
 def compare_table(report: dict) -> str:
     tasks = report["tasks"]
-    arms = list(dict.fromkeys(a for t in tasks.values() for a in t))
+    order = ["policy", "base", "random-0", "random-1", "random-2", "random-3"]
+    arms = sorted(dict.fromkeys(a for t in tasks.values() for a in t), key=lambda a: (order.index(a) if a in order else len(order), a))
     head = "| arm | " + " | ".join(f"{t}: action → validation (θ₀) | test" for t in tasks) + " | mean test |"
     rows = [head, "| --- |" + " --- | --- |" * len(tasks) + " --- |"]
     for arm in arms:
