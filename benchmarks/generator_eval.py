@@ -11,6 +11,7 @@ manifest scored its checkpoints on):
     the collection code and CPU recipe otherwise) — timed (the cost generation replaces).
 
 Usage: python benchmarks/generator_eval.py [--meta specs/meta/in_domain.yaml] [--out docs/results/generator.json] [--finetune-task arc_easy]
+       python benchmarks/generator_eval.py --leave-one-out-only   # add the leave-one-out generators trained since
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ def main() -> None:
     parser.add_argument("--meta", type=Path, default=REPO / "specs" / "meta" / "in_domain.yaml")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "generator.json")
     parser.add_argument("--finetune-task", default="arc_easy")
+    parser.add_argument("--leave-one-out-only", action="store_true",
+                        help="only score leave-one-out generators missing from an existing --out report (merged into it)")
     args = parser.parse_args()
     meta = load_meta_spec(args.meta)
+    if args.leave_one_out_only:
+        return add_leave_one_out(meta, args.out)
     loaded = load_llm(meta.model, meta.device, "float32")
     encoder = load_encoder(meta.encoder)
     work = Path(tempfile.mkdtemp(prefix="degaml-geneval-"))
@@ -84,6 +89,25 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items() if k != "tasks"}, indent=2))
+
+
+def add_leave_one_out(meta, out: Path) -> None:
+    """Score each task's leave-one-out generator (when trained and not yet in the report) on the same items."""
+    report = json.loads(out.read_text())
+    loaded = load_llm(meta.model, meta.device, "float32")
+    encoder = load_encoder(meta.encoder)
+    work = Path(tempfile.mkdtemp(prefix="degaml-geneval-loo-"))
+    for _, spec in included_tasks(meta, []):
+        row = report["tasks"][spec.task]
+        loo_dir = generator_dir(meta, [spec.task])
+        if "generated_leave_one_out" in row or not (loo_dir / "generator.json").is_file():
+            continue
+        task = load_task_data(spec, on_skip=lambda _: None)
+        loo = AdapterSampler.load(loo_dir, work / f"loo-{spec.task}", encoder=encoder)
+        row["generated_leave_one_out"] = score(loaded, spec, task.validation[: row["n"]], task.train, loo.adapter_for(task.support_prompts()))
+        row["leave_one_out_metrics"] = loo.bundle.config.meta.get("metrics")
+        out.write_text(json.dumps(report, indent=2))
+        print(spec.task, json.dumps(row["generated_leave_one_out"]), flush=True)
 
 
 if __name__ == "__main__":
