@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from degaml.cli.common import console, console_err
+from degaml.errors import DegamlError
 
 policy_app = typer.Typer(no_args_is_help=True)
 
@@ -21,6 +22,8 @@ def train_command(
     iterations: int | None = typer.Option(None, "--iterations", min=1, max=100, help="overrides policy.iterations"),
     exclude: list[str] = typer.Option(None, "--exclude", help="leave this task (spec stem) out; repeatable"),
     generator: Path | None = typer.Option(None, "--generator", help="generator directory (default: the meta spec's, minus excluded tasks)"),
+    trajectories: list[Path] = typer.Option(None, "--trajectories", help="exported trajectories (.jsonl/.parquet from "
+                                            "`degaml trajectories export`): skip the E-step, SFT on their accepted records; repeatable"),
 ) -> None:
     from degaml.controller.rest_em import train_policy
     from degaml.generator.pipeline import generator_dir, included_tasks
@@ -28,9 +31,18 @@ def train_command(
 
     meta = load_meta_spec(meta_path, overrides or [])
     exclude = exclude or []
+    command = "degaml " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if trajectories:
+        from degaml.controller.trajectory_sft import train_from_trajectories
+
+        if iterations is not None or generator is not None:
+            raise DegamlError("--trajectories: --iterations and --generator do not apply (no rollouts are made)")
+        manifest = train_from_trajectories(meta, list(trajectories), out, exclude, command=command)
+        console.print(f"policy → {out / 'policy'}; trained on {manifest['accepted']} accepted of {manifest['records']} "
+                      f"records ({manifest['sft']['steps']} SFT steps)", highlight=False)
+        return
     specs = [spec for _, spec in included_tasks(meta, exclude)]
     gen = generator or generator_dir(meta, exclude)
-    command = "degaml " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     manifest = train_policy(meta, specs, gen, out, iterations, log=lambda m: console_err.print(m, highlight=False), command=command)
     rates = ", ".join(f"{it['reward_rate']:.3f}" for it in manifest["iterations"])
     console.print(f"policy → {out / 'policy'}; reward rate per iteration: {rates}", highlight=False)
