@@ -10,7 +10,6 @@ the commands, the data each task was collected from, seeds, recipes, sha256 of e
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -18,14 +17,11 @@ import sys
 from pathlib import Path
 
 from degaml.generator.pipeline import SHIPPED_GENERATOR, collection_dir, generator_dir, included_tasks
+from degaml.io import file_sha256
 from degaml.specs import load_meta_spec
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("generator.json", "generator.safetensors", "tokenizer.json", "tokenizer_stats.safetensors")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main() -> None:
@@ -60,7 +56,7 @@ def main() -> None:
         "seeds": {"collection": meta.collection.seed, "generator": meta.generator.seed},
         "collection": collections,
         "metrics": config["meta"].get("metrics"),
-        "sha256": {name: sha256(SHIPPED_GENERATOR / name) for name in FILES},
+        "sha256": {name: file_sha256(SHIPPED_GENERATOR / name) for name in FILES},
         "bytes": sum((SHIPPED_GENERATOR / name).stat().st_size for name in FILES),
     }
     (SHIPPED_GENERATOR / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -11,7 +11,6 @@ per iteration, SFT metrics and the adapter's sha256.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import subprocess
@@ -20,13 +19,10 @@ from pathlib import Path
 
 from degaml.controller.policy import SHIPPED_POLICY
 from degaml.generator.pipeline import SHIPPED_GENERATOR
+from degaml.io import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("adapter_config.json", "adapter_model.safetensors")
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def main() -> None:
@@ -59,7 +55,7 @@ def main() -> None:
         "recipe": trained["recipe"],
         "iterations": trained["iterations"],
         "outcomes_cached": trained["outcomes_cached"],
-        "sha256": {name: sha256(SHIPPED_POLICY / name) for name in FILES},
+        "sha256": {name: file_sha256(SHIPPED_POLICY / name) for name in FILES},
         "bytes": sum((SHIPPED_POLICY / name).stat().st_size for name in FILES),
     }
     (SHIPPED_POLICY / "manifest.json").write_text(json.dumps(manifest, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -49,3 +50,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes (manifests record it for every shipped artifact)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

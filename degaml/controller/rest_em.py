@@ -17,7 +17,6 @@ iteration's policy adapter is written atomically.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -32,17 +31,13 @@ from degaml.controller.state import HistoryItem, PolicyState, render_messages
 from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.generator.sampler import AdapterSampler
-from degaml.io import atomic_directory, write_text_atomic
+from degaml.io import atomic_directory, file_sha256, write_text_atomic
 from degaml.models import LoadedModel, load_llm
 from degaml.specs.meta import MetaSpec, PolicyRecipe
 from degaml.specs.model import AdaptConfig, TaskSpec
 from degaml.strategies.base import StrategyContext
 
 Log = Callable[[str], None]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def task_context(loaded: LoadedModel, spec: TaskSpec, sampler: AdapterSampler, recipe: PolicyRecipe, work: Path) -> StrategyContext:
@@ -160,7 +155,7 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
     loaded = load_llm(meta.model, meta.device, "float32")
     sampler = AdapterSampler.load(generator_dir, out_dir / "adapters")
     cache = OutcomeCache(out_dir / "outcomes")
-    generator_id = _sha256(generator_dir / "generator.safetensors")[:16]
+    generator_id = file_sha256(generator_dir / "generator.safetensors")[:16]
     contexts = [task_context(loaded, s, sampler, recipe, out_dir / "work" / s.task) for s in specs]
     policy_dir: Path | None = None
     history = []
@@ -199,9 +194,9 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
             shutil.copy2(policy_dir / name, tmp / name)
         manifest = {
             "command": command, "meta_spec": meta.name, "tasks": [s.task for s in specs], "model": meta.model,
-            "generator": str(generator_dir), "generator_sha256": _sha256(generator_dir / "generator.safetensors"),
+            "generator": str(generator_dir), "generator_sha256": file_sha256(generator_dir / "generator.safetensors"),
             "recipe": recipe.model_dump(), "iterations": history, "outcomes_cached": len(cache),
-            "adapter_sha256": _sha256(tmp / "adapter_model.safetensors"),
+            "adapter_sha256": file_sha256(tmp / "adapter_model.safetensors"),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

@@ -16,9 +16,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from degaml.controller.rest_em import _sha256, sft_policy
+from degaml.controller.rest_em import sft_policy
 from degaml.errors import DegamlError
-from degaml.io import atomic_directory
+from degaml.io import atomic_directory, file_sha256
 from degaml.specs.meta import MetaSpec
 
 
@@ -76,10 +76,10 @@ def train_from_trajectories(meta: MetaSpec, paths: list[Path], out_dir: Path, ex
             shutil.copy2(sft_dir / name, tmp / name)
         manifest = {
             "command": command, "source": "exported trajectories", "model": meta.model, "recipe": meta.policy.model_dump(),
-            "files": {str(p): _sha256(p) for p in paths}, "excluded_tasks": sorted(exclude),
+            "files": {str(p): file_sha256(p) for p in paths}, "excluded_tasks": sorted(exclude),
             "records": len(records), "accepted": len(accepted), "accepted_per_task": dict(Counter(r.get("task") for r in accepted)),
             "tasks": sorted({str(r.get("task")) for r in records}), "sft": metrics,
-            "adapter_sha256": _sha256(tmp / "adapter_model.safetensors"),
+            "adapter_sha256": file_sha256(tmp / "adapter_model.safetensors"),
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

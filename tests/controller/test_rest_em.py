@@ -75,11 +75,11 @@ def test_train_policy_end_to_end(tmp_path, tiny_model_dir, tiny_generator_dir):
     spec = load_spec(task, [f"model={tiny_model_dir}", "device=cpu"])
     out = tmp_path / "policy-run"
     # A baseline nobody can fail to beat: every executed action gets reward 1, so the M-step must run.
-    from degaml.controller.rest_em import _sha256
+    from degaml.io import file_sha256
 
     sampler_ctx = task_context(load_llm(str(tiny_model_dir), device="cpu"),
                                spec, AdapterSampler.load(tiny_generator_dir, out / "adapters"), meta.policy, out / "work")
-    gen_id = _sha256(tiny_generator_dir / "generator.safetensors")[:16]
+    gen_id = file_sha256(tiny_generator_dir / "generator.safetensors")[:16]
     OutcomeCache(out / "outcomes").put(cache_key(spec, gen_id, {"baseline": True}, "validation", len(sampler_ctx.task.validation)),
                                        {"accuracy": -1.0})
     manifest = train_policy(meta, [spec], tiny_generator_dir, out, log=lambda _: None, command="degaml policy train meta.yaml")
