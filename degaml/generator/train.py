@@ -106,12 +106,13 @@ def train_generator(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, weights_path = out_dir / "train_state.pt", out_dir / "train_weights.safetensors"
-    start, history = 0, []
+    start, history, prior_seconds = 0, [], 0.0
     if state_path.is_file() and weights_path.is_file():
         model.load_state_dict(load_file(str(weights_path)))
         state = torch.load(state_path, weights_only=True)  # our own file: tensors and plain containers only
         optimizer.load_state_dict(state["optimizer"])
         start, history = int(state["step"]), list(state["history"])
+        prior_seconds = float(state.get("seconds", 0.0))  # training time before the interruption
     if accelerator is not None:
         model, optimizer = accelerator.prepare(model, optimizer)
     raw = accelerator.unwrap_model(model) if accelerator is not None else model
@@ -142,12 +143,14 @@ def train_generator(
             with atomic_path(weights_path) as tmp:
                 save_file({k: v.detach().cpu().contiguous() for k, v in raw.state_dict().items()}, str(tmp))
             with atomic_path(state_path) as tmp:
-                torch.save({"optimizer": optimizer.state_dict(), "step": step + 1, "history": history}, tmp)
+                torch.save({"optimizer": optimizer.state_dict(), "step": step + 1, "history": history,
+                            "seconds": prior_seconds + time.perf_counter() - began}, tmp)
     model = raw.to("cpu")
     model.eval()
     metrics = evaluate_generator(model, data, held, mask)
     metrics.update(train_loss_last=sum(history[-20:]) / max(1, len(history[-20:])), steps=recipe.steps,
-                   seconds=time.perf_counter() - began, tasks=[t.task for t in trajectories],
+                   seconds=prior_seconds + time.perf_counter() - began, resumed_from_step=start,
+                   tasks=[t.task for t in trajectories],
                    checkpoints=sum(len(t.checkpoints) for t in trajectories), processes=world)
     config.meta = {"metrics": metrics, "recipe": recipe.model_dump(), "collection": collection.model_dump()}
     if rank == 0:

@@ -100,3 +100,6 @@ def test_killed_training_resumes_to_the_same_generator(trained, tmp_path):
     resumed = train_generator([traj], RECIPE, COLLECT, embedder, "default", "m", tmp_path / "b", save_every=2)
     for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6, msg=name)
+    metrics = resumed.config.meta["metrics"]
+    assert metrics["resumed_from_step"] == 4 and straight.config.meta["metrics"]["resumed_from_step"] == 0
+    assert metrics["seconds"] > 0  # includes the training time before the interruption
