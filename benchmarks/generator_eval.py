@@ -6,6 +6,8 @@ manifest scored its checkpoints on):
   - base model and checkpoints: read from the collection manifest (`degaml generator collect` measured them);
   - generated: θ₀ = generator(support prompts) from the generator trained on all tasks (`generator/`), and from the
     leave-one-out generator `generator-minus-<task>/` when it exists (the paper's "Generalization" row);
+  - never-seen reconstruction (leave-one-out only): MSE of the leave-one-out generator's tokens against the held-out
+    task's collected checkpoints, vs its training tasks' mean checkpoint (`unseen_task_mse`);
   - latency: prompts → adapter on disk, after the generator and encoder are loaded (median of 5 prompt batches);
   - fine-tuning: a LoRA trained on the task's 20 support examples *with their labels* (5 epochs, batch 4 = 25 steps,
     the collection code and CPU recipe otherwise) — timed (the cost generation replaces).
@@ -24,10 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from degaml.data import load_task_data
 from degaml.evaluation import evaluate
 from degaml.generator.collect import collect_task
-from degaml.generator.pipeline import collection_dir, generator_dir, included_tasks
+from degaml.generator.generate import sample_prompt_batch
+from degaml.generator.pipeline import collection_dir, generator_dir, included_tasks, load_trajectories
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_encoder, load_llm
 from degaml.specs import load_meta_spec
@@ -38,6 +43,28 @@ REPO = Path(__file__).resolve().parents[1]
 def score(loaded, spec, items, pool, adapter) -> dict:
     r = evaluate(loaded, spec, items, "validation", fewshot_pool=pool, adapter=adapter)
     return {"accuracy": r.accuracy, "ci95": list(r.ci95), "n": r.n}
+
+
+@torch.inference_mode()
+def unseen_task_mse(meta, task: str, loo: AdapterSampler, batches: int = 8) -> dict:
+    """Reconstruction on the task the leave-one-out generator never saw: MSE (its normalised token space) between
+    its tokens for `batches` prompt batches of the task and every collected checkpoint of the task, next to the
+    prompt-blind prediction from its training tasks (their mean checkpoint) and, as a floor no generator can know,
+    the task's own mean checkpoint."""
+    others = [spec.task for _, spec in included_tasks(meta, []) if spec.task != task]
+    (unseen,) = load_trajectories(meta, others)
+    tok = loo.bundle.tokenizer
+    y = torch.stack([tok.tokenize(c)[0] for c in unseen.checkpoints])  # (C, T, r, chunk)
+    mask = tok.tokenize(unseen.checkpoints[0])[1].float()  # (T, r, chunk)
+    train_mean = torch.stack([tok.tokenize(c)[0] for t in load_trajectories(meta, [task]) for c in t.checkpoints]).mean(0)
+    x = loo.embedder.embed_many([sample_prompt_batch(unseen.prompts, loo.num_prompts, 10_000 + i) for i in range(batches)])
+    generated = loo.bundle.model(x)  # (B, T, r, chunk)
+
+    def mse(pred: torch.Tensor) -> float:  # pred (P, T, r, chunk) against every checkpoint, padding masked
+        return float(((pred[:, None] - y[None]) ** 2 * mask).sum() / (mask.sum() * pred.shape[0] * y.shape[0]))
+
+    return {"pairs": batches * len(y), "generated_mse": mse(generated), "training_tasks_mean_mse": mse(train_mean[None]),
+            "own_mean_mse": mse(y.mean(0, keepdim=True))}
 
 
 def main() -> None:
@@ -100,14 +127,16 @@ def add_leave_one_out(meta, out: Path) -> None:
     for _, spec in included_tasks(meta, []):
         row = report["tasks"][spec.task]
         loo_dir = generator_dir(meta, [spec.task])
-        if "generated_leave_one_out" in row or not (loo_dir / "generator.json").is_file():
+        if not (loo_dir / "generator.json").is_file() or ("generated_leave_one_out" in row and "unseen_task_reconstruction" in row):
             continue
-        task = load_task_data(spec, on_skip=lambda _: None)
         loo = AdapterSampler.load(loo_dir, work / f"loo-{spec.task}", encoder=encoder)
-        row["generated_leave_one_out"] = score(loaded, spec, task.validation[: row["n"]], task.train, loo.adapter_for(task.support_prompts()))
-        row["leave_one_out_metrics"] = loo.bundle.config.meta.get("metrics")
+        if "generated_leave_one_out" not in row:
+            task = load_task_data(spec, on_skip=lambda _: None)
+            row["generated_leave_one_out"] = score(loaded, spec, task.validation[: row["n"]], task.train, loo.adapter_for(task.support_prompts()))
+            row["leave_one_out_metrics"] = loo.bundle.config.meta.get("metrics")
+        row["unseen_task_reconstruction"] = unseen_task_mse(meta, spec.task, loo)
         out.write_text(json.dumps(report, indent=2))
-        print(spec.task, json.dumps(row["generated_leave_one_out"]), flush=True)
+        print(spec.task, json.dumps(row["generated_leave_one_out"]), json.dumps(row["unseen_task_reconstruction"]), flush=True)
 
 
 if __name__ == "__main__":
