@@ -112,8 +112,9 @@ async def test_a_completed_running_row_widens_its_columns(live_store):
         await wait_for(pilot, lambda: table(app).row_count == 1)
         live_store.append(step_event(0, 0.5, action=ACTIONS[0], seconds=41.5))  # the only row completes in place
         await wait_for(pilot, lambda: cell(app, 0, "reward") == "✓")
+        # DataTable re-measures updated columns on its next refresh, not inside update_cell: wait for it (times out if never)
         columns = table(app).columns
-        assert all(columns[key].content_width >= len(cell(app, 0, key)) for key in ("delta", "seconds"))  # not cut
+        await wait_for(pilot, lambda: all(columns[key].content_width >= len(cell(app, 0, key)) for key in ("delta", "seconds")))
 
 
 async def test_cancel_with_confirmation_creates_cancel_file(live_store):
