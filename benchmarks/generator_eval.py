@@ -51,12 +51,12 @@ def unseen_task_mse(meta, task: str, loo: AdapterSampler, batches: int = 8) -> d
     its tokens for `batches` prompt batches of the task and every collected checkpoint of the task, next to the
     prompt-blind prediction from its training tasks (their mean checkpoint) and, as a floor no generator can know,
     the task's own mean checkpoint."""
-    others = [spec.task for _, spec in included_tasks(meta, []) if spec.task != task]
-    (unseen,) = load_trajectories(meta, others)
+    trajectories = load_trajectories(meta, [])
+    (unseen,) = [t for t in trajectories if t.task == task]
     tok = loo.bundle.tokenizer
     y = torch.stack([tok.tokenize(c)[0] for c in unseen.checkpoints])  # (C, T, r, chunk)
     mask = tok.tokenize(unseen.checkpoints[0])[1].float()  # (T, r, chunk)
-    train_mean = torch.stack([tok.tokenize(c)[0] for t in load_trajectories(meta, [task]) for c in t.checkpoints]).mean(0)
+    train_mean = torch.stack([tok.tokenize(c)[0] for t in trajectories if t.task != task for c in t.checkpoints]).mean(0)
     x = loo.embedder.embed_many([sample_prompt_batch(unseen.prompts, loo.num_prompts, 10_000 + i) for i in range(batches)])
     generated = loo.bundle.model(x)  # (B, T, r, chunk)
 

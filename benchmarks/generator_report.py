@@ -26,41 +26,41 @@ def delta(a: dict, b: dict) -> str:
     return f"+{d}" if d > 0 else ("0" if d == 0 else f"−{-d}")
 
 
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table: header, separator, rows."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
 def in_training_table(tasks: dict) -> str:
-    rows = ["| task | base model | collected checkpoints (step: acc %) | generated θ₀ (support prompts) | Δ generated − base |",
-            "| --- | --- | --- | --- | --- |"]
-    for name, t in tasks.items():
-        ckpts = ", ".join(f"{c['step']}: {100 * c['accuracy']:.0f}" for c in t["checkpoints"])
-        rows.append(f"| {name} | {acc_ci(t['base'])} | {ckpts} | {acc_ci(t['generated'])} | {delta(t['generated'], t['base'])} |")
-    return "\n".join(rows)
+    header = ["task", "base model", "collected checkpoints (step: acc %)", "generated θ₀ (support prompts)", "Δ generated − base"]
+    rows = [[name, acc_ci(t["base"]), ", ".join(f"{c['step']}: {100 * c['accuracy']:.0f}" for c in t["checkpoints"]),
+             acc_ci(t["generated"]), delta(t["generated"], t["base"])] for name, t in tasks.items()]
+    return markdown(header, rows)
 
 
 def leave_one_out_table(tasks: dict) -> str:
-    rows = ["| task | base model | generated, task in training | generated, task **never seen** (leave-one-out) "
-            "| Δ never seen − base | MSE on held-out pairs of its training tasks (per-task mean) | training minutes |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    header = ["task", "base model", "generated, task in training", "generated, task **never seen** (leave-one-out)",
+              "Δ never seen − base", "MSE on held-out pairs of its training tasks (per-task mean)", "training minutes"]
+    rows = []
     for name, t in tasks.items():
         loo = t.get("generated_leave_one_out")
         if loo is None:
-            rows.append(f"| {name} | {acc_ci(t['base'])} | {acc_ci(t['generated'])} | not trained yet | – | – | – |")
+            rows.append([name, acc_ci(t["base"]), acc_ci(t["generated"]), "not trained yet", "–", "–", "–"])
             continue
         m = t.get("leave_one_out_metrics") or {}
         mse = f"{m['held_out_mse']:.3f} ({m['mean_checkpoint_mse']:.3f})" if "held_out_mse" in m else "–"
         minutes = f"{m['seconds'] / 60:.0f}" if "seconds" in m else "–"
-        rows.append(f"| {name} | {acc_ci(t['base'])} | {acc_ci(t['generated'])} | {acc_ci(loo)} "
-                    f"| {delta(loo, t['base'])} | {mse} | {minutes} |")
-    return "\n".join(rows)
+        rows.append([name, acc_ci(t["base"]), acc_ci(t["generated"]), acc_ci(loo), delta(loo, t["base"]), mse, minutes])
+    return markdown(header, rows)
 
 
 def unseen_reconstruction_table(tasks: dict) -> str:
-    rows = ["| never-seen task | pairs | generated tokens (its prompts) | mean checkpoint of the training tasks (prompt-blind) "
-            "| the task's own mean checkpoint (floor, unknowable) |",
-            "| --- | --- | --- | --- | --- |"]
-    for name, t in tasks.items():
-        r = t.get("unseen_task_reconstruction")
-        if r is not None:
-            rows.append(f"| {name} | {r['pairs']} | {r['generated_mse']:.3f} | {r['training_tasks_mean_mse']:.3f} | {r['own_mean_mse']:.3f} |")
-    return "\n".join(rows)
+    header = ["never-seen task", "pairs", "generated tokens (its prompts)", "mean checkpoint of the training tasks (prompt-blind)",
+              "the task's own mean checkpoint (floor, unknowable)"]
+    rows = [[name, str(r["pairs"]), f"{r['generated_mse']:.3f}", f"{r['training_tasks_mean_mse']:.3f}", f"{r['own_mean_mse']:.3f}"]
+            for name, t in tasks.items() if (r := t.get("unseen_task_reconstruction")) is not None]
+    return markdown(header, rows)
 
 
 def main() -> None:
