@@ -1,15 +1,18 @@
-"""One adaptation episode (paper Algorithm 2 at test time): θ₀ from the frozen generator, then T policy decisions.
+"""One adaptation episode (paper Algorithm 2 at test time, cumulative): θ₀ from the frozen generator, T decisions.
 
     θ₀ ← generator(support prompts)                      (no gradient reaches the generator)
-    baseline ← acc(θ₀, validation)
-    for t in 0..T-1:  s_t → policy → action a_t (constrained JSON) → run strategy on validation
-                      r_t = 1 iff acc_t > baseline (strictly); keep the best
-    final: the best configuration (or θ₀) is re-run on the test split once; θ₀ is scored on test too
+    c₀ ← (θ₀, no predictor); acc(c₀, validation)          the baseline, with its per-item correctness
+    for t in 0..T-1:  s_t (what c_t is made of, history, budget) → policy → action a_t (constrained JSON)
+                      c' ← a_t applied to c_t (controller.rollout); r_t = reward(c' vs c_t) (strict or paired)
+                      c_{t+1} ← c' if r_t = 1 else c_t
+    final: the accepted chain of c_T is replayed on the test split once; θ₀ is scored on test too
 
 Every record goes through the TrajectoryStore before the next step starts; `run_episode` on a store that already
-holds events continues where it stopped (a decision without its step is replayed with the same action).
-An action already executed in this episode is not re-run: its outcome is reused (strategies are seeded, so the
-outcome would be the same).
+holds events continues where it stopped (a decision without its step is replayed with the same action; the current
+configuration is the one stored with the last step). An action already tried from the same configuration is not
+re-run: its transition is reused (strategies are seeded, so the outcome would be the same).
+Failures: a strategy's expected failure (divergence, NaN, a precondition) is a step with reward 0; anything else
+(a bug, out of memory, a full disk) is not a strategy outcome — the run stops as `failed` and `--resume` retries it.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from pathlib import Path
 
 from degaml.controller.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
 from degaml.controller.policy import Decision, Policy, canonical
+from degaml.controller.reward import bits, noise_floor
+from degaml.controller.rollout import Configuration, Rollout, Transition, correctness
 from degaml.controller.state import HistoryItem, PolicyState, render_messages
 from degaml.controller.store import TrajectoryStore
-from degaml.strategies.base import Outcome, StrategyContext
+from degaml.strategies.base import StrategyContext
 
 PROGRESS_INTERVAL = 1.0  # seconds between stored progress events
 
@@ -54,6 +59,28 @@ def _elapsed(events: list) -> float:
     return total
 
 
+def configuration_after(base: BaselineEvent, steps: list[StepEvent]) -> Configuration:
+    """The current configuration of an episode: the one stored with its last step, else θ₀'s."""
+    for s in reversed(steps):
+        if s.configuration is not None:
+            return Configuration.model_validate(s.configuration)
+    return Configuration(adapter=base.adapter, accuracy=base.validation.accuracy, correct=base.correct)
+
+
+def observe(rollout: Rollout, config: Configuration, baseline: float, n_validation: int, step: int, steps_total: int,
+            history: list[HistoryItem], examples: int, minutes_left: float | None = None) -> PolicyState:
+    """s_t — the same observation for `degaml adapt` and the ReST^EM E-step."""
+    spec = rollout.ctx.spec
+    support = rollout.ctx.support_prompts()[:examples]
+    return PolicyState(spec.task, spec.description, spec.format, support, baseline, config.accuracy, n_validation, step,
+                       steps_total, minutes_left, list(history), current=config.describe(), reward_rule=rollout.reward_rule)
+
+
+def history_item(step: int, t: Transition, baseline: float) -> HistoryItem:
+    acc = t.accuracy
+    return HistoryItem(step, t.action, acc, None if acc is None else acc - baseline, t.reward, t.seconds)
+
+
 class Episode:
     def __init__(self, store: TrajectoryStore, runtime: Runtime, cancel: threading.Event | None = None,
                  on_event: Callable[[object], None] | None = None) -> None:
@@ -63,6 +90,9 @@ class Episode:
         self.cancel = cancel or threading.Event()
         self.on_event = on_event
         self._last_progress = 0.0
+        self._step = 0
+        cfg = self.spec.adapt
+        self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha, progress=self._report)
 
     def _emit(self, event) -> None:
         self.store.append(event)
@@ -72,6 +102,12 @@ class Episode:
     def _cancelled(self) -> bool:
         return self.cancel.is_set() or self.store.cancel_requested()
 
+    def _report(self, what: str, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_INTERVAL or fraction >= 1.0:
+            self._last_progress = now
+            self._emit(ProgressEvent(step=self._step, what=what[:200], fraction=fraction))
+
     # -- pieces ---------------------------------------------------------------------------------------------------
     def baseline(self) -> BaselineEvent:
         found = [e for e in self.store.events() if e.kind == "baseline"]
@@ -80,95 +116,84 @@ class Episode:
         start = time.perf_counter()
         adapter = self.rt.ctx.initial_adapter()
         result = self.rt.ctx.evaluate("validation", adapter)
-        event = BaselineEvent(adapter=str(adapter), validation=_score(result), seconds=time.perf_counter() - start)
+        correct = correctness(result)
+        event = BaselineEvent(adapter=str(adapter), validation=_score(result), seconds=time.perf_counter() - start,
+                              correct=bits(correct), noise=noise_floor(correct, self.spec.adapt.alpha).model_dump())
         self._emit(event)
         return event
 
-    def state(self, step: int, baseline: float, steps: list[StepEvent]) -> PolicyState:
+    def state(self, step: int, base: BaselineEvent, steps: list[StepEvent]) -> PolicyState:
         cfg = self.spec.adapt
         minutes_left = None
         if cfg.minutes is not None:
             minutes_left = max(0.0, cfg.minutes - _elapsed(self.store.events()) / 60)
-        support = self.rt.ctx.support_prompts()[: cfg.examples_in_state]
         history = [HistoryItem(s.step, s.action, s.accuracy, s.delta, s.reward, s.seconds) for s in steps]
-        best = max([baseline] + [s.accuracy for s in steps if s.accuracy is not None])
-        return PolicyState(self.spec.task, self.spec.description, self.spec.format, support, baseline, best,
-                           len(self.rt.ctx.task.validation), step, cfg.steps, minutes_left, history)
+        return observe(self.rollout, configuration_after(base, steps), base.validation.accuracy, len(self.rt.ctx.task.validation),
+                       step, cfg.steps, history, cfg.examples_in_state, minutes_left)
 
-    def decide(self, step: int, baseline: float, steps: list[StepEvent]) -> DecisionEvent:
+    def decide(self, step: int, base: BaselineEvent, steps: list[StepEvent]) -> DecisionEvent:
         from degaml.strategies.registry import action_json_schema
 
-        state = self.state(step, baseline, steps)
+        state = self.state(step, base, steps)
         messages = render_messages(state, action_json_schema())
-        tried = {canonical(s.action) for s in steps if s.action is not None}
+        current = configuration_after(base, steps)
+        tried = {canonical(s.action) for s in steps if s.action is not None and _started_from(s, steps) == current.chain}
         d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried)
         event = DecisionEvent(step=step, state=state.to_dict(), messages=messages, raw=d.raw, action=d.action,
                               parse_error=d.error, attempts=d.attempts, policy_seconds=d.seconds)
         self._emit(event)
         return event
 
-    def _progress(self, step: int) -> Callable[[str, float], None]:
-        def report(what: str, fraction: float) -> None:
-            now = time.monotonic()
-            if now - self._last_progress >= PROGRESS_INTERVAL or fraction >= 1.0:
-                self._last_progress = now
-                self._emit(ProgressEvent(step=step, what=what[:200], fraction=fraction))
-        return report
-
-    def run_action(self, step: int, action: dict, split: str) -> Outcome:
-        from degaml.strategies.registry import Action, run_strategy
-
-        params = Action.model_validate(action).strategy
-        ctx = self.rt.ctx
-        step_ctx = StrategyContext(ctx.loaded, ctx.spec, ctx.task, ctx.sampler, self.store.run_dir / "work" / f"{split}-step-{step:03d}",
-                                   seed=ctx.seed, progress=self._progress(step), _initial=ctx.initial_adapter())
-        return run_strategy(params, step_ctx, split)  # type: ignore[arg-type]
-
-    def execute(self, decision: DecisionEvent, baseline: float, steps: list[StepEvent]) -> StepEvent:
+    def execute(self, decision: DecisionEvent, base: BaselineEvent, steps: list[StepEvent]) -> StepEvent:
         start = time.perf_counter()
-        best_step, best_acc = None, baseline
-        for s in steps:
-            if s.accuracy is not None and s.accuracy > best_acc:
-                best_step, best_acc = s.step, s.accuracy
-        previous = {canonical(s.action): s for s in steps if s.action is not None}
+        self._step = decision.step
+        config = configuration_after(base, steps)
+        previous = {canonical(s.action): s for s in steps if s.action is not None and _started_from(s, steps) == config.chain}
         if decision.action is None:
-            outcome = {"ok": False, "error": decision.parse_error or "no valid action", "log": ["policy output did not validate"]}
-            accuracy = None
+            transition = Transition({}, {"ok": False, "error": decision.parse_error or "no valid action",
+                                         "log": ["policy output did not validate"]}, None, None)
         elif canonical(decision.action) in previous:
             before = previous[canonical(decision.action)]
-            outcome = dict(before.outcome) | {"log": [f"repeat of step {before.step}: outcome reused"]}
-            accuracy = before.accuracy
+            transition = Transition(decision.action, dict(before.outcome) | {"log": [f"repeat of step {before.step}: outcome reused"]},
+                                    None, None)
         else:
-            result = self.run_action(decision.step, decision.action, "validation")
-            outcome, accuracy = result.summary(), (result.accuracy if result.ok else None)
-        delta = None if accuracy is None else accuracy - baseline
-        reward = int(accuracy is not None and accuracy > baseline)
-        if accuracy is not None and accuracy > best_acc:
-            best_step, best_acc = decision.step, accuracy
-        event = StepEvent(step=decision.step, action=decision.action, outcome=outcome, accuracy=accuracy, delta=delta,
-                          reward=reward, best_step=best_step, best_accuracy=best_acc, seconds=time.perf_counter() - start)
+            work = self.store.run_dir / "work" / f"validation-step-{decision.step:03d}"
+            transition = self.rollout.step(decision.action, config, decision.step, work)
+        accepted = transition.reward == 1 and transition.candidate is not None
+        after = transition.candidate if accepted else config
+        accuracy = transition.accuracy
+        event = StepEvent(step=decision.step, action=decision.action, outcome=transition.outcome, accuracy=accuracy,
+                          delta=None if accuracy is None else accuracy - base.validation.accuracy, reward=transition.reward,
+                          best_step=after.chain[-1] if after.chain else None, best_accuracy=after.accuracy,
+                          seconds=time.perf_counter() - start,
+                          comparison=transition.comparison.model_dump() if transition.comparison else None,
+                          configuration=after.model_dump())
         self._emit(event)
         return event
 
     def finish(self, base: BaselineEvent, steps: list[StepEvent]) -> FinalEvent:
         started = time.perf_counter()
-        last = steps[-1] if steps else None
-        best_step = last.best_step if last else None
-        best_action = next((s.action for s in steps if s.step == best_step), None)
-        self._emit(ProgressEvent(step=len(steps), what="scoring on the test split", fraction=0.0))
+        config = configuration_after(base, steps)
+        self._step = len(steps)
+        total = len(self.rt.ctx.task.test)
+        self._emit(ProgressEvent(step=len(steps), what=f"scoring θ₀ on the test split ({total} items)", fraction=0.0))
         base_test = self.rt.ctx.evaluate("test", Path(base.adapter))
-        artifact = base.adapter
-        if best_action is not None:
-            outcome = self.run_action(best_step, best_action, "test")
-            test = Score(accuracy=outcome.accuracy or 0.0, ci95=tuple(outcome.result.ci95) if outcome.result else (0.0, 0.0),
-                         n=outcome.result.n if outcome.result else 0)
+        artifact: str | None = base.adapter
+        test, baseline_test, reverted = _score(base_test), None, False
+        if config.chain:
+            self._emit(ProgressEvent(step=len(steps), what=f"replaying the accepted chain on the test split ({total} items)", fraction=0.5))
+            outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter))
+            if outcome is None or outcome.result is None:
+                raise RuntimeError("the accepted chain produced no test result")
+            test, baseline_test = _score(outcome.result), _score(base_test)
             artifact = str(outcome.artifact) if outcome.artifact else None
-            baseline_test = _score(base_test)
-        else:
-            test, baseline_test = _score(base_test), None
-        event = FinalEvent(best_step=best_step, best_action=best_action, best_validation=last.best_accuracy if last else base.validation.accuracy,
+        failures = sum(1 for s in steps if s.accuracy is None)
+        event = FinalEvent(best_step=config.chain[-1] if config.chain else None,
+                           best_action=config.actions[-1] if config.actions else None, best_validation=config.accuracy,
                            baseline_validation=base.validation.accuracy, test=test, baseline_test=baseline_test,
-                           artifact=artifact, seconds=_elapsed(self.store.events()) + time.perf_counter() - started)
+                           artifact=artifact, seconds=_elapsed(self.store.events()) + time.perf_counter() - started,
+                           chain=config.chain, chain_actions=config.actions, reverted=reverted, failures=failures,
+                           reward_rule=self.spec.adapt.reward)
         self._emit(event)
         return event
 
@@ -190,8 +215,8 @@ class Episode:
                 if cfg.minutes is not None and _elapsed(self.store.events()) >= cfg.minutes * 60:
                     break
                 pending = self.store.pending_decision()
-                decision = pending if pending is not None and pending.step == step else self.decide(step, base.validation.accuracy, steps)
-                steps.append(self.execute(decision, base.validation.accuracy, steps))
+                decision = pending if pending is not None and pending.step == step else self.decide(step, base, steps)
+                steps.append(self.execute(decision, base, steps))
             if self._cancelled():
                 self._emit(StatusEvent(status="cancelled", message="cancelled before the test split"))
                 return None
@@ -201,3 +226,9 @@ class Episode:
             raise
         self._emit(StatusEvent(status="finished"))
         return final
+
+
+def _started_from(step: StepEvent, steps: list[StepEvent]) -> list[int]:
+    """The chain of the configuration `step` started from (the configuration stored with the step before it)."""
+    before = [s for s in steps if s.step < step.step and s.configuration is not None]
+    return list(before[-1].configuration["chain"]) if before else []

@@ -4,9 +4,10 @@ An episode writes, in order:
     baseline                    θ₀'s validation accuracy (the reward threshold)
     decision(step t)            the state the policy saw, its chat prompt, raw constrained JSON, parsed action
     progress(step t)*           what the running strategy is doing (throttled; for live viewers only)
-    step(step t)                the strategy's outcome, reward, delta — the durable end of step t
+    step(step t)                the strategy's outcome, reward, delta, the configuration after it — the durable
+                                end of step t (episodes are cumulative: see controller.rollout)
     ... (t = 0..T-1)
-    final                       the best configuration and its test accuracy (read once)
+    final                       the accepted chain replayed on the test split (read once), and θ₀ on test
     status                      running / cancelled / finished / failed (any time)
 
 `step` is the commit point: a resumed run continues after the last `step`; a `decision` without its `step`
@@ -39,6 +40,8 @@ class BaselineEvent(_Event):
     adapter: str  # θ₀'s adapter directory
     validation: Score
     seconds: float
+    correct: str = ""  # θ₀'s per-item validation correctness ('0'/'1'), for paired rewards
+    noise: dict[str, Any] | None = None  # controller.reward.NoiseFloor of the validation split
 
 
 class DecisionEvent(_Event):
@@ -65,24 +68,31 @@ class StepEvent(_Event):
     step: int
     action: dict[str, Any] | None
     outcome: dict[str, Any]  # Outcome.summary()
-    accuracy: float | None  # validation accuracy after the strategy (None: failed)
-    delta: float | None  # accuracy − baseline accuracy (signed)
-    reward: int  # 1 iff accuracy > baseline accuracy (strictly)
-    best_step: int | None  # step of the best configuration so far (None: θ₀ is still best)
-    best_accuracy: float
+    accuracy: float | None  # validation accuracy of the candidate configuration (None: failed / reverted)
+    delta: float | None  # accuracy − θ₀'s validation accuracy (signed)
+    reward: int  # 1 iff the candidate beats the current configuration (adapt.reward: strict or paired)
+    best_step: int | None  # last accepted step = the current configuration (None: θ₀ is still current)
+    best_accuracy: float  # the current configuration's validation accuracy
     seconds: float  # strategy wall-clock
+    comparison: dict[str, Any] | None = None  # controller.reward.Comparison against the configuration it started from
+    configuration: dict[str, Any] | None = None  # controller.rollout.Configuration after this step
 
 
 class FinalEvent(_Event):
     kind: Literal["final"] = "final"
-    best_step: int | None  # None: no strategy beat θ₀; the baseline adapter is the result
-    best_action: dict[str, Any] | None
+    best_step: int | None  # the last accepted step; None: no strategy beat θ₀, the baseline adapter is the result
+    best_action: dict[str, Any] | None  # its action (the whole accepted chain is `chain_actions`)
     best_validation: float
     baseline_validation: float
     test: Score  # the best configuration on the test split
     baseline_test: Score | None  # θ₀ on the test split (None when best is θ₀: same number)
     artifact: str | None
     seconds: float  # whole run
+    chain: list[int] = []  # accepted steps replayed on test, in order
+    chain_actions: list[dict[str, Any]] = []
+    reverted: bool = False  # a step of the chain failed on test and reverted: the result is not what validation chose
+    failures: int = 0  # steps whose strategy failed or reverted on validation
+    reward_rule: str = "strict"
 
 
 class StatusEvent(_Event):

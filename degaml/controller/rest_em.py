@@ -2,10 +2,11 @@
 
     π₀ = base model (no policy adapter)
     for k in 1..K:
-        E-step: on every meta-training task (never the task being adapted: use --exclude), roll out π_{k−1}:
-                episodes of T states; at each state sample several actions (temperature > 0), execute each
-                strategy on the task's validation split (outcomes cached by task/generator/action/seed),
-                reward = 1 iff accuracy > θ₀'s (strict); the first valid sample moves the episode on.
+        E-step: on every meta-training task (never the task being adapted: use --exclude), roll out π_{k−1}
+                through the same rollout path as `degaml adapt` (controller.rollout: cumulative configurations,
+                the spec's reward rule): episodes of T states; at each state sample several actions (temperature
+                > 0), try each from the current configuration on validation (transitions cached by task/generator/
+                configuration/action; failures never cached); the first valid sample moves the episode on.
         M-step: fine-tune a FRESH LoRA on the base model with TRL's SFTTrainer on the reward-1
                 (prompt, completion) pairs of this E-step (loss on the completion = the action JSON only) → π_k.
 
@@ -17,6 +18,7 @@ iteration's policy adapter is written atomically.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import shutil
 import time
@@ -27,7 +29,9 @@ from typing import Any
 from degaml.controller.export import action_text
 from degaml.controller.outcome_cache import OutcomeCache, cache_key
 from degaml.controller.policy import Policy, canonical
-from degaml.controller.state import HistoryItem, PolicyState, render_messages
+from degaml.controller.episode import history_item, observe
+from degaml.controller.rollout import Configuration, Rollout, Transition
+from degaml.controller.state import HistoryItem, render_messages
 from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.generator.sampler import AdapterSampler
@@ -48,64 +52,87 @@ def task_context(loaded: LoadedModel, spec: TaskSpec, sampler: AdapterSampler, r
     return StrategyContext(loaded, spec, task, sampler, work, seed=spec.seed)
 
 
-def execute(ctx: StrategyContext, action: dict[str, Any], cache: OutcomeCache, generator: str) -> dict[str, Any]:
-    """Outcome summary of `action` on validation, from the cache or by running the strategy."""
-    from degaml.strategies.registry import Action, run_strategy
+def transition(rollout: Rollout, action: dict[str, Any], config: Configuration, step: int, cache: OutcomeCache,
+               generator: str) -> Transition:
+    """The transition of `action` from `config` on validation: from the cache, or by running the strategy.
 
-    key = cache_key(ctx.spec, generator, action, "validation", len(ctx.task.validation))
+    Failed or reverted outcomes are not cached (a later iteration retries them), nor are transitions whose adapter
+    directory has disappeared since."""
+    ctx = rollout.ctx
+    key = cache_key(ctx.spec, generator, {"from": config.actions, "action": action, "rule": rollout.reward_rule,
+                                          "alpha": rollout.alpha}, "validation", len(ctx.task.validation))
+    found = cache.get(key)
+    if found is not None:
+        t = Transition.from_dict(found)
+        if t.candidate is not None and Path(t.candidate.adapter).exists():
+            return t
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    t = rollout.step(action, config, step, ctx.work_dir / f"t-{digest}")
+    if t.candidate is not None:
+        cache.put(key, t.to_dict())
+    return t
+
+
+def baseline_configuration(rollout: Rollout, cache: OutcomeCache, generator: str) -> Configuration:
+    """θ₀'s configuration on validation (accuracy and per-item correctness), cached."""
+    ctx = rollout.ctx
+    key = cache_key(ctx.spec, generator, {"baseline": True, "per_item": True}, "validation", len(ctx.task.validation))
     found = cache.get(key)
     if found is None:
-        found = run_strategy(Action.model_validate(action).strategy, ctx, "validation").summary()
+        adapter = ctx.initial_adapter()
+        found = rollout.initial(adapter, ctx.evaluate("validation", adapter)).model_dump()
         cache.put(key, found)
-    return found
+    return Configuration.model_validate(found)
 
 
 def baseline_accuracy(ctx: StrategyContext, cache: OutcomeCache, generator: str) -> float:
-    key = cache_key(ctx.spec, generator, {"baseline": True}, "validation", len(ctx.task.validation))
-    found = cache.get(key)
-    if found is None:
-        found = {"accuracy": ctx.evaluate("validation", ctx.initial_adapter()).accuracy}
-        cache.put(key, found)
-    return found["accuracy"]
+    return baseline_configuration(Rollout(ctx), cache, generator).accuracy
 
 
 def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cache: OutcomeCache, generator: str,
-                 seed: int, log: Log) -> list[dict[str, Any]]:
-    """E-step on one task: every sampled action becomes a record with its reward."""
+                 seed: int, log: Log, adapt: AdaptConfig | None = None) -> list[dict[str, Any]]:
+    """E-step on one task: episodes through the same rollout path as `degaml adapt`; every sample is a record.
+
+    At each state several actions are sampled (temperature > 0); each is tried from the current configuration and
+    recorded with its reward; the first valid new sample is the one the episode takes (kept iff its reward is 1)."""
     from degaml.strategies.registry import action_json_schema
 
+    adapt = adapt or ctx.spec.adapt
     schema = action_json_schema()
-    baseline = baseline_accuracy(ctx, cache, generator)
+    rollout = Rollout(ctx, adapt.reward, adapt.alpha)
+    theta0 = baseline_configuration(rollout, cache, generator)
     sampling = AdaptConfig(temperature=recipe.temperature, retries=2, max_new_tokens=96)
+    n_val = len(ctx.task.validation)
     records = []
     for episode in range(recipe.episodes_per_task):
         history: list[HistoryItem] = []
+        config = theta0
         for t in range(recipe.steps_per_episode):
-            best = max([baseline] + [h.accuracy for h in history if h.accuracy is not None])
-            state = PolicyState(ctx.spec.task, ctx.spec.description, ctx.spec.format, ctx.support_prompts()[:3], baseline,
-                                best, len(ctx.task.validation), t, recipe.steps_per_episode, None, list(history))
+            state = observe(rollout, config, theta0.accuracy, n_val, t, recipe.steps_per_episode, history, adapt.examples_in_state)
             messages = render_messages(state, schema)
-            tried = {canonical(h.action) for h in history if h.action}
-            taken = None
+            tried = {canonical(a) for a in config.actions} | {canonical(h.action) for h in history if h.action}
+            taken: Transition | None = None
             for k in range(recipe.samples_per_state):
                 d = policy.decide(messages, sampling, seed=seed + 7919 * episode + 131 * t + k, tried=tried)
                 if d.action is not None and canonical(d.action) in tried:
                     continue  # a repeat within this state or episode adds no new information
-                outcome = execute(ctx, d.action, cache, generator) if d.action is not None else {"ok": False, "accuracy": None}
-                accuracy = outcome["accuracy"] if outcome.get("ok") else None
-                reward = int(accuracy is not None and accuracy > baseline)
+                tr = transition(rollout, d.action, config, t, cache, generator) if d.action is not None else None
+                reward = tr.reward if tr is not None else 0
+                accuracy = tr.accuracy if tr is not None else None
                 log(f"{ctx.spec.task} ep{episode} t{t} k{k}: {action_text(d.action, d.raw)[:90]} → "
-                    f"{'failed' if accuracy is None else f'{accuracy:.3f}'} (baseline {baseline:.3f}) reward {reward}")
+                    f"{'failed' if accuracy is None else f'{accuracy:.3f}'} (current {config.accuracy:.3f}) reward {reward}")
                 records.append({"prompt": messages, "completion": [{"role": "assistant", "content": action_text(d.action, d.raw)}],
-                                "reward": reward, "accuracy": accuracy, "baseline": baseline, "task": ctx.spec.task,
-                                "family": (d.action or {}).get("strategy", {}).get("family"), "episode": episode, "step": t})
+                                "reward": reward, "accuracy": accuracy, "baseline": config.accuracy, "theta0": theta0.accuracy,
+                                "p_value": tr.comparison.p_value if tr is not None and tr.comparison else None,
+                                "task": ctx.spec.task, "family": (d.action or {}).get("strategy", {}).get("family"),
+                                "episode": episode, "step": t})
                 if d.action is not None:
                     tried.add(canonical(d.action))
-                    if taken is None:
-                        taken = HistoryItem(t, d.action, accuracy, None if accuracy is None else accuracy - baseline,
-                                            reward, float(outcome.get("seconds", 0.0)))
+                    taken = taken or tr
             if taken is not None:
-                history.append(taken)
+                history.append(history_item(t, taken, theta0.accuracy))
+                if taken.reward == 1 and taken.candidate is not None:
+                    config = taken.candidate
     return records
 
 

@@ -1,7 +1,7 @@
 """The policy's observation s_t and its rendering into a chat prompt (paper eq. 4, App. F.2).
 
-s_t = task description and format, a few unlabeled support questions, θ₀'s validation accuracy (the reward
-threshold), the best accuracy so far, the history of actions with their accuracy, delta, reward and cost, and the
+s_t = task description and format, a few unlabeled support questions, θ₀'s validation accuracy, the current
+configuration (what it is made of) and its accuracy (the reward threshold), the reward rule, the history of actions with their accuracy, delta, reward and cost, and the
 remaining budget. The system message describes the action space from the strategies' JSON Schema (the same
 schema Outlines constrains the output to — one source of truth).
 """
@@ -38,6 +38,8 @@ class PolicyState:
     steps_total: int
     minutes_left: float | None
     history: list[HistoryItem] = field(default_factory=list)
+    current: str = "θ₀"  # what the current configuration is made of (controller.rollout.Configuration.describe)
+    reward_rule: str = "strict"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +99,9 @@ def user_prompt(state: PolicyState) -> str:
         lines.append("Unlabeled examples:")
         lines += [f"  {i + 1}. {_clip(q)}" for i, q in enumerate(state.examples)]
     lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items; "
-                 f"best so far: {state.best:.3f}.")
+                 f"current: {state.best:.3f} ({state.current}).")
+    rule = "a significant paired gain on the same items" if state.reward_rule == "paired" else "any gain"
+    lines.append(f"Each strategy starts from the current configuration and is kept only for {rule}.")
     if state.history:
         lines.append("Tried so far:")
         lines += [f"  {_history_line(h)}" for h in state.history]

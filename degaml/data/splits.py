@@ -1,6 +1,8 @@
 """Seeded, disjoint partition of a task's labelled pool into support / validation / test (+ train pool).
 
-- support: unlabeled prompts for the generator and test-time methods (labels stripped);
+- support: unlabeled prompts for the generator and test-time methods (labels stripped); the same items *with*
+  their labels are `labelled_support` — the target task's few labelled datapoints (the paper's 20) that only the
+  adaptation module and the baselines may fit on, never the generator (it conditions on unlabeled prompts);
 - validation: labelled; the only split rewards and tuning may read;
 - test: labelled; read once for final numbers;
 - train: LoRA-collection / few-shot pool — the spec's `train_dataset` (minus any item that is also in the
@@ -38,6 +40,7 @@ class TaskData:
     validation: tuple[Example, ...]
     test: tuple[Example, ...]
     train: tuple[Example, ...]
+    labelled_support: tuple[Example, ...] = ()  # the support items with labels (adaptation / baselines only)
 
     def split(self, name: SplitName) -> tuple[Example, ...]:
         if name == "all":
@@ -52,7 +55,7 @@ class TaskData:
 def partition(
     pool: list[Example], spec: TaskSpec, carve_train: bool
 ) -> tuple[list[Example], list[Example], list[Example], list[Example]]:
-    """Split `pool` into (support, validation, test, carved train) with the spec's sizes and seed."""
+    """Split `pool` into (labelled support, validation, test, carved train) with the spec's sizes and seed."""
     order = list(range(len(pool)))
     random.Random(spec.seed).shuffle(order)
     n_train = (spec.num_train or 0) if carve_train else 0
@@ -70,16 +73,18 @@ def partition(
     rest = order[start:]
     test = [pool[i] for i in (rest[: spec.num_test] if spec.num_test else rest)]
     support, validation, train = parts
-    return [ex.unlabeled() for ex in support], validation, test, train
+    return support, validation, test, train
 
 
 def load_task_data(spec: TaskSpec, on_skip: Callable[[str], None] | None = None) -> TaskData:
     """Load the spec's data (with fallbacks) and partition it."""
     source, pool = load_first_available(spec.dataset, spec, on_skip)
     carve = spec.train_dataset is None
-    support, validation, test, train = partition(pool, spec, carve_train=carve)
+    labelled_support, validation, test, train = partition(pool, spec, carve_train=carve)
+    support = [ex.unlabeled() for ex in labelled_support]
     if not carve:
         _, train_pool = load_first_available(spec.train_dataset, spec, on_skip, seed_offset=TRAIN_SEED_OFFSET)
         used = {(ex.question, ex.choices) for ex in pool}  # the whole labelled pool, not only the splits drawn from it
         train = [ex for ex in train_pool if (ex.question, ex.choices) not in used]  # never train on an evaluation item
-    return TaskData(spec, source, tuple(pool), tuple(support), tuple(validation), tuple(test), tuple(train))
+    return TaskData(spec, source, tuple(pool), tuple(support), tuple(validation), tuple(test), tuple(train),
+                    tuple(labelled_support))

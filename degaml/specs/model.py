@@ -125,6 +125,10 @@ class AdaptConfig(StrictModel):
     max_new_tokens: int = Field(96, ge=16, le=2048, description="cap on the policy's action JSON")
     retries: int = Field(2, ge=0, le=20, description="re-samples when the output does not validate or repeats a tried action")
     examples_in_state: int = Field(3, ge=0, le=50, description="unlabeled support questions shown to the policy")
+    reward: Literal["strict", "paired"] = Field("paired", description="when a step is kept: 'strict' = validation accuracy "
+                                                "strictly above the current configuration's (the paper's rule); 'paired' = "
+                                                "better on the same items by a one-sided exact McNemar test at `alpha`")
+    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="significance level of the paired reward rule")
 
 
 def _check_template(value: str) -> str:

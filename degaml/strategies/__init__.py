@@ -1,6 +1,6 @@
 """Adaptation strategies (paper App. F.1), one module per family: `ttt` (test-time training), `tts` (test-time
 scaling: ensembles and routers over several generated adapters), `mixing` (two-subspace LoRA mixing), `slot`
-(per-sample latent optimisation). `registry` joins them into the policy's action space (`Action`,
+(per-sample latent optimisation), `support_sft` (supervised LoRA steps on the labelled support items). `registry` joins them into the policy's action space (`Action`,
 `run_strategy`); `base` holds the context and outcome every strategy shares."""
 
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext

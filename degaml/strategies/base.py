@@ -11,8 +11,10 @@ Outlines does not enforce numeric bounds) plus a function `run(params, ctx, spli
 - the Outcome carries the scored EvalResult, the adapted artifact (an adapter directory, or None for
   prediction-time methods), the cost (seconds, tokens processed) and a human-readable log.
 
-Strategies never raise on a numerical failure: NaN/inf loss or divergence reverts to the initial parameters and
-returns `ok=False` with the reason (`run_guarded` also turns any exception into such an outcome).
+Failures a strategy is expected to have never raise: NaN/inf loss or divergence reverts to the initial parameters
+and returns `ok=False` with the reason; a precondition the task cannot meet (too few prompts to draw distinct
+batches, no labelled support) raises `StrategyError`, which `run_strategy` turns into such an outcome. Anything else
+(a bug, out of memory, a full disk) propagates and stops the run: it is never scored as a strategy's result.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from degaml.specs.model import TaskSpec
 
 ScoredSplit = Literal["validation", "test"]
 ProgressFn = Callable[[str, float], None]  # (what is happening, fraction done in [0, 1])
+
+
+class StrategyError(Exception):
+    """An expected failure of a strategy on this task (recorded as `ok=False`; any other exception stops the run)."""
 
 
 def _family_required(schema: dict[str, Any]) -> None:

@@ -1,24 +1,30 @@
-"""The four strategy families as one discriminated union — the single source of the policy's JSON Schema.
+"""The strategy families as one discriminated union — the single source of the policy's JSON Schema.
 
 `Action` is what the policy LLM emits (`{"strategy": {"family": ..., ...}}`; Outlines needs the union wrapped in a
-model). `run_strategy` dispatches on the family and never raises: any exception becomes a failed Outcome.
+model). `run_strategy` dispatches on the family; an expected failure (`StrategyError`) becomes a failed Outcome,
+anything else propagates (see `strategies.base`).
+
+Families that produce a new adapter from the current one (`WEIGHT_FAMILIES`) compose in a cumulative episode;
+prediction-time families (`PREDICTION_FAMILIES`) change how the current adapter predicts.
 """
 
 from __future__ import annotations
 
-import traceback
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, Timer
+from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, StrategyError, Timer
 from degaml.strategies.mixing import MixingParams, run_mixing
 from degaml.strategies.slot import SlotParams, run_slot
+from degaml.strategies.support_sft import SupportSFTParams, run_support_sft
 from degaml.strategies.ttt import TTTParams, run_ttt
 from degaml.strategies.tts import TTSParams, run_tts
 
-StrategyParams = Annotated[Union[TTTParams, TTSParams, MixingParams, SlotParams], Field(discriminator="family")]
-RUNNERS = {"ttt": run_ttt, "tts": run_tts, "lora_mix": run_mixing, "slot": run_slot}
+StrategyParams = Annotated[Union[TTTParams, TTSParams, MixingParams, SlotParams, SupportSFTParams], Field(discriminator="family")]
+RUNNERS = {"ttt": run_ttt, "tts": run_tts, "lora_mix": run_mixing, "slot": run_slot, "support_sft": run_support_sft}
+WEIGHT_FAMILIES = frozenset({"ttt", "lora_mix", "support_sft"})  # new adapter from the current one
+PREDICTION_FAMILIES = frozenset({"tts", "slot"})  # how the current adapter predicts
 FAMILIES: tuple[str, ...] = tuple(RUNNERS)
 
 
@@ -35,12 +41,11 @@ def action_json_schema() -> dict[str, Any]:
 
 
 def run_strategy(params: BaseModel, ctx: StrategyContext, split: ScoredSplit) -> Outcome:
-    """Run one strategy and score it on `split`; failures come back as `ok=False`, never as exceptions."""
+    """Run one strategy and score it on `split`; an expected failure comes back as `ok=False`, anything else raises."""
     family = params.family  # type: ignore[attr-defined]
     timer = Timer()
     try:
         return RUNNERS[family](params, ctx, split)
-    except Exception as exc:  # noqa: BLE001 - a failing strategy must not crash the controller
-        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    except StrategyError as exc:
         return Outcome(family, params.model_dump(by_alias=True), split, ok=False, accuracy=None,
-                       seconds=timer.seconds, log=[f"failed: {last}"], error=last[:500])
+                       seconds=timer.seconds, log=[f"failed: {exc}"], error=str(exc)[:500])

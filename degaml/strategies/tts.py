@@ -31,7 +31,7 @@ from degaml.evaluation.prompts import PromptBuilder
 from degaml.evaluation.results import argmax, build_result
 from degaml.generator.sampler import AdapterSampler
 from degaml.models.adapters import attached_adapter
-from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, Timer
+from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, StrategyError, Timer
 from degaml.strategies.tts_combine import (answer_key, pick_majority, pick_max_confidence, pick_sum_logprobs,
                                            route_avg_prompt_embed, route_avg_sim_score, softmax_confidence)
 
@@ -61,14 +61,14 @@ def unlabeled_pool(ctx: StrategyContext, split: ScoredSplit) -> list[str]:
 def draw_distinct_batches(sampler: AdapterSampler, pool: Sequence[str], k: int, seed: int) -> list[tuple[int, list[str]]]:
     """K (seed, batch) pairs whose prompt multisets differ (or, when the pool cannot give that, whose orders differ)."""
     if len(set(pool)) < 2:
-        raise ValueError(f"tts needs at least 2 distinct unlabeled prompts to draw different batches (have {len(set(pool))})")
+        raise StrategyError(f"tts needs at least 2 distinct unlabeled prompts to draw different batches (have {len(set(pool))})")
     out: list[tuple[int, list[str]]] = []
     seen_sets: set[tuple[str, ...]] = set()
     seen_orders: set[tuple[str, ...]] = set()
     s = seed
     while len(out) < k:
         if s - seed >= k + MAX_REDRAWS:
-            raise ValueError(f"could not draw {k} different prompt batches from {len(pool)} prompts")
+            raise StrategyError(f"could not draw {k} different prompt batches from {len(pool)} prompts")
         batch = sampler.draw(pool, seed=s)
         as_set, as_order = tuple(sorted(batch)), tuple(batch)
         # a prompt set differing from all earlier ones; when the pool is ≤ N every batch holds the whole pool → order

@@ -18,8 +18,8 @@ Fixes over upstream: `ttl_steps` counts optimizer steps (not epochs) and padding
 Batches are a pure function of (`ctx.seed`, step, `shuffle_data`): per-epoch seeded permutations, or the items in
 order when not shuffling.
 
-Guard: a non-finite loss, a loss above `DIVERGENCE_FACTOR` × the first loss, or non-finite adapted weights stop
-training; nothing is saved, θ₀ is scored instead and the Outcome has `ok=False`, `artifact=None`,
+Training is `lora_steps.train_lora_steps` (shared with support SFT). Guard: a non-finite loss, a loss above
+`DIVERGENCE_FACTOR` × the first loss, or non-finite adapted weights stop training; nothing is saved, θ₀ is scored instead and the Outcome has `ok=False`, `artifact=None`,
 `accuracy` = θ₀'s accuracy on the split and `error` saying why. The base model is always left as it was
 (LoRA layers unloaded, `requires_grad` flags and train/eval mode restored) in a `finally`.
 """
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
 from collections.abc import Sequence
 from typing import Literal
@@ -39,10 +38,9 @@ from pydantic import Field, field_validator
 from degaml.data import Example
 from degaml.evaluation import PromptBuilder
 from degaml.generator.collect import TrainingBatch
-from degaml.io import atomic_directory
+from degaml.strategies import lora_steps
 from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, Timer
 
-DIVERGENCE_FACTOR = 4.0  # a loss above this multiple of the first loss counts as divergence
 
 
 
@@ -96,14 +94,7 @@ def build_lm_batch(tokenizer, texts: Sequence[str], max_length: int, pad_to: int
     return TrainingBatch(ids, mask, labels)
 
 
-def lm_loss(model: torch.nn.Module, batch: TrainingBatch, device: torch.device) -> torch.Tensor:
-    """Mean next-token NLL over the non-padding tokens of `batch` (the log-perplexity)."""
-    out = model(
-        input_ids=batch.input_ids.to(device),
-        attention_mask=batch.attention_mask.to(device),
-        labels=batch.labels.to(device),
-    )
-    return out.loss
+lm_loss = lora_steps.batch_loss  # mean next-token NLL over the non-padding tokens (the log-perplexity)
 
 
 def step_batches(n_items: int, batch_size: int, steps: int, seed: int, shuffle: bool) -> list[list[int]]:
@@ -132,68 +123,31 @@ def _output_name(ctx: StrategyContext, params: TTTParams, split: ScoredSplit) ->
 
 def run_ttt(params: TTTParams, ctx: StrategyContext, split: ScoredSplit) -> Outcome:
     """Adapt θ₀ by test-time training, save it as a PEFT adapter under `ctx.work_dir`, score it on `split`."""
-    from peft import PeftModel
-
     timer = Timer()
     theta0 = ctx.initial_adapter()
     texts = training_texts(ctx, split)
     schedule = step_batches(len(texts), params.batch_size, params.ttl_steps, ctx.seed, params.shuffle_data)
     log = [f"ttt on {len(texts)} unlabeled inputs ({len(ctx.task.support)} support + {split} inputs)"]
-    base = ctx.loaded.model
-    was_training = base.training
-    grad_flags = {name: p.requires_grad for name, p in base.named_parameters()}
-    error: str | None = None
-    train_tokens = 0
     adapter_dir = ctx.work_dir / _output_name(ctx, params, split)
-    peft_model = None
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed)  # dropout (if θ₀ has any) is seeded; the global RNG is left untouched
-            peft_model = PeftModel.from_pretrained(base, str(theta0), is_trainable=True)
-            trainable = [p for p in peft_model.parameters() if p.requires_grad]
-            optimizer = torch.optim.AdamW(trainable, lr=params.learning_rate, weight_decay=0.0)
-            peft_model.train()
-            first: float | None = None
-            for step, idx in enumerate(schedule, start=1):
-                batch = build_lm_batch(ctx.loaded.tokenizer, [texts[i] for i in idx], ctx.spec.max_length)
-                loss = lm_loss(peft_model, batch, ctx.loaded.device)
-                value = float(loss.detach())
-                train_tokens += int(batch.attention_mask.sum())
-                log.append(f"step {step}/{len(schedule)} loss {value:.4f}")
-                if not math.isfinite(value):
-                    error = f"non-finite loss ({value}) at step {step}/{len(schedule)}; reverted to θ₀"
-                    break
-                first = value if first is None else first
-                if first > 0 and value > DIVERGENCE_FACTOR * first:
-                    error = (f"loss diverged at step {step}/{len(schedule)} ({value:.4f} > {DIVERGENCE_FACTOR:g} × "
-                             f"first loss {first:.4f}); reverted to θ₀")
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                ctx.report(f"ttt step {step}/{len(schedule)}", 0.9 * step / len(schedule))
-            if error is None and not all(torch.isfinite(p).all() for p in trainable):
-                error = "adapted LoRA weights are not finite; reverted to θ₀"
-            if error is None:
-                peft_model.eval()
-                with atomic_directory(adapter_dir) as tmp:
-                    peft_model.save_pretrained(str(tmp), save_embedding_layers=False)  # LoRA only; no vocab lookup
-    finally:
-        if peft_model is not None:
-            peft_model.unload()  # removes the LoRA layers: the shared base model is as it was
-        for name, p in base.named_parameters():
-            p.requires_grad_(grad_flags.get(name, p.requires_grad))
-        base.train(was_training)
-    if error is not None:
+
+    def batch_for_step(i: int) -> TrainingBatch:
+        return build_lm_batch(ctx.loaded.tokenizer, [texts[j] for j in schedule[i]], ctx.spec.max_length)
+
+    trained = lora_steps.train_lora_steps(
+        ctx.loaded, theta0, adapter_dir, batch_for_step, len(schedule), params.learning_rate, ctx.seed,
+        report=lambda step: ctx.report(f"ttt step {step}/{len(schedule)}", 0.9 * step / len(schedule)))
+    log += [f"step {i}/{len(schedule)} loss {v:.4f}" for i, v in enumerate(trained.losses, start=1)]
+    if trained.error is not None:
+        error = f"{trained.error}; reverted to θ₀"
         log.append(f"failed: {error}")
         ctx.report("ttt scoring θ₀ (reverted)", 0.9)
         result = ctx.evaluate(split, theta0)
         ctx.report("ttt done", 1.0)
         return Outcome("ttt", params.model_dump(), split, ok=False, accuracy=result.accuracy, result=result,
-                       artifact=None, seconds=timer.seconds, tokens=train_tokens + result.tokens, log=log, error=error)
+                       artifact=None, seconds=timer.seconds, tokens=trained.tokens + result.tokens, log=log, error=error)
     ctx.report("ttt scoring", 0.9)
     result = ctx.evaluate(split, adapter_dir)
     log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
     ctx.report("ttt done", 1.0)
     return Outcome("ttt", params.model_dump(), split, ok=True, accuracy=result.accuracy, result=result,
-                   artifact=adapter_dir, seconds=timer.seconds, tokens=train_tokens + result.tokens, log=log)
+                   artifact=adapter_dir, seconds=timer.seconds, tokens=trained.tokens + result.tokens, log=log)

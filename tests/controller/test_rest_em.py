@@ -36,7 +36,8 @@ def test_rollout_records_and_cache_reuse(toy, tiny_loaded):
     assert 1 <= len(records) <= RECIPE.samples_per_state
     for r in records:
         assert r["prompt"][0]["role"] == "system" and r["completion"][0]["role"] == "assistant"
-        assert r["reward"] == int(r["accuracy"] is not None and r["accuracy"] > r["baseline"])
+        if r["reward"] == 1:  # the spec's rule (paired by default): above the current configuration, significantly
+            assert r["accuracy"] > r["baseline"] and r["p_value"] < 0.05
     executed = len(cache)
     again = rollout_task(ctx, Policy(tiny_loaded, None), RECIPE, cache, "gen", seed=0, log=lambda _: None)
     assert again == records and len(cache) == executed  # seeded sampling replays; every outcome came from the cache
@@ -67,21 +68,22 @@ def test_sft_policy_writes_a_peft_adapter(tmp_path, tiny_model_dir):
 def test_train_policy_end_to_end(tmp_path, tiny_model_dir, tiny_generator_dir):
     data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
     task = tmp_path / "toy.yaml"
-    task.write_text(yaml.safe_dump(mc_spec_dict(data, model=str(tiny_model_dir))))
+    task.write_text(yaml.safe_dump(mc_spec_dict(data, model=str(tiny_model_dir), adapt={"reward": "strict"})))
     meta_file = tmp_path / "meta.yaml"
     meta_file.write_text(yaml.safe_dump({"version": 1, "name": "toy", "tasks": ["toy.yaml"], "model": str(tiny_model_dir),
                                          "device": "cpu", "policy": RECIPE.model_dump() | {"max_length": 4096}}))
     meta = load_meta_spec(meta_file)
     spec = load_spec(task, [f"model={tiny_model_dir}", "device=cpu"])
     out = tmp_path / "policy-run"
-    # A baseline nobody can fail to beat: every executed action gets reward 1, so the M-step must run.
+    # A θ₀ that gets every item wrong: any action scoring above 0 gets reward 1 (strict rule), so the M-step runs.
     from degaml.io import file_sha256
 
     sampler_ctx = task_context(load_llm(str(tiny_model_dir), device="cpu"),
                                spec, AdapterSampler.load(tiny_generator_dir, out / "adapters"), meta.policy, out / "work")
     gen_id = file_sha256(tiny_generator_dir / "generator.safetensors")[:16]
-    OutcomeCache(out / "outcomes").put(cache_key(spec, gen_id, {"baseline": True}, "validation", len(sampler_ctx.task.validation)),
-                                       {"accuracy": -1.0})
+    n_val = len(sampler_ctx.task.validation)
+    OutcomeCache(out / "outcomes").put(cache_key(spec, gen_id, {"baseline": True, "per_item": True}, "validation", n_val),
+                                       {"adapter": str(sampler_ctx.initial_adapter()), "accuracy": 0.0, "correct": "0" * n_val})
     manifest = train_policy(meta, [spec], tiny_generator_dir, out, log=lambda _: None, command="degaml policy train meta.yaml")
     it = manifest["iterations"][0]
     assert it["samples"] >= 1 and it["accepted"] >= 1 and it["reward_rate"] == it["accepted"] / it["samples"]

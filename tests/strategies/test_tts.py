@@ -9,6 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from degaml.evaluation.evaluator import Prediction
+from degaml.strategies.base import StrategyError
 from degaml.strategies.tts import (TTSParams, _combine_choice, _generated_pick, draw_distinct_batches, run_tts,
                                    unlabeled_pool)
 from degaml.strategies.tts_combine import (answer_key, pick_majority, pick_max_confidence, pick_sum_logprobs,
@@ -141,7 +142,7 @@ def test_small_pools_still_give_different_batches_or_fail_clearly(mc_context):
     sampler = mc_context.sampler  # N = 4 prompts per batch
     batches = draw_distinct_batches(sampler, ["a", "b", "c"], 3, seed=0)  # pool ≤ N: same set, different orders
     assert len({tuple(b) for _, b in batches}) == 3
-    with pytest.raises(ValueError):
+    with pytest.raises(StrategyError, match="at least 2 distinct"):
         draw_distinct_batches(sampler, ["only one"], 2, seed=0)
 
 

@@ -10,7 +10,7 @@ from peft import PeftModel
 from pydantic import ValidationError
 from safetensors.torch import load_file
 
-from degaml.strategies import ttt
+from degaml.strategies import lora_steps, ttt
 from degaml.strategies.ttt import TTTParams, build_lm_batch, lm_loss, run_ttt, step_batches, training_texts
 
 GOOD = {"ttl_steps": 5, "learning_rate": 5e-4, "batch_size": 4, "shuffle_data": True}
@@ -195,7 +195,7 @@ def _assert_reverted(outcome, ctx, loaded, before_logits, before_state, reason: 
 def test_nan_loss_reverts_to_theta0_without_raising(mc_context, monkeypatch):
     loaded = mc_context.loaded
     before_logits, before_state = _probe(loaded), _base_state(loaded)
-    monkeypatch.setattr(ttt, "lm_loss", lambda model, batch, device: lm_loss(model, batch, device) * float("nan"))
+    monkeypatch.setattr(lora_steps, "batch_loss", lambda model, batch, device: lm_loss(model, batch, device) * float("nan"))
     outcome = run_ttt(TTTParams(**GOOD), mc_context, "validation")
     _assert_reverted(outcome, mc_context, loaded, before_logits, before_state, "non-finite loss")
 
@@ -209,7 +209,7 @@ def test_divergence_reverts_to_theta0(mc_context, monkeypatch):
         calls["n"] += 1
         return lm_loss(model, batch, device) * (10.0 ** (calls["n"] - 1))
 
-    monkeypatch.setattr(ttt, "lm_loss", growing)
+    monkeypatch.setattr(lora_steps, "batch_loss", growing)
     outcome = run_ttt(TTTParams(**GOOD), mc_context, "validation")
     _assert_reverted(outcome, mc_context, loaded, before_logits, before_state, "diverged")
     assert calls["n"] == 2  # stopped at the first diverging step

@@ -1,0 +1,89 @@
+"""Gradient steps on an existing LoRA adapter — the one training loop of the weight-space strategies (TTT, support SFT).
+
+    adapter dir ──PeftModel.from_pretrained(is_trainable)──▶ AdamW × steps on loss(batch_t) ──▶ saved PEFT adapter
+
+Batches come from a caller-given function of the step (a pure function of seed and step, so runs are reproducible).
+Guard: a non-finite loss, a loss above `DIVERGENCE_FACTOR` × the first loss, or non-finite adapted weights stop
+training and nothing is saved (`error` says why; the caller reverts to its initial adapter). The shared base model is
+always left as it was (LoRA layers unloaded, `requires_grad` flags and train/eval mode restored) in a `finally`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from degaml.generator.collect import TrainingBatch
+from degaml.io import atomic_directory
+from degaml.models.llm import LoadedModel
+
+DIVERGENCE_FACTOR = 4.0  # a loss above this multiple of the first loss counts as divergence
+
+
+@dataclass
+class StepsResult:
+    error: str | None  # None: trained and saved to the output directory
+    tokens: int = 0  # non-padding tokens trained on
+    losses: list[float] = field(default_factory=list)
+
+
+def batch_loss(model: torch.nn.Module, batch: TrainingBatch, device: torch.device) -> torch.Tensor:
+    """Mean next-token NLL over the positions of `batch` whose label is not -100."""
+    out = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
+                labels=batch.labels.to(device))
+    return out.loss
+
+
+def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_for_step: Callable[[int], TrainingBatch],
+                     steps: int, learning_rate: float, seed: int, report: Callable[[int], None] | None = None) -> StepsResult:
+    """`steps` AdamW steps on `adapter`'s LoRA weights; the result is saved (atomically) to `out_dir` unless it failed."""
+    from peft import PeftModel
+
+    base = loaded.model
+    was_training = base.training
+    grad_flags = {name: p.requires_grad for name, p in base.named_parameters()}
+    result = StepsResult(error=None)
+    peft_model = None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # dropout (if the adapter has any) is seeded; the global RNG is left untouched
+            peft_model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
+            trainable = [p for p in peft_model.parameters() if p.requires_grad]
+            optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
+            peft_model.train()
+            for step in range(1, steps + 1):
+                batch = batch_for_step(step - 1)
+                loss = batch_loss(peft_model, batch, loaded.device)
+                value = float(loss.detach())
+                result.tokens += int(batch.attention_mask.sum())
+                result.losses.append(value)
+                if not math.isfinite(value):
+                    result.error = f"non-finite loss ({value}) at step {step}/{steps}"
+                    break
+                first = result.losses[0]
+                if first > 0 and value > DIVERGENCE_FACTOR * first:
+                    result.error = (f"loss diverged at step {step}/{steps} ({value:.4f} > {DIVERGENCE_FACTOR:g} × "
+                                    f"first loss {first:.4f})")
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if report is not None:
+                    report(step)
+            if result.error is None and not all(torch.isfinite(p).all() for p in trainable):
+                result.error = "adapted LoRA weights are not finite"
+            if result.error is None:
+                peft_model.eval()
+                with atomic_directory(out_dir) as tmp:
+                    peft_model.save_pretrained(str(tmp), save_embedding_layers=False)  # LoRA only; no vocab lookup
+    finally:
+        if peft_model is not None:
+            peft_model.unload()  # removes the LoRA layers: the shared base model is as it was
+        for name, p in base.named_parameters():
+            p.requires_grad_(grad_flags.get(name, p.requires_grad))
+        base.train(was_training)
+    return result

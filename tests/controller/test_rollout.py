@@ -1,0 +1,116 @@
+"""Cumulative episodes (paper Algorithm 2: θ_{t+1} = θ_t + a_t): each action starts from the accepted configuration,
+prediction-time actions stay on top of later weight actions, the chain is replayed on test, resume keeps the state."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+import yaml
+
+from degaml.controller.adapt import create_run, open_run, run_adapt
+from degaml.controller.baselines import FixedPolicy
+from degaml.controller.events import BaselineEvent, Score
+from degaml.controller.policy import Decision
+from degaml.controller.rollout import Configuration, Rollout
+from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
+
+SFT = {"strategy": {"family": "support_sft", "steps": 10, "learning_rate": 1e-3, "batch_size": 4}}
+SFT2 = {"strategy": {"family": "support_sft", "steps": 10, "learning_rate": 3e-4, "batch_size": 4}}
+SLOT = {"strategy": {"family": "slot", "times": 1, "learning_rate": 0.01}}
+
+
+def everything_wrong(ctx) -> Configuration:
+    """θ₀'s configuration with every validation item wrong (so any candidate that gets one right is kept, strict)."""
+    n = len(ctx.task.validation)
+    return Configuration(adapter=str(ctx.initial_adapter()), accuracy=0.0, correct="0" * n)
+
+
+def test_weight_actions_build_on_the_accepted_adapter(mc_context, tmp_path):
+    rollout = Rollout(mc_context, "strict", 0.05)
+    first = rollout.step(SFT, everything_wrong(mc_context), 0, tmp_path / "s0")
+    assert first.reward == 1 and first.candidate.chain == [0] and first.candidate.predictor is None
+    second = rollout.step(SFT2, first.candidate, 1, tmp_path / "s1")
+    assert f"from {first.candidate.adapter.split('/')[-1]}" in second.outcome["log"][0]  # started from step 0's adapter
+    assert second.comparison.reference == first.candidate.accuracy
+    assert second.candidate.chain == [0, 1] and second.candidate.actions == [SFT, SFT2]
+    assert "θ₀ → step 0 support_sft(" in second.candidate.describe()
+
+
+def test_a_slot_predictor_is_re_run_on_a_later_adapter(mc_context, tmp_path):
+    slot = SLOT
+    rollout = Rollout(mc_context, "strict", 0.05)
+    on_theta0 = rollout.step(slot, everything_wrong(mc_context), 0, tmp_path / "s0")
+    config = on_theta0.candidate
+    assert config.predictor == slot and config.adapter == str(mc_context.initial_adapter())
+    after = rollout.step(SFT, config, 1, tmp_path / "s1")
+    assert [p["family"] for p in after.outcome["parts"]] == ["support_sft", "slot"]
+    assert after.candidate.predictor == slot and after.candidate.adapter != config.adapter
+    test, reverted = rollout.replay(after.candidate, "test", tmp_path / "replay", mc_context.initial_adapter())
+    assert not reverted and test.family == "slot" and test.result.n == len(mc_context.task.test)
+
+
+class Script:
+    """A policy that plays a fixed list of actions, one per decision (an input to the episode, like FixedPolicy)."""
+
+    def __init__(self, actions):
+        self.actions, self.calls = list(actions), 0
+
+    def decide(self, messages, config, seed, tried):
+        action = self.actions[min(self.calls, len(self.actions) - 1)]
+        self.calls += 1
+        return Decision(json.dumps(action), action, None, 1, 0.0)
+
+
+@pytest.fixture
+def spec_file(tmp_path, tiny_model_dir, tiny_generator_dir):
+    data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
+    spec = mc_spec_dict(data, model=str(tiny_model_dir), generator=str(tiny_generator_dir),
+                        adapt={"steps": 2, "policy": "base", "reward": "strict"})
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_cumulative_episode_resumes_from_the_stored_configuration(spec_file, tmp_path):
+    from degaml.controller.adapt import build_runtime
+
+    store = create_run(spec_file, [], tmp_path / "run")
+    _, spec = open_run(store.run_dir)
+    runtime = build_runtime(spec, store)
+    runtime.policy = Script([SFT, SFT2])
+    n = len(runtime.ctx.task.validation)
+    store.acquire()
+    store.append(BaselineEvent(adapter=str(runtime.ctx.initial_adapter()), validation=Score(accuracy=0.0, ci95=(0.0, 0.1), n=n),
+                               seconds=0.0, correct="0" * n))  # a θ₀ every action beats (strict rule)
+    store.release()
+    cancel = threading.Event()
+    assert run_adapt(store, spec, runtime, cancel=cancel, on_event=lambda e: cancel.set() if e.kind == "step" else None) is None
+    (first,) = store.steps()
+    assert first.reward == 1 and first.best_step == 0 and first.configuration["chain"] == [0]
+    store, spec = open_run(store.run_dir)
+    runtime.policy = Script([SFT2])
+    final = run_adapt(store, spec, runtime)
+    second = store.steps()[1]
+    assert second.comparison["reference"] == first.accuracy  # step 1 started from step 0's configuration
+    step0_adapter = first.configuration["adapter"].split("/")[-1]
+    assert f"from {step0_adapter}" in second.outcome["log"][0]
+    assert final.chain == [s.step for s in store.steps() if s.reward == 1]
+    assert final.test.n == spec.num_test and final.baseline_test is not None and final.reward_rule == "strict"
+    assert final.reverted is False and final.failures == 0
+
+
+def test_paired_rule_keeps_theta0_when_nothing_is_significant(spec_file, tmp_path):
+    store = create_run(spec_file, ["adapt.reward=paired", "adapt.steps=1"], tmp_path / "run")
+    _, spec = open_run(store.run_dir)
+    from degaml.controller.adapt import build_runtime
+
+    runtime = build_runtime(spec, store)
+    runtime.policy = FixedPolicy({"strategy": {"family": "lora_mix", "lambda": 1.0}})  # θ₀ unchanged: no discordant item
+    final = run_adapt(store, spec, runtime)
+    (step,) = store.steps()
+    assert step.reward == 0 and step.comparison["wins"] == step.comparison["losses"] == 0
+    assert final.best_step is None and final.chain == [] and final.baseline_test is None
+    baseline = next(e for e in store.events() if e.kind == "baseline")
+    assert baseline.noise["n"] == len(baseline.correct) == spec.num_validation
