@@ -41,7 +41,9 @@ class _Printer:
         elif kind == "step":
             acc = "failed" if event.accuracy is None else f"accuracy {event.accuracy:.4f} (delta {event.delta:+.4f})"
             err = f" — {event.outcome.get('error')}" if event.outcome.get("error") else ""
-            console.print(f"step {event.step}: {acc}, reward {event.reward}  [{event.seconds:.0f} s]{err}", highlight=False)
+            test = f", p={event.comparison['p_value']:.3f}" if event.comparison else ""
+            kept = "kept" if event.reward else "not kept"
+            console.print(f"step {event.step}: {acc}, reward {event.reward}{test} ({kept})  [{event.seconds:.0f} s]{err}", highlight=False)
         elif kind == "status" and event.status in ("cancelled", "failed"):
             console_err.print(f"run {event.status}: {event.message}", highlight=False)
 
@@ -49,9 +51,12 @@ class _Printer:
 def print_final(final, run_dir: Path) -> None:
     table = Table(title="adaptation result", show_header=False)
     table.add_row("baseline θ₀ validation", f"{final.baseline_validation:.4f}")
-    table.add_row("best", f"step {final.best_step}: {_params(final.best_action)}" if final.best_step is not None else "θ₀ (no strategy beat it)")
+    chain = " → ".join(f"step {s}: {_params(a)}" for s, a in zip(final.chain, final.chain_actions))
+    table.add_row("best", f"θ₀ → {chain}" if final.chain else f"θ₀ (no strategy beat it, {final.reward_rule} rule)")
     table.add_row("best validation", f"{final.best_validation:.4f}")
-    table.add_row("test (best)", _fmt_score(final.test))
+    table.add_row("test (best)", _fmt_score(final.test) + ("  REVERTED: a step of the chain failed on test" if final.reverted else ""))
+    if final.failures:
+        table.add_row("failed steps", f"{final.failures} (reverted, reward 0)")
     if final.baseline_test is not None:
         table.add_row("test (θ₀)", _fmt_score(final.baseline_test))
     table.add_row("time", f"{final.seconds / 60:.1f} min")

@@ -153,10 +153,13 @@ class SummaryView(Static):
             text.append("best: θ₀ (no strategy beat the baseline)\n", style="bold")
         else:
             family = state.rows[final.best_step].family if final.best_step in state.rows else None
-            text.append(f"best: step {final.best_step} · {family or '?'}\n", style="bold")
+            text.append(f"best: step {final.best_step} · {family or '?'}", style="bold")
+            text.append(f" (kept {' → '.join(map(str, final.chain))})\n" if len(final.chain) > 1 else "\n")
         text.append(f"val  {pct(final.best_validation)} (base {pct(final.baseline_validation)})\n")
         text.append("test ")
-        text.append(score_text(final.test), style="bold green")
+        text.append(score_text(final.test), style="bold red" if final.reverted else "bold green")
+        if final.reverted:
+            text.append(" REVERTED on test", style="bold red")
         text.append("\nbase ")
         text.append(score_text(final.baseline_test) if final.baseline_test else "same as best (θ₀)")
         text.append(f"\naccepted {len(state.accepted())}/{state.steps_done} · {seconds_text(final.seconds)}")

@@ -37,7 +37,7 @@ def test_user_prompt_has_metrics_history_and_budget():
     assert system["role"] == "system" and "JSON" in system["content"]
     content = user["content"]
     assert "Task: gsm8k (numeric). Math word problems." in content
-    assert "0.250 on 100 items; best so far: 0.300" in content
+    assert "0.250 on 100 items; current: 0.300 (θ₀)" in content and "kept only for" in content
     assert '{"family":"lora_mix","lambda":0.5} → accuracy 0.300 (delta +0.050, reward 1, 12 s)' in content
     assert "invalid output → failed" in content
     assert "Step 2 of 4, 12 min left" in content
