@@ -37,6 +37,8 @@ SETTINGS = [
     {"family": "lora_mix", "lambda": 0.0},
     {"family": "slot", "times": 5, "learning_rate": 0.01},
     {"family": "slot", "times": 5, "learning_rate": 0.1},
+    {"family": "support_sft", "steps": 25, "learning_rate": 3e-4, "batch_size": 4},
+    {"family": "support_sft", "steps": 50, "learning_rate": 1e-3, "batch_size": 4},
 ]
 
 
