@@ -75,6 +75,8 @@ def verify_manifest(directory: Path, what: str) -> dict | None:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         hashes = manifest.get("sha256", {}) if isinstance(manifest, dict) else None
+        if isinstance(hashes, dict) and isinstance(manifest.get("adapter_sha256"), str):  # policy manifests
+            hashes = {"adapter_model.safetensors": manifest["adapter_sha256"], **hashes}
         if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
             raise ValueError("'sha256' is not a mapping of file name to hash")
     except (OSError, UnicodeDecodeError, ValueError) as exc:

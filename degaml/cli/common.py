@@ -61,6 +61,14 @@ def _probe(directory: Path, option: str) -> None:
         raise DegamlError(f"{option}: cannot write in '{directory}' ({exc.strerror or exc})") from None
 
 
+def consent_remote_code(requested: bool, flag: bool) -> None:
+    """Apply the `--trust-remote-code` flag and refuse (before any work) a spec asking for remote code without it."""
+    from degaml.models.llm import allow_remote_code, check_remote_code
+
+    allow_remote_code(flag)
+    check_remote_code(requested)
+
+
 def check_writable(path: Path | None, option: str) -> None:
     """Fail before any work unless `path` can be written as a file (its directory exists and is writable)."""
     if path is None:
