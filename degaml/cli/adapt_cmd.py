@@ -88,6 +88,10 @@ def adapt_command(
         store = create_run(spec_path, (overrides or []) + extra, run_dir)
         _, spec = open_run(store.run_dir)
     console_err.print(f"[dim]run directory: {store.run_dir}  (watch: degaml tui {store.run_dir})[/]", highlight=False)
+    used = (store.header.data or {}).get("dataset", {}).get("used")
+    if used:  # the data provenance recorded in run.json
+        console_err.print(f"[dim]data: {used['source']} ({used['items']} items, sha256 {used['sha256'][:12]})"
+                          f"{' — a SUBSTITUTE benchmark' if used.get('substitute') else ''}[/]", highlight=False)
     if tui:
         from degaml.tui.app import RunApp
 
