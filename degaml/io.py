@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -55,3 +56,35 @@ def write_text_atomic(path: Path, text: str) -> None:
 def file_sha256(path: Path) -> str:
     """Hex sha256 of a file's bytes (manifests record it for every shipped artifact)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+MANIFEST_FILE = "manifest.json"
+
+
+def verify_manifest(directory: Path, what: str) -> dict | None:
+    """Check a shipped/trained artifact directory against the sha256 its `manifest.json` records (if it has one).
+
+    Returns the manifest; raises `ModelLoadError` naming the file when the manifest is unreadable, a listed
+    file is missing, or a file's bytes differ from the recorded hash (truncated, garbled or modified).
+    """
+    from degaml.errors import ModelLoadError
+
+    path = Path(directory) / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        hashes = manifest.get("sha256", {}) if isinstance(manifest, dict) else None
+        if isinstance(hashes, dict) and isinstance(manifest.get("adapter_sha256"), str):  # policy manifests
+            hashes = {"adapter_model.safetensors": manifest["adapter_sha256"], **hashes}
+        if not isinstance(hashes, dict) or not all(isinstance(v, str) for v in hashes.values()):
+            raise ValueError("'sha256' is not a mapping of file name to hash")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelLoadError(f"{what}: {path} is corrupt ({str(exc).splitlines()[0][:100]})") from None
+    for name, expected in hashes.items():
+        file = Path(directory) / name
+        if not file.is_file():
+            raise ModelLoadError(f"{what}: {file} is missing (listed in {path})")
+        if file_sha256(file) != expected:
+            raise ModelLoadError(f"{what}: {file} does not match the sha256 in {path} (corrupt, truncated or modified)")
+    return manifest

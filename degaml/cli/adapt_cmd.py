@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from degaml.cli.common import check_writable, console, console_err, write_json
+from degaml.cli.common import check_writable, check_writable_dir, consent_remote_code, console, console_err, save_or_keep, write_json
 from degaml.errors import DegamlError
 
 
@@ -72,14 +72,20 @@ def adapt_command(
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="policy decisions (overrides adapt.steps)"),
     json_path: Path | None = typer.Option(None, "--json", help="write the final summary JSON here"),
     tui: bool = typer.Option(False, "--tui", help="watch the run in the terminal UI"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the spec's trust_remote_code: true (runs the model's own Python code)"),
 ) -> None:
     from degaml.controller.adapt import create_run, open_run, run_adapt
+    from degaml.models.llm import allow_remote_code
 
     check_writable(json_path, "--json")
+    check_writable_dir(run_dir, "--run-dir")
+    allow_remote_code(trust_remote_code)
     if resume is not None:
         if spec_path is not None or overrides or run_dir is not None:
             raise DegamlError("--resume: give only the run directory (the run keeps its own spec); --steps may raise the budget")
+        check_writable_dir(resume, "--resume")
         store, spec = open_run(resume, steps)
+        consent_remote_code(spec.trust_remote_code, trust_remote_code)
     else:
         if spec_path is None:
             raise DegamlError("SPEC: missing task spec (or use --resume RUN_DIR)")
@@ -87,6 +93,10 @@ def adapt_command(
         store = create_run(spec_path, (overrides or []) + extra, run_dir)
         _, spec = open_run(store.run_dir)
     console_err.print(f"[dim]run directory: {store.run_dir}  (watch: degaml tui {store.run_dir})[/]", highlight=False)
+    used = (store.header.data or {}).get("dataset", {}).get("used")
+    if used:  # the data provenance recorded in run.json
+        console_err.print(f"[dim]data: {used['source']} ({used['items']} items, sha256 {used['sha256'][:12]})"
+                          f"{' — a SUBSTITUTE benchmark' if used.get('substitute') else ''}[/]", highlight=False)
     if tui:
         from degaml.tui.app import RunApp
 
@@ -124,5 +134,7 @@ def export_command(
     from degaml.controller.export import export_trajectories
 
     check_writable(out, "--out")
-    n = export_trajectories(run_dirs, out, accepted_only, fmt.value)
+    counts = []
+    save_or_keep(lambda path: counts.append(export_trajectories(run_dirs, path, accepted_only, fmt.value)), out, "--out")
+    n = counts[-1]
     console.print(f"{n} record(s) → {out}", highlight=False)

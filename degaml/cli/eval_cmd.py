@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from degaml.cli.common import check_writable, console, console_err, progress_bar, write_json, write_jsonl
+from degaml.cli.common import check_writable, consent_remote_code, console, console_err, progress_bar, write_json, write_jsonl
 from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.evaluation import EvalResult, evaluate
@@ -42,20 +42,23 @@ def eval_command(
     adapter: Path | None = typer.Option(None, help="PEFT LoRA adapter directory to apply"),
     json_path: Path | None = typer.Option(None, "--json", help="write the summary JSON here"),
     predictions: Path | None = typer.Option(None, help="write one JSON line per item here"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the spec's trust_remote_code: true (runs the model's own Python code)"),
 ) -> None:
     spec = load_spec(spec_path, overrides or [])
+    consent_remote_code(spec.trust_remote_code, trust_remote_code)
     check_writable(json_path, "--json")
     check_writable(predictions, "--predictions")
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
     data = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
     examples = data.split(split.value)[:limit] if limit else data.split(split.value)
-    console_err.print(f"[dim]{spec.task}: {len(examples)} {split.value} items from {data.source.source}[/]", highlight=False)
+    console_err.print(f"[dim]{spec.task}: {len(examples)} {split.value} items from {data.provenance.summary()}[/]", highlight=False)
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     with progress_bar(f"eval {spec.task}/{split.value}", total=len(examples)) as advance:
         result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.train, adapter=adapter, progress=advance)
     print_result(result)
     if json_path is not None:
-        write_json(json_path, result.summary() | {"spec": str(spec_path), "data_source": data.source.source})
+        write_json(json_path, result.summary() | {"spec": str(spec_path), "data_source": data.source.source,
+                                                   "data": data.provenance.model_dump(mode="json")})
     if predictions is not None:
         write_jsonl(predictions, [vars(p) for p in result.predictions])

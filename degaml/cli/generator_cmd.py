@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from degaml.cli.common import console, console_err, progress_bar
+from degaml.cli.common import check_writable_dir, console, console_err, progress_bar, save_or_keep
 from degaml.data import load_task_data
-from degaml.generator.artifact import GeneratorBundle
+from degaml.generator.artifact import GeneratorBundle, check_base_model
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
 from degaml.generator.distributed import topology
@@ -69,14 +69,17 @@ def generate(
     noise: float = typer.Option(0.0, min=0.0, help="std of Gaussian noise added to the task embedding"),
 ) -> None:
     spec = load_spec(spec_path)
-    bundle = GeneratorBundle.load(resolve_generator(generator or spec.generator))
+    check_writable_dir(out, "--out")
+    generator_path = resolve_generator(generator or spec.generator)
+    check_base_model(generator_path, spec.model)
+    bundle = GeneratorBundle.load(generator_path)
     prompts = load_task_data(spec, on_skip=lambda _: None).support_prompts()
     if seed:
         prompts = sample_prompt_batch(prompts, len(prompts), seed)
     embedder = PromptEmbedder(load_encoder(bundle.config.encoder), bundle.config.dims[0][0], bundle.config.dims[0][1])
     start = time.perf_counter()
     state = generate_state_dict(bundle, embedder, prompts, noise=noise, seed=seed)
-    write_peft_adapter(state, bundle, out)
+    save_or_keep(lambda path: write_peft_adapter(state, bundle, path), out, "--out")
     seconds = time.perf_counter() - start
     console.print(f"adapter → {out} ({len(state)} tensors, {sum(v.numel() for v in state.values())} parameters) in {seconds:.2f} s", highlight=False)
     console_err.print(f"[dim]score it: degaml eval {spec_path} --adapter {out}[/]", highlight=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from degaml.cli.common import console, console_err
+from degaml.cli.common import check_writable_dir, console, console_err
 from degaml.errors import DegamlError
 
 policy_app = typer.Typer(no_args_is_help=True)
@@ -30,6 +30,7 @@ def train_command(
     from degaml.specs import load_meta_spec
 
     meta = load_meta_spec(meta_path, overrides or [])
+    check_writable_dir(out, "--out")
     exclude = exclude or []
     command = "degaml " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if trajectories:
@@ -43,6 +44,10 @@ def train_command(
         return
     specs = [spec for _, spec in included_tasks(meta, exclude)]
     gen = generator or generator_dir(meta, exclude)
+    if (gen / "generator.json").is_file():
+        from degaml.generator.artifact import check_base_model
+
+        check_base_model(gen, meta.model)  # a generator for another base model: one line, before any rollout
     manifest = train_policy(meta, specs, gen, out, iterations, log=lambda m: console_err.print(m, highlight=False), command=command)
     rates = ", ".join(f"{it['reward_rate']:.3f}" for it in manifest["iterations"])
     console.print(f"policy → {out / 'policy'}; reward rate per iteration: {rates}", highlight=False)

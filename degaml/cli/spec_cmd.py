@@ -10,17 +10,21 @@ import typer
 from degaml.cli.common import console, console_err
 from degaml.errors import EXIT_USAGE, SpecError
 from degaml.specs import load_spec, spec_json_schema
+from degaml.specs.check import offline_problems
 
 spec_app = typer.Typer(no_args_is_help=True)
 
 
 @spec_app.command("validate")
 def validate(files: list[Path] = typer.Argument(..., help="YAML spec files to check")) -> None:
-    """Check each spec; print one line per file. Exit 2 if any is invalid."""
+    """Check each spec, and what it names on this machine (local paths, data files); one line per file. Exit 2 if any is invalid."""
     failed = 0
     for path in files:
         try:
             spec = load_spec(path)
+            problems = offline_problems(spec)
+            if problems:
+                raise SpecError(f"{path}: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
         except SpecError as exc:
             failed += 1
             console_err.print(f"[red]invalid[/] {exc}", highlight=False, soft_wrap=True)

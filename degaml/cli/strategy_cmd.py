@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from degaml.cli.common import check_writable, console, console_err, write_json
+from degaml.cli.common import check_writable, check_writable_dir, consent_remote_code, console, console_err, write_json
 from degaml.errors import DegamlError
 
 strategy_app = typer.Typer(no_args_is_help=True)
@@ -57,6 +57,7 @@ def run_command(
     split: ScoredSplitOption = typer.Option(ScoredSplitOption.validation, "--split", help="split to score (test: final numbers only)"),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="where artifacts go (default runs/strategy/<task>-<family>-<time>)"),
     json_path: Path | None = typer.Option(None, "--json", help="write the result JSON here"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the spec's trust_remote_code: true (runs the model's own Python code)"),
 ) -> None:
     from degaml.data import load_task_data
     from degaml.generator.pipeline import resolve_generator
@@ -68,7 +69,9 @@ def run_command(
 
     params = parse_action(action)
     spec = load_spec(spec_path, overrides or [])
+    consent_remote_code(spec.trust_remote_code, trust_remote_code)
     check_writable(json_path, "--json")
+    check_writable_dir(work_dir, "--work-dir")
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
     needs_generator = adapter is None or params.family == "tts"
@@ -99,6 +102,7 @@ def run_command(
     if json_path is not None:
         write_json(json_path, outcome.summary() | {"task": spec.task, "baseline_accuracy": baseline.accuracy,
                                                    "baseline_ci95": list(baseline.ci95), "baseline_seconds": baseline.seconds,
-                                                   "adapter": str(ctx.initial_adapter())})
+                                                   "adapter": str(ctx.initial_adapter()),
+                                                   "data": task.provenance.model_dump(mode="json")})
     if not outcome.ok:
         raise typer.Exit(1)

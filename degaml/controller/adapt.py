@@ -20,10 +20,13 @@ from degaml.controller.baselines import RandomPolicy
 from degaml.controller.policy import Policy, resolve_policy
 from degaml.controller.store import HEADER_FILE, TrajectoryStore
 from degaml.data import load_task_data
+from degaml.errors import DataError
+from degaml.generator.artifact import GeneratorBundle, check_base_model
 from degaml.generator.pipeline import resolve_generator
 from degaml.io import write_text_atomic
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_llm
+from degaml.models.llm import check_remote_code
 from degaml.specs import load_spec, spec_from_dict
 from degaml.specs.model import TaskSpec
 from degaml.strategies.base import StrategyContext
@@ -35,16 +38,21 @@ def default_run_dir(spec: TaskSpec, root: Path = Path("runs")) -> Path:
 
 
 def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> TrajectoryStore:
-    """Validate the spec and its generator/policy, then write run.json (nothing is written if anything is wrong)."""
+    """Validate the spec, its generator (files, hashes, base model), policy and data, then write run.json
+    (nothing is written if anything is wrong)."""
     spec = load_spec(spec_path, overrides)
+    check_remote_code(spec.trust_remote_code)
     policy = spec.adapt.policy if spec.adapt.policy == "random" else resolve_policy(spec.adapt.policy)
     generator = resolve_generator(spec.generator)
+    check_base_model(generator, spec.model)
+    GeneratorBundle.load(generator)  # a corrupt generator fails here, before the run directory exists
+    data = load_task_data(spec).provenance
     run_dir = run_dir or default_run_dir(spec)
     header = RunHeader(
         run_id=run_dir.name, created=time.time(), spec_path=str(Path(spec_path).resolve()),
         spec=spec.model_dump(mode="json"), task=spec.task, model=spec.model, generator=str(generator),
         policy=str(policy) if policy else "base", budget_steps=spec.adapt.steps, budget_minutes=spec.adapt.minutes,
-        seed=spec.seed, degaml_version=__version__,
+        seed=spec.seed, degaml_version=__version__, data=data.model_dump(mode="json"),
     )
     return TrajectoryStore.create(run_dir, header)
 
@@ -65,6 +73,10 @@ def build_runtime(spec: TaskSpec, store: TrajectoryStore, on_skip: Callable[[str
     """Load the model, the task data, the frozen generator and the policy for a run."""
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     task = load_task_data(spec, on_skip=on_skip or (lambda _: None))
+    recorded = (store.header.data or {}).get("dataset", {}).get("used", {})
+    if recorded and recorded.get("sha256") != task.provenance.dataset.used.sha256:
+        raise DataError(f"{store.run_dir}: the task data changed since the run started (run.json: {recorded.get('source')}, "
+                        f"now {task.provenance.summary()}); start a new run")
     sampler = AdapterSampler.load(Path(store.header.generator), store.run_dir / "adapters")
     ctx = StrategyContext(loaded, spec, task, sampler, store.run_dir / "work", seed=spec.seed)
     if store.header.policy == "random":

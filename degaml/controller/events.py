@@ -128,3 +128,4 @@ class RunHeader(BaseModel):
     budget_minutes: float | None
     seed: int
     degaml_version: str
+    data: dict[str, Any] | None = None  # DataProvenance of the task data (source used, sha256, skipped sources)

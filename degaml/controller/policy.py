@@ -18,6 +18,7 @@ import torch
 from pydantic import ValidationError
 
 from degaml.errors import DegamlError
+from degaml.io import verify_manifest
 from degaml.models import LoadedModel
 from degaml.models.adapters import attached_adapter
 from degaml.specs.model import AdaptConfig
@@ -30,10 +31,14 @@ def resolve_policy(name: str) -> Path | None:
     if name == "base":
         return None
     if name == "default":
-        return SHIPPED_POLICY if (SHIPPED_POLICY / "adapter_config.json").is_file() else None
+        if not (SHIPPED_POLICY / "adapter_config.json").is_file():
+            return None
+        verify_manifest(SHIPPED_POLICY, "adapt.policy")
+        return SHIPPED_POLICY
     path = Path(name)
     if not (path / "adapter_config.json").is_file():
         raise DegamlError(f"adapt.policy: '{name}' is not a PEFT adapter directory (no adapter_config.json)")
+    verify_manifest(path, "adapt.policy")  # a corrupt manifest or a file differing from its hash: one line
     return path
 
 

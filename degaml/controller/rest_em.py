@@ -222,6 +222,7 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
         manifest = {
             "command": command, "meta_spec": meta.name, "tasks": [s.task for s in specs], "model": meta.model,
             "generator": str(generator_dir), "generator_sha256": file_sha256(generator_dir / "generator.safetensors"),
+            "data": {c.spec.task: c.task.provenance.model_dump(mode="json") for c in contexts if c.task.provenance},
             "recipe": recipe.model_dump(), "iterations": history, "outcomes_cached": len(cache),
             "adapter_sha256": file_sha256(tmp / "adapter_model.safetensors"),
         }

@@ -2,7 +2,9 @@
 
 Kinds: `hf:<id>` (hub, with config/split), local .json/.jsonl/.parquet/.csv files, `shared:<path>` (the
 normalized benchmark files in the project's shared data dir) and `reasoning_gym:<name>` (seeded, offline).
-A list of sources is a fallback chain: the first that loads wins; why the others were skipped is logged.
+A list of sources is a fallback chain: the first that loads wins. Only expected "unavailable" conditions (hub
+unreachable or dataset not on it, file missing, package missing, no items) fall through to the next source; a parse
+error or a bug is an error. Which source was used and why the others were skipped is recorded (`PoolProvenance`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from degaml.data.example import Example
+from degaml.data.provenance import PoolProvenance, SkippedSource, source_record
 from degaml.errors import DataError
 from degaml.models.hub import hub_reachable
 from degaml.specs.model import DataSource, TaskSpec
@@ -112,6 +115,27 @@ def normalize_record(record: dict[str, Any], index: int, src: DataSource, multip
     )
 
 
+def source_path(src: DataSource, base_dir: Path) -> Path:
+    """The file a local or `shared:` source reads; `shared:` paths are confined to the shared data dir."""
+    if src.kind == "shared":
+        root = shared_data_dir(base_dir)
+        if root is None:
+            raise SourceUnavailable(f"no shared data dir (set ${SHARED_DATA_ENV})")
+        path = (root / src.target).resolve()
+        if not path.is_relative_to(root.resolve()):
+            raise DataError(f"{src.source}: path leaves the shared data dir {root}")
+        return path
+    return (base_dir / src.source).resolve()
+
+
+def _hub_unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "this hub dataset cannot be had here" (network, offline mode, gated, not on the hub)."""
+    from datasets.exceptions import DatasetNotFoundError
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled
+
+    return (ConnectionError, TimeoutError, DatasetNotFoundError, GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled)
+
+
 def _records_from_datasets(src: DataSource, base_dir: Path) -> list[dict[str, Any]]:
     import datasets
 
@@ -119,15 +143,12 @@ def _records_from_datasets(src: DataSource, base_dir: Path) -> list[dict[str, An
     if src.kind == "hf":
         if not hub_reachable():
             raise SourceUnavailable("the Hugging Face hub is unreachable")
-        ds = datasets.load_dataset(src.target, src.config, split=src.split or "train")
+        try:
+            ds = datasets.load_dataset(src.target, src.config, split=src.split or "train")
+        except _hub_unavailable_errors() as exc:
+            raise SourceUnavailable(f"not available from the hub ({type(exc).__name__}: {_first_line(exc)})") from None
         return list(ds)
-    if src.kind == "shared":
-        root = shared_data_dir(base_dir)
-        if root is None:
-            raise SourceUnavailable(f"no shared data dir (set ${SHARED_DATA_ENV})")
-        path = root / src.target
-    else:
-        path = base_dir / src.source
+    path = source_path(src, base_dir)
     if not path.is_file():
         raise SourceUnavailable(f"{path} does not exist")
     builder = LOCAL_BUILDERS.get(path.suffix.lower())
@@ -136,12 +157,20 @@ def _records_from_datasets(src: DataSource, base_dir: Path) -> list[dict[str, An
     try:
         ds = datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as exc:  # noqa: BLE001 - malformed user file → one line
-        raise DataError(f"{path}: cannot parse as {builder} ({str(exc).splitlines()[0][:120]})") from None
+        raise DataError(f"{path}: cannot parse as {builder} ({_first_line(exc)[:120]})") from None
     return list(ds)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__
+
+
 def _reasoning_gym_examples(src: DataSource, seed: int) -> list[Example]:
-    import reasoning_gym
+    try:
+        import reasoning_gym
+    except ImportError:
+        raise SourceUnavailable("the reasoning-gym package is not installed (pip install reasoning-gym)") from None
 
     try:
         dataset = reasoning_gym.create_dataset(src.target, size=src.size, seed=seed, **src.options)
@@ -177,24 +206,39 @@ def load_source(src: DataSource, spec: TaskSpec, seed_offset: int = 0) -> list[E
     return [normalize_record(dict(r), i, src, mc) for i, r in enumerate(records)]
 
 
-def load_first_available(
+def source_location(src: DataSource, spec: TaskSpec) -> str:
+    """What a provenance record names: the hub id, the resolved file, or the reasoning-gym dataset."""
+    return str(source_path(src, spec.source_dir)) if src.kind in ("local", "shared") else src.target
+
+
+def load_chain(
     sources: list[DataSource], spec: TaskSpec, on_skip: Callable[[str], None] | None = None, seed_offset: int = 0
-) -> tuple[DataSource, list[Example]]:
-    """Try `sources` in order; return the first that loads (and is non-empty) with its examples."""
-    reasons = []
+) -> tuple[DataSource, list[Example], PoolProvenance]:
+    """Try `sources` in order; the first that loads (and is non-empty), its examples, and the provenance record.
+
+    Only `SourceUnavailable` (and an empty source) falls through; any other exception propagates.
+    """
+    skipped: list[SkippedSource] = []
     for src in sources:
         try:
             examples = load_source(src, spec, seed_offset)
         except SourceUnavailable as exc:
-            reason = f"{src.source}: {exc}"
-        except DataError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. hub errors: fall through to the next source
-            reason = f"{src.source}: {str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}"
+            reason = str(exc)
         else:
             if examples:
-                return src, examples
-            reason = f"{src.source}: no items"
-        reasons.append(reason)
-        (on_skip or log.info)(f"skipping data source {reason}")
-    raise DataError(f"task '{spec.task}': no data source could be loaded ({'; '.join(reasons)})")
+                seed = spec.seed + seed_offset if src.kind == "reasoning_gym" else None
+                record = source_record(src, examples, source_location(src, spec), seed)
+                return src, examples, PoolProvenance(used=record, skipped=skipped)
+            reason = "no items"
+        skipped.append(SkippedSource(source=src.source, reason=reason))
+        (on_skip or log.info)(f"skipping data source {src.source}: {reason}")
+    reasons = "; ".join(f"{s.source}: {s.reason}" for s in skipped)
+    raise DataError(f"task '{spec.task}': no data source could be loaded ({reasons})")
+
+
+def load_first_available(
+    sources: list[DataSource], spec: TaskSpec, on_skip: Callable[[str], None] | None = None, seed_offset: int = 0
+) -> tuple[DataSource, list[Example]]:
+    """Try `sources` in order; return the first that loads (and is non-empty) with its examples."""
+    src, examples, _ = load_chain(sources, spec, on_skip, seed_offset)
+    return src, examples

@@ -16,12 +16,14 @@ keeps permutation order, so `--limit N` takes a fixed random sample.
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from degaml.data.example import Example
-from degaml.data.sources import load_first_available
+from degaml.data.provenance import DataProvenance
+from degaml.data.sources import load_chain
 from degaml.errors import DataError
 from degaml.specs.model import DataSource, TaskSpec
 
@@ -40,6 +42,7 @@ class TaskData:
     validation: tuple[Example, ...]
     test: tuple[Example, ...]
     train: tuple[Example, ...]
+    provenance: DataProvenance | None = None  # which sources were used/skipped (set by `load_task_data`)
     labelled_support: tuple[Example, ...] = ()  # the support items with labels (adaptation / baselines only)
 
     def split(self, name: SplitName) -> tuple[Example, ...]:
@@ -77,14 +80,24 @@ def partition(
 
 
 def load_task_data(spec: TaskSpec, on_skip: Callable[[str], None] | None = None) -> TaskData:
-    """Load the spec's data (with fallbacks) and partition it."""
-    source, pool = load_first_available(spec.dataset, spec, on_skip)
+    """Load the spec's data (with fallbacks), record its provenance, and partition it.
+
+    A source the spec marks `substitute: true` (a different benchmark) is announced on stderr when it is used.
+    """
+    source, pool, pool_prov = load_chain(spec.dataset, spec, on_skip)
     carve = spec.train_dataset is None
+    train_prov = None
     labelled_support, validation, test, train = partition(pool, spec, carve_train=carve)
     support = [ex.unlabeled() for ex in labelled_support]
     if not carve:
-        _, train_pool = load_first_available(spec.train_dataset, spec, on_skip, seed_offset=TRAIN_SEED_OFFSET)
+        _, train_pool, train_prov = load_chain(spec.train_dataset, spec, on_skip, seed_offset=TRAIN_SEED_OFFSET)
         used = {(ex.question, ex.choices) for ex in pool}  # the whole labelled pool, not only the splits drawn from it
         train = [ex for ex in train_pool if (ex.question, ex.choices) not in used]  # never train on an evaluation item
-    return TaskData(spec, source, tuple(pool), tuple(support), tuple(validation), tuple(test), tuple(train),
+    provenance = DataProvenance(task=spec.task, dataset=pool_prov, train_dataset=train_prov)
+    for pool_name, prov in (("dataset", pool_prov), ("train_dataset", train_prov)):
+        if prov is not None and prov.used.substitute:
+            why = "; ".join(f"{s.source}: {s.reason}" for s in prov.skipped) or "it is listed first"
+            print(f"warning: task '{spec.task}' {pool_name} uses {prov.used.source}, a substitute benchmark "
+                  f"(not the task's own data) because {why}", file=sys.stderr)
+    return TaskData(spec, source, tuple(pool), tuple(support), tuple(validation), tuple(test), tuple(train), provenance,
                     tuple(labelled_support))

@@ -154,6 +154,7 @@ def collect_task(
     manifest = {
         "task": task.spec.task,
         "data_source": task.source.source,
+        "data": task.provenance.model_dump(mode="json") if task.provenance else None,
         "train_items": len(train),
         "recipe": recipe.model_dump(),
         "checkpoints": len(checkpoints),

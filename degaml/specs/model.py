@@ -54,13 +54,18 @@ class DataSource(StrictModel):
     answer_regex: str | None = Field(None, description="regex whose group 1 is the gold answer inside `answer`")
     size: int = Field(1000, ge=1, le=1_000_000, description="reasoning_gym: number of generated items")
     options: dict[str, Any] = Field(default_factory=dict, description="reasoning_gym: dataset config kwargs")
+    substitute: bool = Field(False, description="this source is a different benchmark standing in for the task's own; "
+                             "using it is announced on stderr and recorded in the run's data provenance")
 
     @field_validator("source")
     @classmethod
     def _known_kind(cls, value: str) -> str:
         if value.startswith(SOURCE_PREFIXES):
-            if not value.split(":", 1)[1]:
+            target = value.split(":", 1)[1]
+            if not target:
                 raise ValueError(f"'{value}' names no dataset after the prefix")
+            if value.startswith("shared:") and (target.startswith(("/", "~")) or ".." in Path(target).parts):
+                raise ValueError(f"'{value}': a shared: path must stay inside the shared data dir (no absolute path, no '..')")
             return value
         if not value.lower().endswith(LOCAL_SUFFIXES):
             raise ValueError(

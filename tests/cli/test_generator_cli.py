@@ -21,7 +21,7 @@ def run(argv):
 def meta_file(tmp_path, tiny_model_dir):
     for name in ("alpha", "beta"):
         data = write_jsonl(tmp_path / f"{name}.jsonl", mc_rows(50))
-        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(mc_spec_dict(data, task=name, num_train=8, num_test=5)))
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(mc_spec_dict(data, model=str(tiny_model_dir), task=name, num_train=8, num_test=5)))
     # a task whose data file is missing: reading its spec at all would fail
     (tmp_path / "secret.yaml").write_text(yaml.safe_dump(mc_spec_dict(tmp_path / "absent.jsonl", task="secret")))
     meta = {
