@@ -48,8 +48,9 @@ def check_writable(path: Path | None, option: str) -> None:
 
 
 def write_json(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Valid JSON only: a NaN/inf value is a bug upstream and raises ValueError instead of being written."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    write_text_atomic(path, "".join(json.dumps(r, default=str) + "\n" for r in rows))
+    write_text_atomic(path, "".join(json.dumps(r, default=str, allow_nan=False) + "\n" for r in rows))

@@ -160,8 +160,9 @@ class Episode:
         artifact = base.adapter
         if best_action is not None:
             outcome = self.run_action(best_step, best_action, "test")
-            test = Score(accuracy=outcome.accuracy or 0.0, ci95=tuple(outcome.result.ci95) if outcome.result else (0.0, 0.0),
-                         n=outcome.result.n if outcome.result else 0)
+            if outcome.result is None:  # never report a crash as "test 0.0, n=0": stop; a resume retries the scoring
+                raise RuntimeError(f"the best action (step {best_step}) failed on the test split: {outcome.error}")
+            test = _score(outcome.result)
             artifact = str(outcome.artifact) if outcome.artifact else None
             baseline_test = _score(base_test)
         else:
@@ -197,7 +198,10 @@ class Episode:
                 return None
             final = self.finish(base, steps)
         except Exception as exc:
-            self._emit(StatusEvent(status="failed", message=f"{type(exc).__name__}: {exc}"[:500]))
+            try:
+                self._emit(StatusEvent(status="failed", message=f"{type(exc).__name__}: {exc}"[:500]))
+            except OSError:
+                pass  # the disk that failed the run may refuse this line too; the original error is what matters
             raise
         self._emit(StatusEvent(status="finished"))
         return final

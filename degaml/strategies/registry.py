@@ -1,7 +1,8 @@
 """The four strategy families as one discriminated union — the single source of the policy's JSON Schema.
 
 `Action` is what the policy LLM emits (`{"strategy": {"family": ..., ...}}`; Outlines needs the union wrapped in a
-model). `run_strategy` dispatches on the family and never raises: any exception becomes a failed Outcome.
+model). `run_strategy` dispatches on the family; an exception becomes a failed Outcome, except an I/O failure
+(a full disk while saving), which is re-raised as OSError: it stops the run and is never recorded as an outcome.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from degaml.io import as_os_error
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, Timer
 from degaml.strategies.mixing import MixingParams, run_mixing
 from degaml.strategies.slot import SlotParams, run_slot
@@ -41,6 +43,8 @@ def run_strategy(params: BaseModel, ctx: StrategyContext, split: ScoredSplit) ->
     try:
         return RUNNERS[family](params, ctx, split)
     except Exception as exc:  # noqa: BLE001 - a failing strategy must not crash the controller
+        if (io_error := as_os_error(exc)) is not None:  # a full disk is not the strategy's outcome: stop the run
+            raise io_error from exc
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return Outcome(family, params.model_dump(by_alias=True), split, ok=False, accuracy=None,
                        seconds=timer.seconds, log=[f"failed: {last}"], error=last[:500])
