@@ -74,7 +74,6 @@ class TrajectoryStore:
         if (run_dir / HEADER_FILE).exists():
             raise DegamlError(taken)
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / EVENTS_FILE).touch()  # never truncates: a concurrent winner may already be appending
         fd, tmp = tempfile.mkstemp(prefix=f".{HEADER_FILE}.", dir=run_dir)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -86,6 +85,7 @@ class TrajectoryStore:
             raise DegamlError(taken) from None
         finally:
             Path(tmp).unlink(missing_ok=True)
+        (run_dir / EVENTS_FILE).touch()  # only the winner gets here; readers treat a missing file as no events yet
         return cls(run_dir, header)
 
     @classmethod
@@ -159,7 +159,10 @@ class TrajectoryStore:
     # -- reading (any process) ----------------------------------------------------------------------------------
     def events(self) -> list:
         """Every complete event, in order (a torn last line is ignored)."""
-        size = self.events_path.stat().st_size
+        try:
+            size = self.events_path.stat().st_size
+        except FileNotFoundError:  # the instant between run.json and events.jsonl of a run being created
+            return []
         if size < self._cached_bytes:  # truncated (a torn line repaired, or rewritten): start over
             self._cache, self._cached_bytes, self._cached_lines = [], 0, 0
         if size > self._cached_bytes:
