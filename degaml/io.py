@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -51,6 +52,18 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def as_os_error(exc: BaseException) -> OSError | None:
+    """The I/O failure behind `exc` — an OSError, or a safetensors write/read error caused by one (it raises its
+    own exception type for e.g. "No space left on device") — else None."""
+    if isinstance(exc, OSError):
+        return exc
+    if type(exc).__name__ == "SafetensorError" and "I/O error" in str(exc):
+        message = str(exc)
+        code = errno.ENOSPC if "os error 28" in message else errno.EIO
+        return OSError(code, message)
+    return None
 
 
 def file_sha256(path: Path) -> str:

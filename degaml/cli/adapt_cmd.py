@@ -106,8 +106,15 @@ def adapt_command(
             raise app.runner_exception
         return
     printer = _Printer()
-    with printer.status:
-        final = run_adapt(store, spec, on_event=printer)
+    try:
+        with printer.status:
+            final = run_adapt(store, spec, on_event=printer)
+    except OSError as exc:  # a full disk, a vanished mount: nothing of the interrupted step was recorded
+        console_err.print(f"[bold red]error:[/] run stopped by an I/O error ({exc}); no step was recorded for it — "
+                          f"fix the cause, then continue with: degaml adapt --resume {store.run_dir}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if steps is not None and resume is not None and store.header.budget_steps != steps:
+        console_err.print(f"[dim]the run had already finished; --steps {steps} was not applied[/]", highlight=False)
     if final is None:
         console_err.print(f"stopped early; continue with: degaml adapt --resume {store.run_dir}", highlight=False)
         raise typer.Exit(1)

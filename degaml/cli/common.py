@@ -115,10 +115,11 @@ def save_or_keep(write: Callable[[Path], Any], target: Path, option: str) -> Non
 
 
 def write_json(path: Path, data: Any, option: str = "--json") -> None:
-    text = json.dumps(data, indent=2, default=str) + "\n"
+    """Valid JSON only: a NaN/inf value is a bug upstream and raises ValueError instead of being written."""
+    text = json.dumps(data, indent=2, default=str, allow_nan=False) + "\n"
     save_or_keep(lambda p: write_text_atomic(p, text), path, option)
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]], option: str = "--predictions") -> None:
-    text = "".join(json.dumps(r, default=str) + "\n" for r in rows)
+    text = "".join(json.dumps(r, default=str, allow_nan=False) + "\n" for r in rows)
     save_or_keep(lambda p: write_text_atomic(p, text), path, option)

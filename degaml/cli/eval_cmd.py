@@ -13,6 +13,7 @@ from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.evaluation import EvalResult, evaluate
 from degaml.models import load_llm
+from degaml.models.adapters import check_adapter_weights
 from degaml.specs import load_spec
 
 
@@ -50,6 +51,8 @@ def eval_command(
     check_writable(predictions, "--predictions")
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
+    if adapter is not None:
+        check_adapter_weights(adapter, "--adapter")  # NaN/inf or unreadable weights: refused before any work
     data = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
     examples = data.split(split.value)[:limit] if limit else data.split(split.value)
     console_err.print(f"[dim]{spec.task}: {len(examples)} {split.value} items from {data.provenance.summary()}[/]", highlight=False)

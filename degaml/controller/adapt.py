@@ -2,6 +2,10 @@
 
 A run is self-describing: run.json stores the resolved spec, so `--resume RUN_DIR` continues with exactly the
 spec the run started with (the YAML file may have changed since), only the step budget may be raised.
+
+run.json changes only under the run's writer lock and only when the run will continue: a resume refused for the
+lock, or a resume of a finished run (which is never re-run), leaves the header as it was. A finished run whose
+`finished` status line was torn by a kill gets it written on resume.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from pathlib import Path
 
 from degaml import __version__
 from degaml.controller.episode import Episode, Runtime
-from degaml.controller.events import FinalEvent, RunHeader
+from degaml.controller.events import FinalEvent, RunHeader, StatusEvent
 from degaml.controller.baselines import RandomPolicy
 from degaml.controller.policy import Policy, resolve_policy
 from degaml.controller.store import HEADER_FILE, TrajectoryStore
@@ -23,10 +27,10 @@ from degaml.data import load_task_data
 from degaml.errors import DataError
 from degaml.generator.artifact import GeneratorBundle, check_base_model
 from degaml.generator.pipeline import resolve_generator
-from degaml.io import write_text_atomic
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_llm
 from degaml.models.llm import check_remote_code
+from degaml.models.adapters import check_adapter_weights
 from degaml.specs import load_spec, spec_from_dict
 from degaml.specs.model import TaskSpec
 from degaml.strategies.base import StrategyContext
@@ -43,6 +47,8 @@ def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> T
     spec = load_spec(spec_path, overrides)
     check_remote_code(spec.trust_remote_code)
     policy = spec.adapt.policy if spec.adapt.policy == "random" else resolve_policy(spec.adapt.policy)
+    if isinstance(policy, Path):
+        check_adapter_weights(policy, "adapt.policy")  # a NaN policy adapter must not load and decide
     generator = resolve_generator(spec.generator)
     check_base_model(generator, spec.model)
     GeneratorBundle.load(generator)  # a corrupt generator fails here, before the run directory exists
@@ -58,15 +64,21 @@ def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> T
 
 
 def open_run(run_dir: Path, steps: int | None = None) -> tuple[TrajectoryStore, TaskSpec]:
-    """An existing run and its stored spec (`steps` raises the step budget)."""
+    """An existing run and its stored spec (`steps` raises the step budget of the returned spec; run.json is
+    updated by `run_adapt` once it holds the writer lock and the run is to continue)."""
     store = TrajectoryStore.open(run_dir)
     data = dict(store.header.spec)
     if steps is not None:
         data["adapt"] = dict(data.get("adapt", {})) | {"steps": steps}
-        store.header = store.header.model_copy(update={"budget_steps": steps, "spec": data})
-        write_text_atomic(store.run_dir / HEADER_FILE, store.header.model_dump_json(indent=2))
-    spec = spec_from_dict(data, f"{run_dir}/run.json", Path(store.header.spec_path))
+    spec = spec_from_dict(data, f"{run_dir}/{HEADER_FILE}", Path(store.header.spec_path))
     return store, spec
+
+
+def _header_for(store: TrajectoryStore, spec: TaskSpec) -> RunHeader:
+    """run.json with `spec`'s step budget (the only field a resume may change)."""
+    data = dict(store.header.spec)
+    data["adapt"] = dict(data.get("adapt", {})) | {"steps": spec.adapt.steps}
+    return store.header.model_copy(update={"budget_steps": spec.adapt.steps, "spec": data})
 
 
 def build_runtime(spec: TaskSpec, store: TrajectoryStore, on_skip: Callable[[str], None] | None = None) -> Runtime:
@@ -87,9 +99,19 @@ def build_runtime(spec: TaskSpec, store: TrajectoryStore, on_skip: Callable[[str
 
 def run_adapt(store: TrajectoryStore, spec: TaskSpec, runtime: Runtime | None = None, cancel: threading.Event | None = None,
               on_event: Callable[[object], None] | None = None) -> FinalEvent | None:
-    """Run or continue the episode of `store` (holding its writer lock throughout)."""
+    """Run or continue the episode of `store` (holding its writer lock throughout).
+
+    A finished run is not re-run (its stored result is returned; a torn `finished` line is rewritten)."""
     store.acquire()
     try:
+        finals = [e for e in store.events() if e.kind == "final"]
+        if finals:
+            if store.status() != "finished":
+                store.append(StatusEvent(status="finished", message="status restored on resume"))
+            return finals[-1]
+        header = _header_for(store, spec)
+        if header != store.header:
+            store.rewrite_header(header)
         store.clear_cancel()
         runtime = runtime or build_runtime(spec, store)
         return Episode(store, runtime, cancel, on_event).run()

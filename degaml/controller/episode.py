@@ -183,8 +183,8 @@ class Episode:
         if config.chain:
             self._emit(ProgressEvent(step=len(steps), what=f"replaying the accepted chain on the test split ({total} items)", fraction=0.5))
             outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter))
-            if outcome is None or outcome.result is None:
-                raise RuntimeError("the accepted chain produced no test result")
+            if outcome is None or outcome.result is None:  # never report a crash as "test 0.0, n=0": a resume retries it
+                raise RuntimeError(f"the accepted chain failed on the test split: {outcome.error if outcome else 'no outcome'}")
             test, baseline_test = _score(outcome.result), _score(base_test)
             artifact = str(outcome.artifact) if outcome.artifact else None
         failures = sum(1 for s in steps if s.accuracy is None)
@@ -222,7 +222,10 @@ class Episode:
                 return None
             final = self.finish(base, steps)
         except Exception as exc:
-            self._emit(StatusEvent(status="failed", message=f"{type(exc).__name__}: {exc}"[:500]))
+            try:
+                self._emit(StatusEvent(status="failed", message=f"{type(exc).__name__}: {exc}"[:500]))
+            except OSError:
+                pass  # the disk that failed the run may refuse this line too; the original error is what matters
             raise
         self._emit(StatusEvent(status="finished"))
         return final

@@ -6,6 +6,14 @@ it, and a kill can at worst leave one torn last line — which has no trailing n
 writer truncates it before appending again. Every event is flushed and fsync'ed before the episode moves on, so a
 step reported done is on disk.
 
+The run directory is claimed atomically: `create` hard-links a complete, fsync'ed run.json into place, which fails
+if one already exists, so of two processes creating the same directory exactly one wins and the loser writes
+nothing. run.json changes afterwards only through `rewrite_header`, which needs the writer lock.
+
+Parsed events are cached per store object, keyed by the byte offset of the last complete line: the writer's own
+`append` extends the cache without reading the file, and a reader parses only the bytes appended since its last
+call (the file is append-only; a shrunk file — a repaired torn line — is re-read in full).
+
 Layout of a run directory:
     run.json        RunHeader (written once, atomically)
     events.jsonl    one event per line (controller.events)
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -52,17 +61,31 @@ class TrajectoryStore:
         self.run_dir = Path(run_dir)
         self.header = header
         self._lock_fd: int | None = None
+        self._cache: list = []  # parsed events of events.jsonl[:self._cached_bytes]
+        self._cached_bytes = 0
+        self._cached_lines = 0
 
     # -- opening ------------------------------------------------------------------------------------------------
     @classmethod
     def create(cls, run_dir: Path, header: RunHeader) -> TrajectoryStore:
         """A new run directory (refuses one that already holds a run: use `--resume` for that)."""
         run_dir = Path(run_dir)
+        taken = f"--run-dir: '{run_dir}' already holds a run; resume it with --resume {run_dir}"
         if (run_dir / HEADER_FILE).exists():
-            raise DegamlError(f"--run-dir: '{run_dir}' already holds a run; resume it with --resume {run_dir}")
+            raise DegamlError(taken)
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / HEADER_FILE, header.model_dump_json(indent=2))
-        (run_dir / EVENTS_FILE).touch()
+        fd, tmp = tempfile.mkstemp(prefix=f".{HEADER_FILE}.", dir=run_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(header.model_dump_json(indent=2))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, run_dir / HEADER_FILE)  # atomic claim: fails when run.json exists (another process won)
+        except FileExistsError:
+            raise DegamlError(taken) from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        (run_dir / EVENTS_FILE).touch()  # only the winner gets here; readers treat a missing file as no events yet
         return cls(run_dir, header)
 
     @classmethod
@@ -93,6 +116,17 @@ class TrajectoryStore:
         self._lock_fd = fd
         self._repair()
 
+    @property
+    def is_writer(self) -> bool:
+        return self._lock_fd is not None
+
+    def rewrite_header(self, header: RunHeader) -> None:
+        """Replace run.json (the writer only: a refused process must never change the header)."""
+        if self._lock_fd is None:
+            raise RuntimeError("rewrite_header() needs acquire() first")
+        write_text_atomic(self.run_dir / HEADER_FILE, header.model_dump_json(indent=2))
+        self.header = header
+
     def release(self) -> None:
         if self._lock_fd is not None:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
@@ -112,16 +146,35 @@ class TrajectoryStore:
         """Durably append one event (flush + fsync before returning)."""
         if self._lock_fd is None:
             raise RuntimeError("append() needs acquire() first")
-        line = event.model_dump_json() + "\n"
-        with open(self.events_path, "a", encoding="utf-8") as fh:
+        self.events()  # bring the cache up to the file's current end first
+        line = (event.model_dump_json() + "\n").encode("utf-8")
+        with open(self.events_path, "ab") as fh:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+        self._cache.append(parse_event(line.decode("utf-8")))  # the event as a reader will see it
+        self._cached_bytes += len(line)
+        self._cached_lines += 1
 
     # -- reading (any process) ----------------------------------------------------------------------------------
     def events(self) -> list:
         """Every complete event, in order (a torn last line is ignored)."""
-        return _parse_lines(self.events_path.read_bytes(), self.events_path)
+        try:
+            size = self.events_path.stat().st_size
+        except FileNotFoundError:  # the instant between run.json and events.jsonl of a run being created
+            return []
+        if size < self._cached_bytes:  # truncated (a torn line repaired, or rewritten): start over
+            self._cache, self._cached_bytes, self._cached_lines = [], 0, 0
+        if size > self._cached_bytes:
+            with open(self.events_path, "rb") as fh:
+                fh.seek(self._cached_bytes)
+                data = fh.read()
+            end = data.rfind(b"\n") + 1  # only complete lines
+            if end:
+                self._cache.extend(_parse_lines(data[:end], self.events_path, first_line=self._cached_lines + 1))
+                self._cached_bytes += end
+                self._cached_lines += data[:end].count(b"\n")
+        return list(self._cache)
 
     def steps(self) -> list[StepEvent]:
         return [e for e in self.events() if e.kind == "step"]

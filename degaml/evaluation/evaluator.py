@@ -3,10 +3,16 @@
 Multiple choice: log-likelihood of each choice → `acc` (argmax of summed log-prob) and `acc_norm` (argmax of
 log-prob divided by the choice's character length), as lm-evaluation-harness reports them; the spec's `metric`
 picks which one is `accuracy`. Generative formats: greedy generation → answer filter → comparison.
+
+Labels are read only here (and in evaluation.results, for strategies that form predictions themselves), inside
+`degaml.data.guard.scoring()`, so the split-discipline tests can tell the evaluator's reads from a leak.
+Non-finite log-probs (a NaN model or adapter) are an error, never a score: NaN compares false with everything, so
+argmax would silently pick choice 0.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from degaml.data.example import Example
+from degaml.data.guard import scoring
 from degaml.evaluation.answers import apply_filter, is_correct
 from degaml.evaluation.generation import generate_greedy
 from degaml.evaluation.loglikelihood import score_continuations
 from degaml.evaluation.metrics import wilson_interval
 from degaml.evaluation.prompts import PromptBuilder
-from degaml.models.adapters import attached_adapter
+from degaml.models.adapters import NonFiniteError, attached_adapter
 from degaml.models.llm import LoadedModel
 from degaml.specs.model import TaskSpec
 
@@ -94,13 +101,8 @@ def _score_multiple_choice(model, loaded, spec, builder, examples, counter) -> l
     per_item: list[list[tuple[float, int]]] = [[] for _ in examples]
     for (_, continuation), owner, score in zip(pairs, owners, scores):
         per_item[owner].append((score.logprob, max(1, len(continuation) - len(spec.target_delimiter))))
-    predictions = []
-    for ex, item in zip(examples, per_item):
-        raw = [lp for lp, _ in item]
-        norm = [lp / length for lp, length in item]
-        chosen = _argmax(norm) if spec.metric == "acc_norm" else _argmax(raw)
-        predictions.append(Prediction(ex.id, chosen, ex.answer, chosen == ex.answer, raw, norm))
-    return predictions
+    return [choice_prediction(ex, [lp for lp, _ in item], [n for _, n in item], spec.metric)
+            for ex, item in zip(examples, per_item)]
 
 
 def _score_generative(model, loaded, spec, builder, examples, counter) -> list[Prediction]:
@@ -115,11 +117,25 @@ def _score_generative(model, loaded, spec, builder, examples, counter) -> list[P
         spec.max_length,
         counter.rows(1),
     )
-    predictions = []
-    for ex, gen in zip(examples, gens):
-        answer = apply_filter(gen.text, spec.answer_filter, spec.format)
-        predictions.append(Prediction(ex.id, answer, ex.answer, is_correct(answer, ex, spec.format), output=gen.text))
-    return predictions
+    return [generated_prediction(ex, gen.text, spec) for ex, gen in zip(examples, gens)]
+
+
+def choice_prediction(example: Example, raw: Sequence[float], lengths: Sequence[int], metric: str) -> Prediction:
+    """A multiple-choice Prediction from per-choice summed log-probs and continuation character lengths."""
+    if not all(math.isfinite(lp) for lp in raw):
+        raise NonFiniteError(f"item {example.id}: non-finite log-probabilities {list(raw)} (a NaN/inf model or adapter)")
+    norm = [lp / max(1, n) for lp, n in zip(raw, lengths)]
+    chosen = _argmax(norm) if metric == "acc_norm" else _argmax(raw)
+    with scoring():
+        gold = example.answer
+    return Prediction(example.id, chosen, gold, chosen == gold, list(raw), norm)
+
+
+def generated_prediction(example: Example, text: str, spec: TaskSpec) -> Prediction:
+    """A generative Prediction: the spec's answer filter on `text`, compared with the gold answer."""
+    answer = apply_filter(text, spec.answer_filter, spec.format)
+    with scoring():
+        return Prediction(example.id, answer, example.answer, is_correct(answer, example, spec.format), output=text)
 
 
 def evaluate(
@@ -137,7 +153,8 @@ def evaluate(
     start = time.perf_counter()
     with attached_adapter(loaded.model, adapter) as model:
         score = _score_multiple_choice if spec.format == "multiple_choice" else _score_generative
-        predictions = score(model, loaded, spec, builder, list(examples), counter) if examples else []
+        with scoring():
+            predictions = score(model, loaded, spec, builder, list(examples), counter) if examples else []
     seconds = time.perf_counter() - start
     n = len(predictions)
     correct = sum(p.correct for p in predictions)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from degaml.data.example import Example
-from degaml.evaluation.evaluator import EvalResult, Prediction
+from degaml.evaluation.evaluator import EvalResult, Prediction, choice_prediction, generated_prediction
+
+__all__ = ["argmax", "build_result", "choice_prediction", "generated_prediction"]
 from degaml.evaluation.metrics import wilson_interval
 from degaml.specs.model import TaskSpec
 
@@ -19,13 +20,6 @@ from degaml.specs.model import TaskSpec
 def argmax(values: Sequence[float]) -> int:
     """Index of the largest value (the first one on ties, like the evaluator)."""
     return max(range(len(values)), key=values.__getitem__)
-
-
-def choice_prediction(example: Example, raw: Sequence[float], lengths: Sequence[int], metric: str) -> Prediction:
-    """A multiple-choice Prediction from per-choice summed log-probs and continuation character lengths."""
-    norm = [lp / max(1, n) for lp, n in zip(raw, lengths)]
-    chosen = argmax(norm) if metric == "acc_norm" else argmax(raw)
-    return Prediction(example.id, chosen, example.answer, chosen == example.answer, list(raw), norm)
 
 
 def build_result(

@@ -22,11 +22,9 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from degaml.evaluation.evaluator import Prediction
-from degaml.evaluation.answers import apply_filter, is_correct
 from degaml.evaluation.latent import generate_with_offsets, score_items_with_offsets
 from degaml.evaluation.prompts import PromptBuilder
-from degaml.evaluation.results import build_result, choice_prediction
+from degaml.evaluation.results import build_result, choice_prediction, generated_prediction
 from degaml.models.adapters import attached_adapter
 from degaml.models.heads import backbone_and_head
 from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, Timer
@@ -149,10 +147,7 @@ def run_slot(params: SlotParams, ctx: StrategyContext, split: ScoredSplit) -> Ou
             gens = generate_with_offsets(model, loaded.tokenizer, [builder.context(ex) for ex in examples],
                                          spec.generation.until, spec.generation.max_new_tokens, spec.batch_size,
                                          spec.max_length, fit, on_batch)
-            predictions = []
-            for ex, gen in zip(examples, gens):
-                answer = apply_filter(gen.text, spec.answer_filter, spec.format)
-                predictions.append(Prediction(ex.id, answer, ex.answer, is_correct(answer, ex, spec.format), output=gen.text))
+            predictions = [generated_prediction(ex, gen.text, spec) for ex, gen in zip(examples, gens)]
 
     fitted = sum(n > 0 for f in fits for n in f.n_targets)
     failed = sum(bad and n > 0 for f in fits for bad, n in zip(f.failed, f.n_targets))

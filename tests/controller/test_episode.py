@@ -83,9 +83,13 @@ def test_a_decision_without_its_step_is_replayed_not_redecided(spec_file, tmp_pa
 def test_steps_option_raises_the_budget_on_resume(spec_file, tmp_path):
     store = create_run(spec_file, ["adapt.steps=1"], tmp_path / "run")
     _, spec = open_run(store.run_dir)
-    run_adapt(store, spec)
+    cancel = threading.Event()
+    cancel.set()
+    assert run_adapt(store, spec, cancel=cancel) is None  # stopped before step 0
     store, spec = open_run(store.run_dir, steps=2)
-    assert store.header.budget_steps == 2 and TrajectoryStore.open(store.run_dir).header.budget_steps == 2
+    assert spec.adapt.steps == 2 and TrajectoryStore.open(store.run_dir).header.budget_steps == 1  # not yet: no lock
+    assert run_adapt(store, spec) is not None
+    assert TrajectoryStore.open(store.run_dir).header.budget_steps == 2 and [s.step for s in store.steps()] == [0, 1]
 
 
 def run_cli(args, capsys):

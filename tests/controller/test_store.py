@@ -142,3 +142,32 @@ def test_list_runs(tmp_path):
     TrajectoryStore.create(tmp_path / "b" / "r2", header("r2"))
     assert {p.name for p in list_runs(tmp_path)} == {"r1", "r2"}
     assert list_runs(tmp_path / "missing") == []
+
+
+def _scribble_over_first_line(path) -> None:
+    """Overwrite the first line in place with same-size garbage (bytes a cache must never re-read)."""
+    data = path.read_bytes()
+    first = data.index(b"\n")
+    path.write_bytes(b"x" * first + data[first:])
+
+
+def test_the_writer_serves_events_from_its_cache(store):
+    for i in range(3):
+        store.append(decision(i))
+        store.append(step(i))
+    assert [e.step for e in store.steps()] == [0, 1, 2]
+    _scribble_over_first_line(store.events_path)
+    assert len(store.events()) == 6 and store.pending_decision() is None and store.status() == "created"  # not re-read
+    with pytest.raises(DataError):
+        TrajectoryStore.open(store.run_dir).events()  # a fresh reader does parse the file
+
+
+def test_a_reader_parses_only_what_was_appended_since_its_last_call(store):
+    reader = TrajectoryStore.open(store.run_dir)
+    store.append(decision(0))
+    assert [e.kind for e in reader.events()] == ["decision"]
+    _scribble_over_first_line(store.events_path)
+    store.append(step(0))
+    assert [e.kind for e in reader.events()] == ["decision", "step"]
+    store.events_path.write_text(step(1).model_dump_json() + "\n")  # shrunk (a repaired/rewritten file): re-read
+    assert [e.step for e in reader.events()] == [1]
