@@ -92,16 +92,17 @@ def _history_line(h: HistoryItem) -> str:
 
 
 def user_prompt(state: PolicyState) -> str:
+    """What is constant within an episode comes first, what changes each step last: the next decision reuses the
+    KV cache of everything before the newest history line (`policy_decoding`)."""
     lines = [f"Task: {state.task} ({state.format}). {state.description}".strip()]
     if state.examples:
         lines.append("Unlabeled examples:")
         lines += [f"  {i + 1}. {_clip(q)}" for i, q in enumerate(state.examples)]
-    lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items; "
-                 f"best so far: {state.best:.3f}.")
+    lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items.")
     if state.history:
         lines.append("Tried so far:")
         lines += [f"  {_history_line(h)}" for h in state.history]
-    budget = f"Step {state.step + 1} of {state.steps_total}"
+    budget = f"Best so far: {state.best:.3f}. Step {state.step + 1} of {state.steps_total}"
     if state.minutes_left is not None:
         budget += f", {state.minutes_left:.0f} min left"
     lines.append(budget + ". Choose a strategy not tried yet that should beat the best accuracy.")
