@@ -18,6 +18,7 @@ Generation itself is HF `generate` with Outlines' logits processor, as `outlines
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import weakref
@@ -31,6 +32,7 @@ _PROCESSORS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDic
 _LOCK = threading.Lock()
 
 
+@functools.lru_cache(maxsize=8)
 def schema_key(output_type: type[BaseModel]) -> str:
     return json.dumps(output_type.model_json_schema(), sort_keys=True)
 
