@@ -127,10 +127,12 @@ def main() -> None:
         messages = render_messages(state, schema)
         tried = {canonical(h.action) for h in state.history}
         old = former_decide(new, messages, config, args.seed + i, tried, build_costs)
+        before = len(new.decoder.calls)
         d = new.decide(messages, config, args.seed + i, tried)
         rows.append({"task": state.task, "step": state.step, "old_seconds": old.seconds, "new_seconds": d.seconds,
                      "old_attempts": old.attempts, "new_attempts": d.attempts, "same_action": old.raw == d.raw,
-                     "prompt_tokens": new.decoder.prompt_tokens, "reused_tokens_last_attempt": new.decoder.reused_tokens,
+                     "prompt_tokens": new.decoder.prompt_tokens,
+                     "attempts_prompt_reused_generated_tokens": new.decoder.calls[before:],
                      "action": d.action, "old_action": old.action})
         print(f"{i}: {state.task} step {state.step}: old {old.seconds:.1f}s ({old.attempts}) new {d.seconds:.1f}s "
               f"({d.attempts}) same={old.raw == d.raw} tokens {new.decoder.prompt_tokens}", flush=True)

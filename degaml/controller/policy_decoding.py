@@ -88,8 +88,9 @@ class ConstrainedDecoder:
         self.output_type = output_type
         self.reuse_prefix = reuse_prefix
         self.last: PrefixCache | None = None
-        self.reused_tokens = 0  # of the last call's prompt (for benchmarks)
+        self.reused_tokens = 0  # of the last call's prompt
         self.prompt_tokens = 0
+        self.calls: list[tuple[int, int, int]] = []  # (prompt tokens, of them reused, generated tokens) per call
 
     def _start_cache(self, model: torch.nn.Module, owner: tuple[int, str, str], ids: list[int]) -> tuple[Any, int]:
         """(the cache generate starts from, how many leading prompt tokens it already holds)."""
@@ -129,4 +130,5 @@ class ConstrainedDecoder:
         if self.reuse_prefix and _croppable(cache):
             cache.crop(len(ids) - cache.get_seq_length())  # keep the prompt's positions only
             self.last = PrefixCache(owner, ids, cache)
+        self.calls.append((len(ids), keep, out.shape[1] - len(ids)))
         return tokenizer.batch_decode(out[:, len(ids):], skip_special_tokens=True)[0]
