@@ -1,19 +1,23 @@
-"""Schema-valid action rate and latency of the Outlines-constrained policy, over many decisions.
+"""What the Outlines-constrained policy chooses over many decisions: repeats and diversity of its actions.
 
 States are built like an episode's (task description, unlabeled questions, baseline/best accuracy, a history of
 earlier actions drawn from the action space with made-up accuracies, remaining budget) for the shipped task specs;
 the policy (base model + `--policy` adapter, or the base model) decides once per state with sampling (T = 1) and
-no retries, so every raw output counts. Reported: valid rate (pydantic-validated `Action`), repeats of an action in
-the state's history, per-decision latency (first decision separately: it includes Outlines' warm-up), the families
-chosen.
+no retries, so every raw output counts. Schema validity is guaranteed by constrained decoding (a parse failure
+could only come from the token cap), so it is kept as a check, not a result. Reported: the repeat rate (the action
+is already in the state's history: an episode would re-sample it), action diversity (distinct actions of the 113
+in the grid, the share of the most common one, entropy of families and of actions, distinct actions per task),
+per-decision latency (first decision apart).
 
 Usage: python benchmarks/policy_validity.py [--decisions 200] [--policy DIR|base] [--out docs/benchmarks/policy_validity.json]
+       python benchmarks/policy_validity.py --summarize docs/benchmarks/policy_validity.json   (recompute the summary)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import time
@@ -34,6 +38,42 @@ from degaml.strategies.registry import Action, action_json_schema
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ["arc_easy", "arc_challenge", "boolq", "piqa", "hellaswag", "winogrande", "gsm8k", "rg_chain_sum"]
 
+ACTION_SPACE = 3 * 4 * 3 * 2 + 4 * 5 + 5 + 4 * 4  # distinct actions: ttt 72 + tts 20 + lora_mix 5 + slot 16 = 113
+
+
+def entropy_bits(counts: Counter) -> float:
+    total = sum(counts.values())
+    return -sum(c / total * math.log2(c / total) for c in counts.values() if c)
+
+
+def summarize(results: list[dict], policy: str) -> dict:
+    """Repeat rate and diversity of the decisions (`results` rows as written by this command)."""
+    actions: list[str | None] = []
+    for r in results:
+        try:
+            actions.append(canonical(Action.model_validate_json(r["raw"]).model_dump(mode="json", by_alias=True)))
+        except ValidationError:
+            actions.append(None)
+    valid = Counter(a for a in actions if a is not None)
+    per_task: dict[str, set[str]] = {}
+    for r, a in zip(results, actions):
+        if a is not None:
+            per_task.setdefault(r["task"], set()).add(a)
+    later = [r["seconds"] for r in results[1:]] or [results[0]["seconds"]]
+    families = Counter(r["family"] for r in results if r["family"])
+    return {
+        "decisions": len(results), "policy": policy, "parse_failures": len(results) - sum(valid.values()),
+        "repeat_rate": sum(r["repeat"] for r in results) / len(results),
+        "distinct_actions": len(valid), "action_space_size": ACTION_SPACE,
+        "most_common_action": valid.most_common(1)[0][0] if valid else None,
+        "most_common_action_share": valid.most_common(1)[0][1] / len(results) if valid else 0.0,
+        "family_entropy_bits": entropy_bits(families), "action_entropy_bits": entropy_bits(valid),
+        "distinct_actions_per_task": {t: len(v) for t, v in sorted(per_task.items())},
+        "families": dict(families),
+        "first_decision_seconds": results[0]["seconds"], "seconds_median": statistics.median(later),
+        "seconds_max": max(later),
+    }
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +81,14 @@ def main() -> None:
     parser.add_argument("--policy", default="default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "policy_validity.json")
+    parser.add_argument("--summarize", type=Path, default=None, help="only recompute the summary of an output file")
     args = parser.parse_args()
+    if args.summarize is not None:
+        data = json.loads(args.summarize.read_text())
+        data["summary"] = summarize(data["decisions"], data["summary"]["policy"])
+        args.summarize.write_text(json.dumps(data, indent=2))
+        print(json.dumps(data["summary"], indent=2))
+        return
     rng = random.Random(args.seed)
     schema = action_json_schema()
     loaded = load_llm("default", "cpu")
@@ -73,15 +120,7 @@ def main() -> None:
         results.append({"task": spec.task, "valid": action is not None, "repeat": repeat, "seconds": seconds,
                         "family": action["strategy"]["family"] if action else None, "raw": decision.raw})
         print(f"{i}: {spec.task} valid={action is not None} {seconds:.1f}s {decision.raw[:100]}", flush=True)
-    later = [r["seconds"] for r in results[1:]] or [results[0]["seconds"]]
-    summary = {
-        "decisions": len(results), "policy": policy.name,
-        "valid_rate": sum(r["valid"] for r in results) / len(results),
-        "repeat_rate": sum(r["repeat"] for r in results) / len(results),
-        "first_decision_seconds": results[0]["seconds"],
-        "seconds_median": statistics.median(later), "seconds_max": max(later),
-        "families": dict(Counter(r["family"] for r in results)),
-    }
+    summary = summarize(results, policy.name)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"summary": summary, "decisions": results}, indent=2))
     print(json.dumps(summary, indent=2))

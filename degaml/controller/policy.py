@@ -3,7 +3,8 @@
 Outlines compiles the JSON Schema of the strategies' discriminated union into a token-level constraint, so the
 output always parses as JSON of that shape; numeric bounds are not enforced by Outlines, which is why every numeric
 parameter is a Literal grid — and the output is validated with pydantic anyway. An output that fails validation
-or repeats an action already tried in this episode is re-sampled (temperature ≥ 1) up to `retries` times.
+or repeats an action already tried in this episode is re-sampled (temperature ≥ 1) up to `retries` times; a
+re-sample reuses the KV cache of the whole prompt, so it costs only its own constrained tokens.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from pydantic import ValidationError
 
+from degaml.controller.policy_decoding import ConstrainedDecoder
 from degaml.errors import DegamlError
 from degaml.io import verify_manifest
 from degaml.models import LoadedModel
@@ -57,54 +58,45 @@ class Decision:
 
 
 class Policy:
-    """Generates constrained actions with the (shared) base model and an optional policy adapter."""
+    """Generates constrained actions with the (shared) base model and an optional policy adapter.
 
-    def __init__(self, loaded: LoadedModel, adapter: Path | None) -> None:
+    The Outlines index is compiled once per process and the KV cache of the last prompt is reused by the next
+    decision and by re-samples (`policy_decoding`); `reuse_prefix=False` prefills every prompt in full.
+    """
+
+    def __init__(self, loaded: LoadedModel, adapter: Path | None, reuse_prefix: bool = True) -> None:
+        from degaml.strategies.registry import Action
+
         self.loaded = loaded
         self.adapter = adapter
+        self.decoder = ConstrainedDecoder(Action, reuse_prefix=reuse_prefix)
 
     @property
     def name(self) -> str:
         return str(self.adapter) if self.adapter else f"{self.loaded.name} (no policy adapter)"
 
-    @staticmethod
-    def _sample(generator, messages: list[dict[str, str]], temperature: float, max_new_tokens: int, seed: int) -> str:
-        import outlines
-
-        torch.manual_seed(seed)
-        kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
-        kwargs |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        return generator(outlines.inputs.Chat(messages), **kwargs)
-
     def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
         """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions."""
-        import outlines
-
         from degaml.strategies.registry import Action
 
         start = time.perf_counter()
         raw, error, action, repeat = "", None, None, None
-        tokenizer = self.loaded.tokenizer
-        padding_side = tokenizer.padding_side
         with attached_adapter(self.loaded.model, self.adapter) as model:
-            generator = outlines.Generator(outlines.from_transformers(model, tokenizer), Action)  # schema compiled once
-            try:
-                for attempt in range(config.retries + 1):
-                    temperature = config.temperature if attempt == 0 else max(1.0, config.temperature)
-                    raw = self._sample(generator, messages, temperature, config.max_new_tokens, seed * 1000 + attempt)
-                    try:
-                        parsed = Action.model_validate_json(raw).model_dump(mode="json", by_alias=True)
-                    except ValidationError as exc:
-                        error = f"invalid action: {str(exc).splitlines()[0][:200]}"
-                        action = None
-                        continue
-                    action, error = parsed, None
-                    if canonical(parsed) in tried and attempt < config.retries:
-                        repeat, action, error = (raw, parsed), None, "repeats an action already tried"
-                        continue
-                    break
-            finally:
-                tokenizer.padding_side = padding_side  # from_transformers sets it to left; the evaluator pads itself
+            for attempt in range(config.retries + 1):
+                temperature = config.temperature if attempt == 0 else max(1.0, config.temperature)
+                raw = self.decoder.generate(model, self.loaded.tokenizer, messages, str(self.adapter), temperature,
+                                            config.max_new_tokens, seed * 1000 + attempt)
+                try:
+                    parsed = Action.model_validate_json(raw).model_dump(mode="json", by_alias=True)
+                except ValidationError as exc:
+                    error = f"invalid action: {str(exc).splitlines()[0][:200]}"
+                    action = None
+                    continue
+                action, error = parsed, None
+                if canonical(parsed) in tried and attempt < config.retries:
+                    repeat, action, error = (raw, parsed), None, "repeats an action already tried"
+                    continue
+                break
         if action is None and repeat is not None:  # nothing new came out: run the repeat (its outcome is reused)
             (raw, action), error = repeat, None
         return Decision(raw, action, error, attempt + 1, time.perf_counter() - start)

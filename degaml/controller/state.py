@@ -94,21 +94,22 @@ def _history_line(h: HistoryItem) -> str:
 
 
 def user_prompt(state: PolicyState) -> str:
+    """What is constant within an episode comes first, what changes each step last: the next decision reuses the
+    KV cache of everything before the newest history line (`policy_decoding`)."""
     lines = [f"Task: {state.task} ({state.format}). {state.description}".strip()]
     if state.examples:
         lines.append("Unlabeled examples:")
         lines += [f"  {i + 1}. {_clip(q)}" for i, q in enumerate(state.examples)]
-    lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items; "
-                 f"current: {state.best:.3f} ({state.current}).")
+    lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items.")
     rule = "a significant paired gain on the same items" if state.reward_rule == "paired" else "any gain"
     lines.append(f"Each strategy starts from the current configuration and is kept only for {rule}.")
     if state.history:
         lines.append("Tried so far:")
         lines += [f"  {_history_line(h)}" for h in state.history]
-    budget = f"Step {state.step + 1} of {state.steps_total}"
+    budget = f"Current: {state.current}, accuracy {state.best:.3f}. Step {state.step + 1} of {state.steps_total}"
     if state.minutes_left is not None:
         budget += f", {state.minutes_left:.0f} min left"
-    lines.append(budget + ". Choose a strategy not tried yet that should beat the best accuracy.")
+    lines.append(budget + ". Choose a strategy not tried yet that should beat the current accuracy.")
     return "\n".join(lines)
 
 

@@ -5,8 +5,10 @@ samples batches "from the test split of unseen dataset"), de-duplicated. Batch k
 seed + k)`; a draw whose prompt multiset equals an earlier batch's is rejected and the next seed tried (upstream
 re-shuffled ONE batch, giving near-identical adapters). Each batch gives an adapter θ_k = G(batch_k); the split
 is scored with each (`ctx.evaluate`), and the K predictions of every question are combined by one rule of
-`tts_combine` (max_confidence, majority_vote, sum_logprobs; routers avg_sim_score / avg_prompt_embed with
-Euclidean distance on sentence embeddings).
+`tts_combine` (max_confidence, majority_vote, sum_logprobs). Routers (avg_sim_score / avg_prompt_embed, Euclidean
+distance on sentence embeddings) pick one adapter per question from the embeddings alone, so they route first and
+score each question with its routed adapter only (1/K of the scoring; the evaluator scores items independently,
+so the predictions are those of scoring everything with every adapter and keeping the routed one).
 
 Multiple choice: the scores s_k are the evaluator's per-choice summed log-probs (acc) or per-character log-probs
 (acc_norm), whichever `spec.metric` picks with; both metrics are combined so the result's acc and acc_norm are
@@ -14,12 +16,12 @@ each the ensemble's under that metric. Generative: answers are compared by canon
 token log-probs of each adapter's generated text under that adapter (teacher-forced, `evaluation.confidence`);
 sum_logprobs sums, over adapters, the mean token log-prob of every distinct generated candidate (a K×K scoring).
 
-Prediction-time method: no artifact; cost = seconds and tokens of all K scorings (+ confidence scoring).
+Prediction-time method: no artifact; cost = seconds and tokens of the scorings (+ confidence scoring).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -81,8 +83,8 @@ def draw_distinct_batches(sampler: AdapterSampler, pool: Sequence[str], k: int, 
     return out
 
 
-def _combine_choice(method: str, preds: Sequence[Prediction], metric: str, route: int | None) -> Prediction:
-    """One multiple-choice question's combined prediction under `metric` ("acc" or "acc_norm")."""
+def _combine_choice(method: str, preds: Sequence[Prediction], metric: str) -> Prediction:
+    """One multiple-choice question's combined prediction under `metric` ("acc" or "acc_norm") by an ensemble rule."""
     rows = [p.scores_norm if metric == "acc_norm" else p.scores for p in preds]  # K × (choices,)
     first = preds[0]
     if method == "sum_logprobs":
@@ -90,13 +92,15 @@ def _combine_choice(method: str, preds: Sequence[Prediction], metric: str, route
         raw = [sum(col) for col in zip(*(p.scores for p in preds))]
         norm = [sum(col) for col in zip(*(p.scores_norm for p in preds))]
         return Prediction(first.id, chosen, first.gold, chosen == first.gold, raw, norm)
-    if route is None:
-        picks = [softmax_confidence(r) for r in rows]
-        answers, confs = [a for a, _ in picks], [c for _, c in picks]
-        route = (pick_max_confidence if method == "max_confidence" else pick_majority)(answers, confs)
-    src = preds[route]
-    chosen = argmax(rows[route])
-    return Prediction(first.id, chosen, first.gold, chosen == first.gold, src.scores, src.scores_norm)
+    picks = [softmax_confidence(r) for r in rows]
+    answers, confs = [a for a, _ in picks], [c for _, c in picks]
+    return _routed_choice(preds[(pick_max_confidence if method == "max_confidence" else pick_majority)(answers, confs)], metric)
+
+
+def _routed_choice(src: Prediction, metric: str) -> Prediction:
+    """The prediction of the adapter kept for a multiple-choice question, under `metric`."""
+    chosen = argmax(src.scores_norm if metric == "acc_norm" else src.scores)
+    return Prediction(src.id, chosen, src.gold, chosen == src.gold, src.scores, src.scores_norm)
 
 
 def _generated_pick(method: str, preds: Sequence[Prediction], fmt: str, confs: Sequence[float],
@@ -124,16 +128,58 @@ def _generative_confidences(ctx: StrategyContext, method: str, adapters: Sequenc
     return out
 
 
+def _route(ctx: StrategyContext, method: str, examples: Sequence, batches: Sequence[tuple[int, list[str]]]) -> list[int]:
+    """Per question, the index of the prompt batch a router picks (from sentence embeddings only: no scoring)."""
+    if not examples:
+        return []
+    questions = ctx.sampler.sentence_embeddings([ex.question for ex in examples])  # (n, C)
+    embs = [ctx.sampler.sentence_embeddings(batch) for _, batch in batches]  # K × (N, C)
+    return (route_avg_sim_score if method == "avg_sim_score" else route_avg_prompt_embed)(questions, embs)
+
+
+def _score_routed(ctx: StrategyContext, split: ScoredSplit, examples: Sequence, batches: Sequence[tuple[int, list[str]]],
+                  routes: Sequence[int], log: list[str]) -> tuple[list[Prediction], int]:
+    """Score every question with its routed adapter only (adapter k scores the questions routed to k).
+
+    The evaluator's prompts and scores are per item (few-shot draws are seeded by item id), so this equals scoring
+    every question with all K adapters and keeping the routed one, at 1/K of the cost."""
+    predictions: list[Prediction | None] = [None] * len(examples)
+    tokens = 0
+    for k, (seed, batch) in enumerate(batches):
+        mine = [i for i, r in enumerate(routes) if r == k]
+        if not mine:
+            log.append(f"adapter {k + 1}: batch seed {seed}, no question routed to it (not generated)")
+            continue
+        ctx.report(f"tts: adapter {k + 1}/{len(batches)}", (k + 1) / (len(batches) + 1))
+        adapter = ctx.sampler.adapter_for(batch)
+        run = ctx.evaluate(split, adapter, [examples[i] for i in mine])
+        for i, pred in zip(mine, run.predictions):
+            predictions[i] = pred
+        tokens += run.tokens
+        log.append(f"adapter {k + 1}: batch seed {seed}, {adapter}, {len(mine)} routed questions, accuracy on them "
+                   f"{run.accuracy:.4f}")
+    return [p for p in predictions if p is not None], tokens
+
+
 def run_tts(params: TTSParams, ctx: StrategyContext, split: ScoredSplit) -> Outcome:
     """Score `split` with K adapters from K different prompt batches and combine their predictions per question."""
     timer = Timer()
     spec, loaded, sampler = ctx.spec, ctx.loaded, ctx.sampler
     examples = list(ctx.examples(split))
-    k_total = params.num_prompt_batches
+    n, k_total = len(examples), params.num_prompt_batches
     pool = unlabeled_pool(ctx, split)
     batches = draw_distinct_batches(sampler, pool, k_total, ctx.seed)
     log = [f"tts: {k_total} prompt batches of {sampler.num_prompts} from a pool of {len(pool)} unlabeled prompts "
            f"(support + {split} inputs), method {params.method}"]
+    if params.method in ROUTERS:  # route first, then score each question with its routed adapter only
+        ctx.report("tts: routing", 0.0)
+        routes = _route(ctx, params.method, examples, batches)
+        log.append("routed questions per adapter: " + ", ".join(str(routes.count(k)) for k in range(k_total)))
+        routed, tokens_total = _score_routed(ctx, split, examples, batches, routes, log)
+        if spec.format == "multiple_choice":
+            return _outcome(params, ctx, split, *_both_metrics(spec.metric, lambda m: [_routed_choice(p, m) for p in routed]),
+                            timer, tokens_total, None, log)
+        return _outcome(params, ctx, split, routed, None, None, timer, tokens_total, None, log)
     adapters, runs = [], []
     for k, (seed, batch) in enumerate(batches):
         ctx.report(f"tts: adapter {k + 1}/{k_total}", k / (k_total + 1))
@@ -141,42 +187,38 @@ def run_tts(params: TTSParams, ctx: StrategyContext, split: ScoredSplit) -> Outc
         runs.append(ctx.evaluate(split, adapters[-1]))
         log.append(f"adapter {k + 1}: batch seed {seed}, {adapters[-1]}, own accuracy {runs[-1].accuracy:.4f}")
     tokens = [sum(r.tokens for r in runs)]
-    n = len(examples)
     per_q = [[r.predictions[i] for r in runs] for i in range(n)]  # n × K
-    routes: list[int] | None = None
-    if params.method in ROUTERS:
-        ctx.report("tts: routing", k_total / (k_total + 1))
-        questions = sampler.sentence_embeddings([ex.question for ex in examples]) if n else None  # (n, C)
-        embs = [sampler.sentence_embeddings(batch) for _, batch in batches]  # K × (N, C)
-        rule = route_avg_sim_score if params.method == "avg_sim_score" else route_avg_prompt_embed
-        routes = rule(questions, embs) if n else []
-        log.append("routed questions per adapter: " + ", ".join(str(routes.count(k)) for k in range(k_total)))
     acc = acc_norm = None
     if spec.format == "multiple_choice":
-        both = {m: [_combine_choice(params.method, per_q[i], m, routes[i] if routes else None) for i in range(n)]
-                for m in ("acc", "acc_norm")}
-        predictions = both[spec.metric]
-        acc = sum(p.correct for p in both["acc"]) / max(1, n)
-        acc_norm = sum(p.correct for p in both["acc_norm"]) / max(1, n)
+        predictions, acc, acc_norm = _both_metrics(spec.metric, lambda m: [_combine_choice(params.method, q, m) for q in per_q])
     else:
-        if routes is None:
-            ctx.report("tts: scoring confidences", k_total / (k_total + 1))
-            builder = PromptBuilder(spec, ctx.task.train)
-            contexts = [builder.context(ex) for ex in examples]
-            candidates = [list(dict.fromkeys(p.output for p in preds if p.output)) for preds in per_q]
-            conf = _generative_confidences(ctx, params.method, adapters, runs, contexts, candidates, tokens)
-            picks = []
-            for i in range(n):
-                cross = [conf[k][i] for k in range(k_total)]  # K × candidates (own output only unless sum_logprobs)
-                own = [row[0] for row in cross] if params.method != "sum_logprobs" else []
-                picks.append(_generated_pick(params.method, per_q[i], spec.format, own, cross, candidates[i]))
-        else:
-            picks = routes
+        ctx.report("tts: scoring confidences", k_total / (k_total + 1))
+        builder = PromptBuilder(spec, ctx.task.train)
+        contexts = [builder.context(ex) for ex in examples]
+        candidates = [list(dict.fromkeys(p.output for p in preds if p.output)) for preds in per_q]
+        conf = _generative_confidences(ctx, params.method, adapters, runs, contexts, candidates, tokens)
+        picks = []
+        for i in range(n):
+            cross = [conf[k][i] for k in range(k_total)]  # K × candidates (own output only unless sum_logprobs)
+            own = [row[0] for row in cross] if params.method != "sum_logprobs" else []
+            picks.append(_generated_pick(params.method, per_q[i], spec.format, own, cross, candidates[i]))
         predictions = [per_q[i][k] for i, k in enumerate(picks)]
-    result = build_result(spec, loaded.name, split, None, predictions, timer.seconds, tokens[0], acc, acc_norm)
-    own = [r.accuracy for r in runs]
-    log.append(f"combined {split} accuracy {result.accuracy:.4f} (n={n}); single adapters mean {sum(own) / len(own):.4f}, "
-               f"best {max(own):.4f}")
+    own_acc = [r.accuracy for r in runs]
+    return _outcome(params, ctx, split, predictions, acc, acc_norm, timer, tokens[0], own_acc, log)
+
+
+def _both_metrics(metric: str, combine: Callable[[str], list[Prediction]]) -> tuple[list[Prediction], float, float]:
+    """Multiple choice: (the predictions under the spec's metric, ensemble acc, ensemble acc_norm)."""
+    both = {m: combine(m) for m in ("acc", "acc_norm")}
+    n = max(1, len(both["acc"]))
+    return both[metric], sum(p.correct for p in both["acc"]) / n, sum(p.correct for p in both["acc_norm"]) / n
+
+
+def _outcome(params: TTSParams, ctx: StrategyContext, split: ScoredSplit, predictions: list[Prediction], acc: float | None,
+             acc_norm: float | None, timer: Timer, tokens: int, own: list[float] | None, log: list[str]) -> Outcome:
+    result = build_result(ctx.spec, ctx.loaded.name, split, None, predictions, timer.seconds, tokens, acc, acc_norm)
+    singles = f"; single adapters mean {sum(own) / len(own):.4f}, best {max(own):.4f}" if own else ""
+    log.append(f"combined {split} accuracy {result.accuracy:.4f} (n={result.n}){singles}")
     ctx.report("tts: done", 1.0)
     return Outcome("tts", params.model_dump(by_alias=True), split, ok=True, accuracy=result.accuracy, result=result,
-                   artifact=None, seconds=timer.seconds, tokens=tokens[0], log=log)
+                   artifact=None, seconds=timer.seconds, tokens=tokens, log=log)

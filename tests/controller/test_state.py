@@ -37,7 +37,10 @@ def test_user_prompt_has_metrics_history_and_budget():
     assert system["role"] == "system" and "JSON" in system["content"]
     content = user["content"]
     assert "Task: gsm8k (numeric). Math word problems." in content
-    assert "0.250 on 100 items; current: 0.300 (θ₀)" in content and "kept only for" in content
+    assert "0.250 on 100 items." in content and "Current: θ₀, accuracy 0.300. Step 2 of 4" in content
+    assert "kept only for" in content
+    before_step = [render_messages(state(history=history[:k]), action_json_schema())[1]["content"] for k in (1, 2)]
+    assert before_step[1].startswith(before_step[0].rsplit("\n", 1)[0])  # a step only appends to the previous prompt
     assert '{"family":"lora_mix","lambda":0.5} → accuracy 0.300 (delta +0.050, reward 1, 12 s)' in content
     assert "invalid output → failed" in content
     assert "Step 2 of 4, 12 min left" in content

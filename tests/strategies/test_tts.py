@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from degaml.evaluation.evaluator import Prediction
 from degaml.strategies.base import StrategyError
-from degaml.strategies.tts import (TTSParams, _combine_choice, _generated_pick, draw_distinct_batches, run_tts,
-                                   unlabeled_pool)
+from degaml.strategies.tts import (TTSParams, _combine_choice, _generated_pick, _routed_choice, draw_distinct_batches,
+                                   run_tts, unlabeled_pool)
 from degaml.strategies.tts_combine import (answer_key, pick_majority, pick_max_confidence, pick_sum_logprobs,
                                            route_avg_prompt_embed, route_avg_sim_score, softmax_confidence)
 
@@ -104,9 +104,8 @@ def _pred(scores, gold=0, output=None, answer=None):
 @pytest.mark.parametrize("method", METHODS)
 def test_combining_identical_adapters_equals_one_adapter(method):
     single = _pred([-2.0, -0.5, -1.0], gold=1)
-    route = 2 if method.startswith("avg") else None
     for metric in ("acc", "acc_norm"):
-        combined = _combine_choice(method, [single] * 3, metric, route)
+        combined = _routed_choice(single, metric) if method.startswith("avg") else _combine_choice(method, [single] * 3, metric)
         assert combined.prediction == 1 and combined.correct
     gen = Prediction("n", "4", "4", True, output=" 4")
     assert _generated_pick(method, [gen] * 3, "numeric", [-0.3] * 3, [[-0.3]] * 3, [" 4"]) in (0, 1, 2)
@@ -114,9 +113,9 @@ def test_combining_identical_adapters_equals_one_adapter(method):
 
 def test_choice_combination_uses_the_metric_scores():
     a = Prediction("q", 0, 1, False, [-1.0, -1.2], [-1.0 / 2, -1.2 / 8])  # raw prefers 0, norm prefers 1
-    assert _combine_choice("max_confidence", [a, a], "acc", None).prediction == 0
-    assert _combine_choice("max_confidence", [a, a], "acc_norm", None).prediction == 1
-    summed = _combine_choice("sum_logprobs", [a, a], "acc", None)
+    assert _combine_choice("max_confidence", [a, a], "acc").prediction == 0
+    assert _combine_choice("max_confidence", [a, a], "acc_norm").prediction == 1
+    summed = _combine_choice("sum_logprobs", [a, a], "acc")
     assert summed.scores == pytest.approx([-2.0, -2.4]) and summed.scores_norm == pytest.approx([-1.0, -0.3])
 
 
@@ -159,24 +158,45 @@ def test_run_tts_on_multiple_choice(mc_context, method):
     assert result.tokens == out.tokens == sum(s.tokens for s in singles)
     assert result.ci95[0] <= result.accuracy <= result.ci95[1]
     for i, pred in enumerate(result.predictions):
-        expected = _combine_choice(method, [s.predictions[i] for s in singles], "acc", None)
+        expected = _combine_choice(method, [s.predictions[i] for s in singles], "acc")
         assert (pred.prediction, pred.scores) == (expected.prediction, expected.scores)
     assert sum("own accuracy" in line for line in out.log) == 2 and "adapter-" in " ".join(out.log)
     assert seen and seen[-1] == 1.0
 
 
-@pytest.mark.parametrize("method", ["avg_sim_score", "avg_prompt_embed"])
-def test_router_uses_the_nearest_batch_adapter(mc_context, method):
-    out = run_tts(TTSParams(num_prompt_batches=3, method=method), mc_context, "validation")
-    sampler = mc_context.sampler
-    batches = draw_distinct_batches(sampler, unlabeled_pool(mc_context, "validation"), 3, 0)
-    questions = sampler.sentence_embeddings(mc_context.unlabeled_inputs("validation"))
+def _routes(ctx, method: str, k: int) -> tuple[list, list[int]]:
+    sampler = ctx.sampler
+    batches = draw_distinct_batches(sampler, unlabeled_pool(ctx, "validation"), k, 0)
+    questions = sampler.sentence_embeddings(ctx.unlabeled_inputs("validation"))
     rule = route_avg_sim_score if method == "avg_sim_score" else route_avg_prompt_embed
-    routes = rule(questions, [sampler.sentence_embeddings(b) for _, b in batches])
+    return batches, rule(questions, [sampler.sentence_embeddings(b) for _, b in batches])
+
+
+@pytest.mark.parametrize("method", ["avg_sim_score", "avg_prompt_embed"])
+def test_router_scores_each_question_with_its_routed_adapter_only(mc_context, method):
+    """Equal to the former path (score every question with all K adapters, keep the routed one's prediction)."""
+    out = run_tts(TTSParams(num_prompt_batches=3, method=method), mc_context, "validation")
+    batches, routes = _routes(mc_context, method, 3)
     assert f"routed questions per adapter: {', '.join(str(routes.count(k)) for k in range(3))}" in out.log
-    singles = [mc_context.evaluate("validation", sampler.adapter_for(b)) for _, b in batches]
-    for i, (pred, k) in enumerate(zip(out.result.predictions, routes)):
-        assert pred.scores == singles[k].predictions[i].scores
+    singles = [mc_context.evaluate("validation", mc_context.sampler.adapter_for(b)) for _, b in batches]  # former path
+    former = {m: [_routed_choice(singles[k].predictions[i], m) for i, k in enumerate(routes)] for m in ("acc", "acc_norm")}
+    for pred, old in zip(out.result.predictions, former[mc_context.spec.metric]):
+        assert (pred.id, pred.prediction, pred.correct) == (old.id, old.prediction, old.correct)
+        assert pred.scores == pytest.approx(old.scores, abs=1e-5) and pred.scores_norm == pytest.approx(old.scores_norm, abs=1e-5)
+    assert out.result.acc == sum(p.correct for p in former["acc"]) / 20
+    assert out.result.acc_norm == sum(p.correct for p in former["acc_norm"]) / 20
+    assert out.tokens < sum(s.tokens for s in singles)  # each question scored once, not K times
+
+
+@pytest.mark.parametrize("method", ["avg_sim_score", "avg_prompt_embed"])
+def test_generative_router_keeps_the_routed_adapters_answer(numeric_context, method):
+    out = run_tts(TTSParams(num_prompt_batches=3, method=method), numeric_context, "validation")
+    batches, routes = _routes(numeric_context, method, 3)
+    singles = [numeric_context.evaluate("validation", numeric_context.sampler.adapter_for(b)) for _, b in batches]
+    former = [singles[k].predictions[i] for i, k in enumerate(routes)]
+    assert [(p.id, p.prediction, p.output, p.correct) for p in out.result.predictions] == \
+           [(p.id, p.prediction, p.output, p.correct) for p in former]
+    assert out.accuracy == sum(p.correct for p in former) / len(former)
 
 
 @pytest.mark.parametrize("method", ["majority_vote", "sum_logprobs"])
