@@ -2,7 +2,8 @@
 
 `Action` is what the policy LLM emits (`{"strategy": {"family": ..., ...}}`; Outlines needs the union wrapped in a
 model). `run_strategy` dispatches on the family; an expected failure (`StrategyError`) becomes a failed Outcome,
-anything else propagates (see `strategies.base`).
+anything else propagates (see `strategies.base`) — an I/O failure hidden in a library's exception (a full disk
+while saving) is re-raised as the OSError it is, so the run stops with one line and `--resume` retries the step.
 
 Families that produce a new adapter from the current one (`WEIGHT_FAMILIES`) compose in a cumulative episode;
 prediction-time families (`PREDICTION_FAMILIES`) change how the current adapter predicts.
@@ -14,6 +15,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from degaml.io import as_os_error
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, StrategyError, Timer
 from degaml.strategies.mixing import MixingParams, run_mixing
 from degaml.strategies.slot import SlotParams, run_slot
@@ -49,3 +51,7 @@ def run_strategy(params: BaseModel, ctx: StrategyContext, split: ScoredSplit) ->
     except StrategyError as exc:
         return Outcome(family, params.model_dump(by_alias=True), split, ok=False, accuracy=None,
                        seconds=timer.seconds, log=[f"failed: {exc}"], error=str(exc)[:500])
+    except Exception as exc:
+        if (io_error := as_os_error(exc)) is not None:  # e.g. safetensors' ENOSPC: report it as the I/O error it is
+            raise io_error from exc
+        raise
