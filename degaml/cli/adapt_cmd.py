@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from degaml.cli.common import check_writable, console, console_err, write_json
+from degaml.cli.common import PhaseProgress, check_writable, console, console_err, data_notes, write_json
+from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import DegamlError
 
 
@@ -22,22 +23,24 @@ def _params(action: dict | None) -> str:
 
 
 class _Printer:
-    """Prints each event of the episode as it is committed (plain terminal mode)."""
+    """Prints each event of the episode as it is committed (plain terminal mode); progress events drive a bar with
+    ETA on a terminal, plain lines when stderr is not one."""
 
     def __init__(self) -> None:
-        self.status = console_err.status("starting")
+        self.status = PhaseProgress()
 
     def __call__(self, event) -> None:
         kind = event.kind
+        if kind != "progress":
+            self.status.done()
         if kind == "baseline":
             console.print(f"baseline θ₀ validation accuracy {_fmt_score(event.validation)}  [{event.seconds:.0f} s]", highlight=False)
         elif kind == "decision":
             note = f" — {event.parse_error}" if event.parse_error else ""
             console.print(f"step {event.step}: policy chose {_params(event.action) if event.action else repr(event.raw[:80])}"
                           f"  [{event.policy_seconds:.1f} s, {event.attempts} attempt(s)]{note}", highlight=False)
-            self.status.update(f"step {event.step}: running strategy")
         elif kind == "progress":
-            self.status.update(f"step {event.step}: {event.what} ({100 * event.fraction:.0f}%)")
+            self.status(event.what, event.fraction)
         elif kind == "step":
             acc = "failed" if event.accuracy is None else f"accuracy {event.accuracy:.4f} (delta {event.delta:+.4f})"
             err = f" — {event.outcome.get('error')}" if event.outcome.get("error") else ""
@@ -59,16 +62,24 @@ def print_final(final, run_dir: Path) -> None:
     console.print(table)
 
 
+def announce_plan(spec, task, data_source: str) -> None:
+    """Before any scoring: where the data came from and how many items each phase scores."""
+    n_val, n_test = len(task.validation), len(task.test)
+    note = (f" (num_test unset: every remaining item; a quick try: add num_test=100)" if spec.num_test is None else "")
+    console_err.print(f"{spec.task}: data from {data_source} · {n_val} validation items per step · "
+                      f"{n_test} test items scored once at the end{note}", highlight=False, soft_wrap=True)
+
+
 def adapt_command(
     spec_path: Path | None = typer.Argument(None, metavar="SPEC", help="task spec YAML (omit with --resume)"),
-    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="spec overrides, e.g. adapt.steps=2"),
+    overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", help="spec overrides, e.g. adapt.steps=2 num_test=100"),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="new run directory (default runs/adapt/<task>-<time>)"),
     resume: Path | None = typer.Option(None, "--resume", help="continue a killed or finished run directory"),
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="policy decisions (overrides adapt.steps)"),
     json_path: Path | None = typer.Option(None, "--json", help="write the final summary JSON here"),
-    tui: bool = typer.Option(False, "--tui", help="watch the run in the terminal UI"),
+    tui: bool = typer.Option(False, "--tui/--no-tui", help="watch the run in the terminal UI"),
 ) -> None:
-    from degaml.controller.adapt import create_run, open_run, run_adapt
+    from degaml.controller.adapt import build_runtime, create_run, open_run, run_adapt
 
     check_writable(json_path, "--json")
     if resume is not None:
@@ -82,17 +93,20 @@ def adapt_command(
         store = create_run(spec_path, (overrides or []) + extra, run_dir)
         _, spec = open_run(store.run_dir)
     console_err.print(f"[dim]run directory: {store.run_dir}  (watch: degaml tui {store.run_dir})[/]", highlight=False)
+    with console_err.status("loading the model, the task data and the generator…"):
+        runtime = build_runtime(spec, store, on_skip=data_notes())
+    announce_plan(spec, runtime.ctx.task, runtime.ctx.task.source.source)
     if tui:
         from degaml.tui.app import RunApp
 
-        app = RunApp(store.run_dir, runner=lambda: run_adapt(store, spec))
+        app = RunApp(store.run_dir, runner=lambda: run_adapt(store, spec, runtime))
         app.run()
         if app.runner_exception is not None:
             raise app.runner_exception
         return
     printer = _Printer()
     with printer.status:
-        final = run_adapt(store, spec, on_event=printer)
+        final = run_adapt(store, spec, runtime, on_event=printer)
     if final is None:
         console_err.print(f"stopped early; continue with: degaml adapt --resume {store.run_dir}", highlight=False)
         raise typer.Exit(1)
@@ -106,10 +120,12 @@ class ExportFormat(str, enum.Enum):
     parquet = "parquet"
 
 
-trajectories_app = typer.Typer(no_args_is_help=True)
+trajectories_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
 
 
-@trajectories_app.command("export", help="Write TRL-ready prompt/completion records of runs' steps.")
+@trajectories_app.command("export", cls=DegamlCommand, help="Write TRL-ready prompt/completion records of runs' steps.",
+                          epilog=examples("degaml trajectories export runs/adapt/* --out accepted.jsonl --accepted-only",
+                                          "degaml trajectories export RUN_DIR --out all.parquet --format parquet"))
 def export_command(
     run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR..."),
     out: Path = typer.Option(..., "--out", help="output file"),

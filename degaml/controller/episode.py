@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from degaml.controller.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
@@ -79,7 +79,7 @@ class Episode:
             return found[0]
         start = time.perf_counter()
         adapter = self.rt.ctx.initial_adapter()
-        result = self.rt.ctx.evaluate("validation", adapter)
+        result = replace(self.rt.ctx, progress=self._progress(0)).evaluate("validation", adapter, label="θ₀ baseline")
         event = BaselineEvent(adapter=str(adapter), validation=_score(result), seconds=time.perf_counter() - start)
         self._emit(event)
         return event
@@ -101,7 +101,8 @@ class Episode:
         state = self.state(step, baseline, steps)
         messages = render_messages(state, action_json_schema())
         tried = {canonical(s.action) for s in steps if s.action is not None}
-        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried)
+        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried,
+                                            progress=self._progress(step))
         event = DecisionEvent(step=step, state=state.to_dict(), messages=messages, raw=d.raw, action=d.action,
                               parse_error=d.error, attempts=d.attempts, policy_seconds=d.seconds)
         self._emit(event)
@@ -155,8 +156,8 @@ class Episode:
         last = steps[-1] if steps else None
         best_step = last.best_step if last else None
         best_action = next((s.action for s in steps if s.step == best_step), None)
-        self._emit(ProgressEvent(step=len(steps), what="scoring on the test split", fraction=0.0))
-        base_test = self.rt.ctx.evaluate("test", Path(base.adapter))
+        test_ctx = replace(self.rt.ctx, progress=self._progress(len(steps)))
+        base_test = test_ctx.evaluate("test", Path(base.adapter), label="θ₀ on the test split")
         artifact = base.adapter
         if best_action is not None:
             outcome = self.run_action(best_step, best_action, "test")

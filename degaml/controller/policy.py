@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,16 +64,30 @@ class Policy:
         return str(self.adapter) if self.adapter else f"{self.loaded.name} (no policy adapter)"
 
     @staticmethod
-    def _sample(generator, messages: list[dict[str, str]], temperature: float, max_new_tokens: int, seed: int) -> str:
+    def _sample(generator, messages: list[dict[str, str]], temperature: float, max_new_tokens: int, seed: int,
+                on_token: Callable[[int], None] | None = None) -> str:
         import outlines
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class _Count(StoppingCriteria):  # never stops generation: only counts the tokens as they are generated
+            n = 0
+
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **_: Any) -> torch.Tensor:
+                self.n += 1
+                on_token(self.n)  # type: ignore[misc]
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
         torch.manual_seed(seed)
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
+        if on_token is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Count()])
         kwargs |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         return generator(outlines.inputs.Chat(messages), **kwargs)
 
-    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
-        """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions."""
+    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str],
+               progress: Callable[[str, float], None] | None = None) -> Decision:
+        """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions.
+        `progress(what, fraction)` gets the tokens generated so far against `max_new_tokens` (an upper bound)."""
         import outlines
 
         from degaml.strategies.registry import Action
@@ -86,7 +101,9 @@ class Policy:
             try:
                 for attempt in range(config.retries + 1):
                     temperature = config.temperature if attempt == 0 else max(1.0, config.temperature)
-                    raw = self._sample(generator, messages, temperature, config.max_new_tokens, seed * 1000 + attempt)
+                    what, limit = f"policy decision (attempt {attempt + 1}): token", config.max_new_tokens
+                    on_token = (lambda n: progress(f"{what} {n}/≤{limit}", n / limit)) if progress else None  # noqa: B023
+                    raw = self._sample(generator, messages, temperature, limit, seed * 1000 + attempt, on_token)
                     try:
                         parsed = Action.model_validate_json(raw).model_dump(mode="json", by_alias=True)
                     except ValidationError as exc:
