@@ -40,15 +40,15 @@ def eval_command(
     json_path: Path | None = typer.Option(None, "--json", help="write the summary JSON here"),
     predictions: Path | None = typer.Option(None, help="write one JSON line per item here"),
 ) -> None:
-    from degaml.data import load_task_data
-    from degaml.evaluation import evaluate
-    from degaml.models import load_llm
-
     spec = load_spec(spec_path, overrides or [])
     check_writable(json_path, "--json")
     check_writable(predictions, "--predictions")
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
+    from degaml.data import load_task_data  # heavy imports only once the arguments are known to be good
+    from degaml.evaluation import evaluate
+    from degaml.models import load_llm
+
     data = load_task_data(spec, on_skip=data_notes())
     examples = data.split(split.value)[:limit] if limit else data.split(split.value)
     data_line(spec.task, data, split.value, len(examples))

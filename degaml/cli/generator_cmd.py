@@ -12,7 +12,7 @@ from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.specs.load import load_meta_spec, load_spec
 
 generator_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
-EXCLUDE = typer.Option(None, "--exclude", help="leave this task (spec file stem) out; repeatable")
+EXCLUDE = typer.Option(None, "--exclude", metavar="TASK", help="leave this task (spec file stem) out; repeatable")
 OVERRIDES = typer.Argument(None, metavar="KEY=VALUE", help="meta spec overrides, e.g. collection.phase1_steps=5")
 
 
@@ -78,6 +78,7 @@ def generate(
     seed: int = typer.Option(0, help="prompt-batch sample: seed 0 uses the support prompts in order"),
     noise: float = typer.Option(0.0, min=0.0, help="std of Gaussian noise added to the task embedding"),
 ) -> None:
+    spec = load_spec(spec_path, overrides or [])
     from degaml.data import load_task_data
     from degaml.generator.artifact import GeneratorBundle
     from degaml.generator.embedding import PromptEmbedder
@@ -85,7 +86,6 @@ def generate(
     from degaml.generator.pipeline import resolve_generator
     from degaml.models import load_encoder
 
-    spec = load_spec(spec_path, overrides or [])
     bundle = GeneratorBundle.load(resolve_generator(generator or spec.generator))
     prompts = load_task_data(spec, on_skip=data_notes()).support_prompts()
     if seed:

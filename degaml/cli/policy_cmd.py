@@ -24,9 +24,9 @@ def train_command(
     overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", help="meta spec overrides, e.g. policy.epochs=2"),
     out: Path = typer.Option(..., "--out", help="output directory (resumable: re-run the same command to continue)"),
     iterations: int | None = typer.Option(None, "--iterations", min=1, max=100, help="overrides policy.iterations"),
-    exclude: list[str] = typer.Option(None, "--exclude", help="leave this task (spec stem) out; repeatable"),
+    exclude: list[str] = typer.Option(None, "--exclude", metavar="TASK", help="leave this task (spec stem) out; repeatable"),
     generator: Path | None = typer.Option(None, "--generator", help="generator directory (default: the meta spec's, minus excluded tasks)"),
-    trajectories: list[Path] = typer.Option(None, "--trajectories", help="exported trajectories (.jsonl/.parquet from "
+    trajectories: list[Path] = typer.Option(None, "--trajectories", metavar="FILE", help="exported trajectories (.jsonl/.parquet from "
                                             "`degaml trajectories export`): skip the E-step, SFT on their accepted records; repeatable"),
 ) -> None:
     from degaml.controller.rest_em import train_policy

@@ -51,7 +51,7 @@ def parse_action(text: str):
         raise DegamlError(f"--action: {where}: {err['msg']} (got {json.dumps(err.get('input'))[:80]})") from None
 
 
-@strategy_app.command("schema", cls=DegamlCommand, help="Print the JSON Schema of the strategy union (what the policy emits).")
+@strategy_app.command("schema", cls=DegamlCommand, epilog=examples("degaml strategy schema > action.schema.json"), help="Print the JSON Schema of the strategy union (what the policy emits).")
 def schema_command() -> None:
     from degaml.strategies.registry import action_json_schema
 
