@@ -334,3 +334,19 @@ async def test_a_killed_run_shows_stopped_with_the_resume_command(live_store):
         assert f"resume with `degaml adapt --resume {live_store.run_dir}`" in header
         live_store.acquire()  # resumed by another process: running again
         await wait_for(pilot, lambda: "stopped" not in str(app.query_one("#header", Static).render()))
+
+
+async def test_exporting_no_accepted_steps_writes_nothing(live_store, tmp_path):
+    out = tmp_path / "accepted.jsonl"
+    app = RunApp(live_store.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrajectoriesScreen)
+        assert screen.export(str(out)) == 0
+        await pilot.pause()
+        assert "nothing to export" in str(screen.query_one("#export-result", Static).render())
+        assert not app._notifications  # no toast over the path box
+    assert not out.exists() and not (live_store.run_dir / "accepted.jsonl").exists()
