@@ -76,11 +76,11 @@ class PhaseProgress:
 
     def eta(self) -> float | None:
         elapsed = time.monotonic() - self.started
-        return elapsed * (1 - self.fraction) / self.fraction if self.fraction > 0 else None
+        return elapsed * (1 - self.fraction) / self.fraction if self.fraction > 0 and elapsed >= 1.0 else None
 
     def __call__(self, what: str, fraction: float) -> None:
         fraction = min(1.0, max(0.0, fraction))
-        key = re.sub(r"\d+\s*/\s*\d+", "#", what)
+        key = re.sub(r"\d+\s*/\s*≤?\d+", "#", what)
         now = time.monotonic()
         new_phase = key != self.key or fraction < self.fraction
         if new_phase:

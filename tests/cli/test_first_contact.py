@@ -153,3 +153,38 @@ def test_adapt_announces_the_test_size_and_reports_progress_of_every_phase(offli
     assert tokens and all(0 < e.fraction <= 1 for e in tokens) and tokens[0].step == 0
     # not a terminal: plain progress lines (what, percent) rather than a bar
     assert "θ₀ baseline · validation 0/20 (0%)" in err and "θ₀ on the test split · test" in err
+
+
+def test_plain_progress_lines_per_phase_not_per_item():
+    import io
+
+    from rich.console import Console
+
+    from degaml.cli.common import PhaseProgress
+
+    out = Console(file=io.StringIO(), width=200)
+    with PhaseProgress(out) as progress:
+        assert not progress.live  # not a terminal: plain lines
+        for i in range(1, 50):
+            progress(f"policy decision (attempt 1): token {i}/≤96", i / 96)
+        progress("θ₀ on the test split · test 0/530", 0.0)
+        progress("θ₀ on the test split · test 530/530", 1.0)
+    lines = out.file.getvalue().splitlines()
+    assert lines == ["policy decision (attempt 1): token 1/≤96 (1%)", "θ₀ on the test split · test 0/530 (0%)",
+                     "θ₀ on the test split · test 530/530 (100%)"]
+
+
+def test_terminal_progress_is_a_bar_with_eta():
+    import io
+
+    from rich.console import Console
+
+    from degaml.cli.common import PhaseProgress
+
+    out = Console(file=io.StringIO(), width=120, force_terminal=True)
+    with PhaseProgress(out) as progress:
+        assert progress.live
+        progress("θ₀ on the test split · test 265/530", 0.5)
+        progress.progress.refresh()
+    text = out.file.getvalue()
+    assert "test 265/530" in text and "50%" in text and "eta" in text
