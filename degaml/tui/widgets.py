@@ -147,7 +147,9 @@ class SummaryView(Static):
             text.append(f"accepted {len(state.accepted())} of {state.steps_done} steps\n")
             if best is not None and best.result is not None:
                 text.append(f"best so far: step {best.step} {best.family} {pct(best.result.accuracy)}")
-            if state.ended and state.status is not None:
+            if state.status_name == STOPPED:
+                text.append("\nrun stopped (its writer was killed)", style="grey62")
+            elif state.ended and state.status is not None:
                 text.append(f"\nrun {state.status_name}: {state.status.message}", style="grey62")
             self.update(text)
             return
