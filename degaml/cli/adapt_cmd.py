@@ -80,11 +80,14 @@ def adapt_command(
     tui: bool = typer.Option(False, "--tui/--no-tui", help="watch the run in the terminal UI"),
 ) -> None:
     from degaml.controller.adapt import build_runtime, create_run, open_run, run_adapt
+    from degaml.controller.store import writer_alive
 
     check_writable(json_path, "--json")
     if resume is not None:
         if spec_path is not None or overrides or run_dir is not None:
             raise DegamlError("--resume: give only the run directory (the run keeps its own spec); --steps may raise the budget")
+        if writer_alive(resume):  # before loading anything: the run is live in another process
+            raise DegamlError(f"--resume: run '{resume}' is being written by another process (watch it: degaml tui {resume})")
         store, spec = open_run(resume, steps)
     else:
         if spec_path is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from degaml.cli.common import console, console_err, data_notes, progress_bar
+from degaml.cli.common import console, console_err, data_line, data_notes, progress_bar
 from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.specs.load import load_meta_spec, load_spec
 
@@ -87,7 +87,9 @@ def generate(
     from degaml.models import load_encoder
 
     bundle = GeneratorBundle.load(resolve_generator(generator or spec.generator))
-    prompts = load_task_data(spec, on_skip=data_notes()).support_prompts()
+    data = load_task_data(spec, on_skip=data_notes())
+    data_line(spec.task, data, "support", len(data.support))
+    prompts = data.support_prompts()
     if seed:
         prompts = sample_prompt_batch(prompts, len(prompts), seed)
     embedder = PromptEmbedder(load_encoder(bundle.config.encoder), bundle.config.dims[0][0], bundle.config.dims[0][1])

@@ -188,3 +188,14 @@ def test_terminal_progress_is_a_bar_with_eta():
         progress.progress.refresh()
     text = out.file.getvalue()
     assert "test 265/530" in text and "50%" in text and "eta" in text
+
+
+def test_resuming_a_live_run_fails_before_loading_anything(tmp_path, capsys):
+    from tests.tui.recorded_run import live_run
+
+    store = live_run(tmp_path / "live")  # holds the writer lock, like a live `degaml adapt`
+    try:
+        assert run(["adapt", "--resume", str(store.run_dir)]) == 2
+        assert "is being written by another process" in capsys.readouterr().err
+    finally:
+        store.release()
