@@ -1,4 +1,7 @@
-"""The `degaml` command line (typer). User errors print one line and exit 2; see `degaml --help`."""
+"""The `degaml` command line (typer). User errors print one line and exit 2; see `degaml --help`.
+
+Command modules import torch/transformers inside their functions, so `--help`, `--version` and argument errors
+answer at once (tests/cli/test_startup.py checks that `degaml --help` never imports torch)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ import sys
 
 import typer
 
+from degaml import __version__
 from degaml.cli.adapt_cmd import adapt_command, trajectories_app
-from degaml.cli.common import console_err, quiet_libraries
+from degaml.cli.common import VERBOSE, console, console_err, quiet_libraries
 from degaml.cli.eval_cmd import eval_command
 from degaml.cli.generator_cmd import generator_app
+from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.cli.models_cmd import models_command
 from degaml.cli.policy_cmd import policy_app
 from degaml.cli.spec_cmd import spec_app
@@ -19,15 +24,48 @@ from degaml.errors import EXIT_USAGE, DegamlError
 
 app = typer.Typer(
     name="degaml",
+    cls=DegamlGroup,
     help="DeGAML-LLM: generate LoRA adapters from unlabeled prompts, adapt them at test time, evaluate honestly.",
+    epilog=examples("degaml adapt specs/arc_easy.yaml num_test=100   # a quick try",
+                    "degaml eval specs/arc_easy.yaml --limit 50",
+                    "degaml tui                                       # pick a run to watch",
+                    "degaml COMMAND --help                            # each command's options"),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("adapt", help="Adapt the generated adapter to a task: policy-chosen strategies, rewards on validation, test once.")(adapt_command)
-app.command("eval", help="Score a model (optionally with a LoRA adapter) on a task spec's split.")(eval_command)
-app.command("models", help="Show what models are available offline; --prepare builds the default model cache.")(models_command)
-app.command("tui", help="Watch an adaptation run live or inspect a finished one (no RUN_DIR: pick one under --root).")(tui_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"degaml {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show details (e.g. data sources tried and skipped)."),
+) -> None:
+    VERBOSE["on"] = verbose
+
+
+def _command(name: str, func, help: str, epilog: str) -> None:
+    app.command(name, cls=DegamlCommand, help=help, epilog=epilog)(func)
+
+
+_command("adapt", adapt_command, "Adapt the generated adapter to a task: policy-chosen strategies, rewards on validation, test once.",
+         examples("degaml adapt specs/arc_easy.yaml num_test=100 adapt.steps=2   # quick try",
+                  "degaml adapt specs/gsm8k.yaml --tui",
+                  "degaml adapt --resume runs/adapt/gsm8k-20260101-120000-ab12 --steps 6"))
+_command("eval", eval_command, "Score a model (optionally with a LoRA adapter) on a task spec's split.",
+         examples("degaml eval specs/arc_easy.yaml --limit 50",
+                  "degaml eval specs/gsm8k.yaml num_validation=50 --split validation --json out.json",
+                  "degaml eval specs/arc_easy.yaml --adapter runs/adapter --split test"))
+_command("models", models_command, "Show what models are available offline; --prepare builds the default model cache.",
+         examples("degaml models", "degaml models --prepare"))
+_command("tui", tui_command, "Watch an adaptation run live or inspect a finished one (no RUN_DIR: pick one under --root).",
+         examples("degaml tui", "degaml tui runs/adapt/gsm8k-20260101-120000-ab12", "degaml tui --root runs/other"))
 app.add_typer(strategy_app, name="strategy", help="Run one adaptation strategy (ablations) or print the action JSON Schema.")
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
 app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")

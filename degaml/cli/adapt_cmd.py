@@ -9,7 +9,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from degaml.cli.common import check_writable, check_writable_dir, consent_remote_code, console, console_err, save_or_keep, write_json
+from degaml.cli.common import (PhaseProgress, check_writable, check_writable_dir, consent_remote_code, console, console_err,
+                               data_notes, save_or_keep, write_json)
+from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import DegamlError
 
 
@@ -22,22 +24,24 @@ def _params(action: dict | None) -> str:
 
 
 class _Printer:
-    """Prints each event of the episode as it is committed (plain terminal mode)."""
+    """Prints each event of the episode as it is committed (plain terminal mode); progress events drive a bar with
+    ETA on a terminal, plain lines when stderr is not one."""
 
     def __init__(self) -> None:
-        self.status = console_err.status("starting")
+        self.status = PhaseProgress()
 
     def __call__(self, event) -> None:
         kind = event.kind
+        if kind != "progress":
+            self.status.done()
         if kind == "baseline":
             console.print(f"baseline θ₀ validation accuracy {_fmt_score(event.validation)}  [{event.seconds:.0f} s]", highlight=False)
         elif kind == "decision":
             note = f" — {event.parse_error}" if event.parse_error else ""
             console.print(f"step {event.step}: policy chose {_params(event.action) if event.action else repr(event.raw[:80])}"
                           f"  [{event.policy_seconds:.1f} s, {event.attempts} attempt(s)]{note}", highlight=False)
-            self.status.update(f"step {event.step}: running strategy")
         elif kind == "progress":
-            self.status.update(f"step {event.step}: {event.what} ({100 * event.fraction:.0f}%)")
+            self.status(event.what, event.fraction)
         elif kind == "step":
             acc = "failed" if event.accuracy is None else f"accuracy {event.accuracy:.4f} (delta {event.delta:+.4f})"
             err = f" — {event.outcome.get('error')}" if event.outcome.get("error") else ""
@@ -64,17 +68,26 @@ def print_final(final, run_dir: Path) -> None:
     console.print(table)
 
 
+def announce_plan(spec, task, data_source: str) -> None:
+    """Before any scoring: where the data came from and how many items each phase scores."""
+    n_val, n_test = len(task.validation), len(task.test)
+    note = (" (num_test unset: every remaining item; a quick try: add num_test=100)" if spec.num_test is None else "")
+    console_err.print(f"{spec.task}: data from {data_source} · {n_val} validation items per step · "
+                      f"{n_test} test items scored once at the end{note}", highlight=False, soft_wrap=True)
+
+
 def adapt_command(
     spec_path: Path | None = typer.Argument(None, metavar="SPEC", help="task spec YAML (omit with --resume)"),
-    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="spec overrides, e.g. adapt.steps=2"),
+    overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", help="spec overrides, e.g. adapt.steps=2 num_test=100"),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="new run directory (default runs/adapt/<task>-<time>)"),
     resume: Path | None = typer.Option(None, "--resume", help="continue a killed or finished run directory"),
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="policy decisions (overrides adapt.steps)"),
     json_path: Path | None = typer.Option(None, "--json", help="write the final summary JSON here"),
-    tui: bool = typer.Option(False, "--tui", help="watch the run in the terminal UI"),
+    tui: bool = typer.Option(False, "--tui/--no-tui", help="watch the run in the terminal UI"),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the spec's trust_remote_code: true (runs the model's own Python code)"),
 ) -> None:
-    from degaml.controller.adapt import create_run, open_run, run_adapt
+    from degaml.controller.adapt import build_runtime, create_run, open_run, run_adapt
+    from degaml.controller.store import writer_alive
     from degaml.models.llm import allow_remote_code
 
     check_writable(json_path, "--json")
@@ -84,6 +97,8 @@ def adapt_command(
         if spec_path is not None or overrides or run_dir is not None:
             raise DegamlError("--resume: give only the run directory (the run keeps its own spec); --steps may raise the budget")
         check_writable_dir(resume, "--resume")
+        if writer_alive(resume):  # before loading anything: the run is live in another process
+            raise DegamlError(f"--resume: run '{resume}' is being written by another process (watch it: degaml tui {resume})")
         store, spec = open_run(resume, steps)
         consent_remote_code(spec.trust_remote_code, trust_remote_code)
     else:
@@ -97,10 +112,13 @@ def adapt_command(
     if used:  # the data provenance recorded in run.json
         console_err.print(f"[dim]data: {used['source']} ({used['items']} items, sha256 {used['sha256'][:12]})"
                           f"{' — a SUBSTITUTE benchmark' if used.get('substitute') else ''}[/]", highlight=False)
+    with console_err.status("loading the model, the task data and the generator…"):
+        runtime = build_runtime(spec, store, on_skip=data_notes())
+    announce_plan(spec, runtime.ctx.task, runtime.ctx.task.source.source)
     if tui:
         from degaml.tui.app import RunApp
 
-        app = RunApp(store.run_dir, runner=lambda: run_adapt(store, spec))
+        app = RunApp(store.run_dir, runner=lambda: run_adapt(store, spec, runtime))
         app.run()
         if app.runner_exception is not None:
             raise app.runner_exception
@@ -108,7 +126,7 @@ def adapt_command(
     printer = _Printer()
     try:
         with printer.status:
-            final = run_adapt(store, spec, on_event=printer)
+            final = run_adapt(store, spec, runtime, on_event=printer)
     except OSError as exc:  # a full disk, a vanished mount: nothing of the interrupted step was recorded
         console_err.print(f"[bold red]error:[/] run stopped by an I/O error ({exc}); no step was recorded for it — "
                           f"fix the cause, then continue with: degaml adapt --resume {store.run_dir}", highlight=False, soft_wrap=True)
@@ -128,10 +146,12 @@ class ExportFormat(str, enum.Enum):
     parquet = "parquet"
 
 
-trajectories_app = typer.Typer(no_args_is_help=True)
+trajectories_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
 
 
-@trajectories_app.command("export", help="Write TRL-ready prompt/completion records of runs' steps.")
+@trajectories_app.command("export", cls=DegamlCommand, help="Write TRL-ready prompt/completion records of runs' steps.",
+                          epilog=examples("degaml trajectories export runs/adapt/* --out accepted.jsonl --accepted-only",
+                                          "degaml trajectories export RUN_DIR --out all.parquet --format parquet"))
 def export_command(
     run_dirs: list[Path] = typer.Argument(..., metavar="RUN_DIR..."),
     out: Path = typer.Option(..., "--out", help="output file"),

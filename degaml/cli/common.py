@@ -1,10 +1,14 @@
-"""Helpers shared by CLI commands: consoles, quiet libraries, progress bars, atomic output files."""
+"""Helpers shared by CLI commands: consoles, quiet libraries, progress (bars and plain lines), data-source notes,
+atomic output files. Nothing here imports torch or transformers: `degaml --help` must answer at once."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,34 +16,129 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from degaml.errors import DegamlError
 from degaml.io import write_text_atomic
 
 console = Console()
 console_err = Console(stderr=True)
+VERBOSE = {"on": False}  # set by `degaml -v`
+PLAIN_INTERVAL = 10.0  # seconds between plain progress lines when stderr is not a terminal
 
 
 def quiet_libraries() -> None:
-    """Silence library progress bars and info logs; degaml shows its own progress."""
+    """Silence library progress bars and info logs (through the environment: nothing heavy is imported here)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     warnings.filterwarnings("ignore", category=FutureWarning)
-    from transformers.utils import logging as hf_logging
+    if "transformers" in sys.modules:  # already imported (in-process callers): the environment is read at import
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+class PhaseProgress:
+    """Progress of a sequence of phases, each reported as (what, fraction done): a rich bar with ETA when stderr is a
+    terminal, else a plain line when a phase starts, every PLAIN_INTERVAL seconds, and when it ends.
+
+    A new phase begins when the label changes (ignoring its `done/total` counts) or the fraction goes back."""
+
+    def __init__(self, out: Console | None = None) -> None:
+        self.out = out or console_err
+        self.live = self.out.is_terminal
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        self.key: str | None = None
+        self.fraction = 0.0
+        self.started = 0.0
+        self.printed = 0.0
+
+    def __enter__(self) -> PhaseProgress:
+        if self.live:
+            columns = [TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                       TextColumn("eta"), TimeRemainingColumn()]
+            self.progress = Progress(*columns, console=self.out, transient=False)
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.__exit__(None, None, None)
+            self.progress = None
+
+    def eta(self) -> float | None:
+        elapsed = time.monotonic() - self.started
+        return elapsed * (1 - self.fraction) / self.fraction if self.fraction > 0 and elapsed >= 1.0 else None
+
+    def __call__(self, what: str, fraction: float) -> None:
+        fraction = min(1.0, max(0.0, fraction))
+        key = re.sub(r"\d+\s*/\s*≤?\d+", "#", what)
+        now = time.monotonic()
+        new_phase = key != self.key or fraction < self.fraction
+        if new_phase:
+            self.key, self.started = key, now
+            if self.progress is not None:
+                if self.task is not None:
+                    self.progress.remove_task(self.task)
+                self.task = self.progress.add_task(what, total=1.0)
+        self.fraction = fraction
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=fraction, description=what)
+        elif new_phase or fraction >= 1.0 or now - self.printed >= PLAIN_INTERVAL:
+            self.printed = now
+            eta = self.eta()
+            tail = f", eta {format_seconds(eta)}" if eta is not None and 0 < fraction < 1 else ""
+            self.out.print(f"{what} ({100 * fraction:.0f}%{tail})", highlight=False, soft_wrap=True)
+
+    def done(self) -> None:
+        """The current phase is over: drop its bar (the caller prints the result)."""
+        if self.progress is not None and self.task is not None:
+            self.progress.remove_task(self.task)
+        self.task, self.key, self.fraction = None, None, 0.0
+
+
+def items_progress(report: Callable[[str, float], None], what: str, total: int) -> Callable[[int], None]:
+    """Turn `report(what, fraction)` into an `advance(n items)` callback labelled `what done/total`."""
+    done = [0]
+
+    def advance(n: int = 1) -> None:
+        done[0] += n
+        report(f"{what} {int(min(done[0], total))}/{total}", done[0] / max(1, total))
+
+    if total:
+        report(f"{what} 0/{total}", 0.0)
+    return advance
 
 
 @contextmanager
-def progress_bar(description: str, total: float) -> Iterator[Any]:
-    """A rich progress bar on stderr; yields `advance(n)`."""
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=console_err, transient=False) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.update(task, advance=n)
-        progress.update(task, completed=total)
+def progress_bar(description: str, total: float) -> Iterator[Callable[[int], None]]:
+    """Items progress of one phase on stderr (bar with ETA on a terminal, plain lines otherwise); yields `advance(n)`."""
+    with PhaseProgress() as phases:
+        yield items_progress(phases, description, int(total))
+
+
+def data_notes() -> Callable[[str], None]:
+    """`on_skip` for data loading: the sources tried before the one used are details, shown only with `-v`."""
+    def note(message: str) -> None:
+        if VERBOSE["on"]:
+            console_err.print(f"[dim]{message}[/]", highlight=False, soft_wrap=True)
+    return note
+
+
+def data_line(task: str, data: Any, split: str | None = None, n: int | None = None) -> None:
+    """The one quiet line naming the data source a command used."""
+    what = f"{n} {split} items" if split is not None else f"{len(data.pool)} items"
+    source = data.provenance.summary() if getattr(data, "provenance", None) is not None else data.source.source
+    console_err.print(f"[dim]{task}: {what} from {source}[/]", highlight=False, soft_wrap=True)
 
 
 def _first_existing(path: Path) -> Path:

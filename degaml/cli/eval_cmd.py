@@ -8,13 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from degaml.cli.common import check_writable, consent_remote_code, console, console_err, progress_bar, write_json, write_jsonl
-from degaml.data import load_task_data
+from degaml.cli.common import check_writable, consent_remote_code, console, data_line, data_notes, progress_bar, write_json, write_jsonl
 from degaml.errors import DegamlError
-from degaml.evaluation import EvalResult, evaluate
-from degaml.models import load_llm
-from degaml.models.adapters import check_adapter_weights
-from degaml.specs import load_spec
+from degaml.specs.load import load_spec
 
 
 class EvalSplit(str, enum.Enum):
@@ -23,7 +19,7 @@ class EvalSplit(str, enum.Enum):
     all = "all"
 
 
-def print_result(result: EvalResult) -> None:
+def print_result(result) -> None:
     table = Table(title=f"{result.task} · {result.split}", show_header=False)
     lo, hi = result.ci95
     table.add_row("model", result.model + (f" + adapter {result.adapter}" if result.adapter else ""))
@@ -37,7 +33,7 @@ def print_result(result: EvalResult) -> None:
 
 def eval_command(
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="task spec YAML"),
-    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="spec overrides, e.g. batch_size=8"),
+    overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", help="spec overrides, e.g. batch_size=8"),
     split: EvalSplit = typer.Option(EvalSplit.validation, help="validation, test, or all (every item in file order)"),
     limit: int | None = typer.Option(None, min=1, help="score only the first N items of the split"),
     adapter: Path | None = typer.Option(None, help="PEFT LoRA adapter directory to apply"),
@@ -52,10 +48,16 @@ def eval_command(
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
     if adapter is not None:
+        from degaml.models.adapters import check_adapter_weights
+
         check_adapter_weights(adapter, "--adapter")  # NaN/inf or unreadable weights: refused before any work
-    data = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
+    from degaml.data import load_task_data  # heavy imports only once the arguments are known to be good
+    from degaml.evaluation import evaluate
+    from degaml.models import load_llm
+
+    data = load_task_data(spec, on_skip=data_notes())
     examples = data.split(split.value)[:limit] if limit else data.split(split.value)
-    console_err.print(f"[dim]{spec.task}: {len(examples)} {split.value} items from {data.provenance.summary()}[/]", highlight=False)
+    data_line(spec.task, data, split.value, len(examples))
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     with progress_bar(f"eval {spec.task}/{split.value}", total=len(examples)) as advance:
         result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.train, adapter=adapter, progress=advance)

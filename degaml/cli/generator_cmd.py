@@ -7,24 +7,23 @@ from pathlib import Path
 
 import typer
 
-from degaml.cli.common import check_writable_dir, console, console_err, progress_bar, save_or_keep
-from degaml.data import load_task_data
-from degaml.generator.artifact import GeneratorBundle, check_base_model
-from degaml.generator.embedding import PromptEmbedder
-from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
-from degaml.generator.distributed import topology
-from degaml.generator.pipeline import collect_all, generator_dir, included_tasks, load_trajectories, resolve_generator
-from degaml.generator.train import train_generator
-from degaml.models import load_encoder, load_llm
-from degaml.specs import load_meta_spec, load_spec
+from degaml.cli.common import check_writable_dir, console, console_err, data_line, data_notes, progress_bar, save_or_keep
+from degaml.cli.help import DegamlCommand, DegamlGroup, examples
+from degaml.specs.load import load_meta_spec, load_spec
 
-generator_app = typer.Typer(no_args_is_help=True)
-EXCLUDE = typer.Option(None, "--exclude", help="leave this task (spec file stem) out; repeatable")
-OVERRIDES = typer.Argument(None, metavar="[KEY=VALUE]...", help="meta spec overrides, e.g. collection.phase1_steps=5")
+generator_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
+EXCLUDE = typer.Option(None, "--exclude", metavar="TASK", help="leave this task (spec file stem) out; repeatable")
+OVERRIDES = typer.Argument(None, metavar="KEY=VALUE", help="meta spec overrides, e.g. collection.phase1_steps=5")
 
 
-@generator_app.command("collect", help="Train a LoRA per meta-training task and save its checkpoint trajectory.")
+@generator_app.command("collect", cls=DegamlCommand, help="Train a LoRA per meta-training task and save its checkpoint trajectory.",
+                       epilog=examples("degaml generator collect specs/meta/in_domain.yaml",
+                                       "degaml generator collect specs/meta/in_domain.yaml --exclude arc_easy collection.phase1_steps=5"))
 def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides: list[str] = OVERRIDES, exclude: list[str] = EXCLUDE) -> None:
+    from degaml.generator.distributed import topology
+    from degaml.generator.pipeline import collect_all, included_tasks
+    from degaml.models import load_llm
+
     meta = load_meta_spec(meta_path, overrides or [])
     exclude = exclude or []
     topo = topology(meta.device)  # under `accelerate launch`, each process collects its share of the tasks
@@ -39,8 +38,16 @@ def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), override
                       f"validation {scores}", highlight=False)
 
 
-@generator_app.command("train", help="Train the generator by MSE on (prompt batch, checkpoint) pairs.")
+@generator_app.command("train", cls=DegamlCommand, help="Train the generator by MSE on (prompt batch, checkpoint) pairs.",
+                       epilog=examples("degaml generator train specs/meta/in_domain.yaml",
+                                       "degaml generator train specs/meta/in_domain.yaml --exclude arc_easy"))
 def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides: list[str] = OVERRIDES, exclude: list[str] = EXCLUDE) -> None:
+    from degaml.generator.distributed import topology
+    from degaml.generator.embedding import PromptEmbedder
+    from degaml.generator.pipeline import generator_dir, load_trajectories
+    from degaml.generator.train import train_generator
+    from degaml.models import load_encoder
+
     meta = load_meta_spec(meta_path, overrides or [])
     exclude = exclude or []
     trajectories = load_trajectories(meta, exclude)
@@ -60,20 +67,32 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
                   f"{metrics['processes']} process(es)", highlight=False)
 
 
-@generator_app.command("generate", help="Embed a task's support prompts and write a PEFT LoRA adapter.")
+@generator_app.command("generate", cls=DegamlCommand, help="Embed a task's support prompts and write a PEFT LoRA adapter.",
+                       epilog=examples("degaml generator generate specs/arc_easy.yaml --out runs/adapter",
+                                       "degaml generator generate specs/arc_easy.yaml num_support=40 --out runs/adapter --seed 3"))
 def generate(
     spec_path: Path = typer.Argument(..., metavar="SPEC"),
+    overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", help="spec overrides, e.g. num_support=40"),
     out: Path = typer.Option(..., "--out", help="adapter directory to write"),
     generator: str | None = typer.Option(None, "--generator", help="generator directory (default: the spec's)"),
     seed: int = typer.Option(0, help="prompt-batch sample: seed 0 uses the support prompts in order"),
     noise: float = typer.Option(0.0, min=0.0, help="std of Gaussian noise added to the task embedding"),
 ) -> None:
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, overrides or [])
     check_writable_dir(out, "--out")
+    from degaml.data import load_task_data
+    from degaml.generator.artifact import GeneratorBundle, check_base_model
+    from degaml.generator.embedding import PromptEmbedder
+    from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
+    from degaml.generator.pipeline import resolve_generator
+    from degaml.models import load_encoder
+
     generator_path = resolve_generator(generator or spec.generator)
     check_base_model(generator_path, spec.model)
     bundle = GeneratorBundle.load(generator_path)
-    prompts = load_task_data(spec, on_skip=lambda _: None).support_prompts()
+    data = load_task_data(spec, on_skip=data_notes())
+    data_line(spec.task, data, "support", len(data.support))
+    prompts = data.support_prompts()
     if seed:
         prompts = sample_prompt_batch(prompts, len(prompts), seed)
     embedder = PromptEmbedder(load_encoder(bundle.config.encoder), bundle.config.dims[0][0], bundle.config.dims[0][1])

@@ -10,8 +10,6 @@ from rich.table import Table
 
 from degaml.cli.common import console, console_err
 from degaml.errors import DegamlError
-from degaml.models.encoder import embedded_encoder_path
-from degaml.models.llm import DEFAULT_MODEL_LABEL, default_model_cache_dir, embedded_gguf_path, prepare_default_model
 
 
 def _hf_cached_models() -> list[tuple[str, Path]]:
@@ -22,6 +20,9 @@ def _hf_cached_models() -> list[tuple[str, Path]]:
 
 
 def models_command(prepare: bool = typer.Option(False, "--prepare", help="convert the embedded GGUF into the cache now")) -> None:
+    from degaml.models.encoder import embedded_encoder_path
+    from degaml.models.llm import DEFAULT_MODEL_LABEL, default_model_cache_dir, embedded_gguf_path, prepare_default_model
+
     if prepare:
         with console_err.status("converting the embedded SmolLM2-135M-Instruct GGUF (once, ~35 s)..."):
             path = prepare_default_model()

@@ -9,25 +9,29 @@ from pathlib import Path
 import typer
 
 from degaml.cli.common import check_writable_dir, console, console_err
+from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import DegamlError
 
-policy_app = typer.Typer(no_args_is_help=True)
+policy_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
 
 
-@policy_app.command("train", help="ReST^EM: roll out the policy on meta-training tasks, SFT a fresh LoRA on rewarded actions.")
+@policy_app.command("train", cls=DegamlCommand,
+                    epilog=examples("degaml policy train specs/meta/in_domain.yaml --out runs/policy",
+                                    "degaml policy train specs/meta/in_domain.yaml --out runs/p2 --trajectories accepted.jsonl"),
+                    help="ReST^EM: roll out the policy on meta-training tasks, SFT a fresh LoRA on rewarded actions.")
 def train_command(
     meta_path: Path = typer.Argument(..., metavar="META_SPEC"),
-    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="meta spec overrides, e.g. policy.epochs=2"),
+    overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", help="meta spec overrides, e.g. policy.epochs=2"),
     out: Path = typer.Option(..., "--out", help="output directory (resumable: re-run the same command to continue)"),
     iterations: int | None = typer.Option(None, "--iterations", min=1, max=100, help="overrides policy.iterations"),
-    exclude: list[str] = typer.Option(None, "--exclude", help="leave this task (spec stem) out; repeatable"),
+    exclude: list[str] = typer.Option(None, "--exclude", metavar="TASK", help="leave this task (spec stem) out; repeatable"),
     generator: Path | None = typer.Option(None, "--generator", help="generator directory (default: the meta spec's, minus excluded tasks)"),
-    trajectories: list[Path] = typer.Option(None, "--trajectories", help="exported trajectories (.jsonl/.parquet from "
+    trajectories: list[Path] = typer.Option(None, "--trajectories", metavar="FILE", help="exported trajectories (.jsonl/.parquet from "
                                             "`degaml trajectories export`): skip the E-step, SFT on their accepted records; repeatable"),
 ) -> None:
     from degaml.controller.rest_em import train_policy
     from degaml.generator.pipeline import generator_dir, included_tasks
-    from degaml.specs import load_meta_spec
+    from degaml.specs.load import load_meta_spec
 
     meta = load_meta_spec(meta_path, overrides or [])
     check_writable_dir(out, "--out")

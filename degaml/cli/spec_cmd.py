@@ -8,15 +8,16 @@ from pathlib import Path
 import typer
 
 from degaml.cli.common import console, console_err
+from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import EXIT_USAGE, SpecError
-from degaml.specs import load_spec, spec_json_schema
 from degaml.specs.check import offline_problems
+from degaml.specs.load import load_spec, spec_json_schema
 
-spec_app = typer.Typer(no_args_is_help=True)
+spec_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
 
 
-@spec_app.command("validate")
-def validate(files: list[Path] = typer.Argument(..., help="YAML spec files to check")) -> None:
+@spec_app.command("validate", cls=DegamlCommand, epilog=examples("degaml spec validate specs/*.yaml"))
+def validate(files: list[Path] = typer.Argument(..., metavar="FILE", help="YAML spec files to check")) -> None:
     """Check each spec, and what it names on this machine (local paths, data files); one line per file. Exit 2 if any is invalid."""
     failed = 0
     for path in files:
@@ -34,7 +35,7 @@ def validate(files: list[Path] = typer.Argument(..., help="YAML spec files to ch
         raise typer.Exit(EXIT_USAGE)
 
 
-@spec_app.command("schema")
+@spec_app.command("schema", cls=DegamlCommand, epilog=examples("degaml spec schema > spec.schema.json"))
 def schema() -> None:
     """Print the JSON Schema of a task spec (point your editor's YAML language server at it)."""
     typer.echo(json.dumps(spec_json_schema(), indent=2))

@@ -12,10 +12,21 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from degaml.cli.common import check_writable, check_writable_dir, consent_remote_code, console, console_err, write_json
+from degaml.cli.common import PhaseProgress, check_writable, check_writable_dir, consent_remote_code, console, data_line, data_notes, write_json
+from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import DegamlError
 
-strategy_app = typer.Typer(no_args_is_help=True)
+strategy_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
+FAMILIES = {  # the action union's families (tests/cli check this against degaml.strategies.registry)
+    "ttt": "test-time training of θ₀ on unlabeled inputs",
+    "tts": "test-time scaling: ensembles/routers over several adapters",
+    "lora_mix": "two-subspace LoRA mixing",
+    "slot": "SLOT: per-sample latent optimisation",
+    "support_sft": "supervised LoRA steps on the labelled support items",
+}
+RUN_HELP = ("Run one adaptation strategy on the generated adapter and score it.\n\n\b\nFamilies (--action '{\"family\": ...}'):\n"
+            + "\n".join(f"  {name:<9} {what}" for name, what in FAMILIES.items())
+            + "\n\nEvery parameter and its allowed values: degaml strategy schema")
 
 
 class ScoredSplitOption(str, enum.Enum):
@@ -41,17 +52,20 @@ def parse_action(text: str):
         raise DegamlError(f"--action: {where}: {err['msg']} (got {json.dumps(err.get('input'))[:80]})") from None
 
 
-@strategy_app.command("schema", help="Print the JSON Schema of the strategy union (what the policy emits).")
+@strategy_app.command("schema", cls=DegamlCommand, epilog=examples("degaml strategy schema > action.schema.json"), help="Print the JSON Schema of the strategy union (what the policy emits).")
 def schema_command() -> None:
     from degaml.strategies.registry import action_json_schema
 
     typer.echo(json.dumps(action_json_schema(), indent=2))
 
 
-@strategy_app.command("run", help="Run one adaptation strategy on the generated adapter and score it.")
+@strategy_app.command("run", cls=DegamlCommand, help=RUN_HELP, short_help="Run one adaptation strategy and score it.",
+                      epilog=examples("""degaml strategy run specs/arc_easy.yaml --action '{"family": "tts", "num_prompt_batches": 3, "method": "majority_vote"}'""",
+                                      """degaml strategy run specs/arc_easy.yaml num_validation=50 --action '{"family": "lora_mix", "lambda": 0.5}'""",
+                                      "degaml strategy schema   # every family's parameters"))
 def run_command(
     spec_path: Path = typer.Argument(..., metavar="SPEC"),
-    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]..."),
+    overrides: list[str] = typer.Argument(None, metavar="KEY=VALUE", help="spec overrides, e.g. num_validation=50"),
     action: str = typer.Option(..., "--action", help='strategy JSON, e.g. \'{"family": "tts", "num_prompt_batches": 3, "method": "majority_vote"}\''),
     adapter: Path | None = typer.Option(None, "--adapter", help="start from this PEFT adapter instead of the generated θ₀"),
     split: ScoredSplitOption = typer.Option(ScoredSplitOption.validation, "--split", help="split to score (test: final numbers only)"),
@@ -63,7 +77,7 @@ def run_command(
     from degaml.generator.pipeline import resolve_generator
     from degaml.generator.sampler import AdapterSampler
     from degaml.models import load_llm
-    from degaml.specs import load_spec
+    from degaml.specs.load import load_spec
     from degaml.strategies.base import StrategyContext
     from degaml.strategies.registry import run_strategy
 
@@ -78,16 +92,15 @@ def run_command(
     generator = resolve_generator(spec.generator) if needs_generator else None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     work = work_dir or Path("runs") / "strategy" / f"{spec.task}-{params.family}-{stamp}"
-    task = load_task_data(spec, on_skip=lambda m: console_err.print(f"[dim]{m}[/]", highlight=False))
+    task = load_task_data(spec, on_skip=data_notes())
+    data_line(spec.task, task, split.value, len(task.split(split.value)))
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     sampler = AdapterSampler.load(generator, work / "adapters") if generator else None
-    progress = console_err.status("starting")
-    ctx = StrategyContext(loaded, spec, task, sampler, work, seed=spec.seed, _initial=adapter,
-                          progress=lambda what, f: progress.update(f"{what} ({100 * f:.0f}%)"))
-    with progress:
-        progress.update("scoring θ₀")
-        baseline = ctx.evaluate(split.value, ctx.initial_adapter())
+    with PhaseProgress() as progress:
+        ctx = StrategyContext(loaded, spec, task, sampler, work, seed=spec.seed, _initial=adapter, progress=progress)
+        baseline = ctx.evaluate(split.value, ctx.initial_adapter(), label="θ₀")
         outcome = run_strategy(params, ctx, split.value)
+        progress.done()
     table = Table(title=f"{spec.task} · {params.family} · {split.value}", show_header=False)
     table.add_row("params", json.dumps(outcome.params))
     table.add_row("θ₀", f"{baseline.accuracy:.4f} (95% CI {baseline.ci95[0]:.4f}–{baseline.ci95[1]:.4f}, n={baseline.n})")

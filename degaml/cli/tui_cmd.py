@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from degaml.controller.store import TrajectoryStore
 from degaml.errors import DegamlError
 
 
 def tui_command(
-    run_dir: Path | None = typer.Argument(None, help="run directory (holds run.json and events.jsonl)"),
+    run_dir: Path | None = typer.Argument(None, metavar="RUN_DIR", help="run directory (holds run.json and events.jsonl)"),
     root: Path = typer.Option(Path("runs"), help="where to look for runs when RUN_DIR is not given"),
 ) -> None:
+    from degaml.controller.store import TrajectoryStore
     from degaml.tui import PickerApp, RunApp  # Textual is imported only for this command
 
     if run_dir is None:

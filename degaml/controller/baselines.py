@@ -44,7 +44,8 @@ class RandomPolicy:
         self.offset = offset
         self.salt = salt
 
-    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
+    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str],
+               progress: object = None) -> Decision:
         start = time.perf_counter()
         rng = random.Random(f"random-policy:{self.salt}:{self.offset}:{seed}")
         action = random_action(self.schema, rng)
@@ -64,5 +65,6 @@ class FixedPolicy:
         self.action = Action.model_validate(action).model_dump(mode="json", by_alias=True)
         self.name = f"fixed:{self.action['strategy']['family']}"
 
-    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
+    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str],
+               progress: object = None) -> Decision:
         return Decision(json.dumps(self.action), self.action, None, 1, 0.0)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from degaml.controller.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
@@ -90,9 +90,8 @@ class Episode:
         self.cancel = cancel or threading.Event()
         self.on_event = on_event
         self._last_progress = 0.0
-        self._step = 0
         cfg = self.spec.adapt
-        self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha, progress=self._report)
+        self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha)
 
     def _emit(self, event) -> None:
         self.store.append(event)
@@ -102,11 +101,14 @@ class Episode:
     def _cancelled(self) -> bool:
         return self.cancel.is_set() or self.store.cancel_requested()
 
-    def _report(self, what: str, fraction: float) -> None:
-        now = time.monotonic()
-        if now - self._last_progress >= PROGRESS_INTERVAL or fraction >= 1.0:
-            self._last_progress = now
-            self._emit(ProgressEvent(step=self._step, what=what[:200], fraction=fraction))
+    def _progress(self, step: int) -> Callable[[str, float], None]:
+        """Progress of step `step` (strategies, scoring, the policy's decision) as throttled ProgressEvents."""
+        def report(what: str, fraction: float) -> None:
+            now = time.monotonic()
+            if now - self._last_progress >= PROGRESS_INTERVAL or fraction >= 1.0:
+                self._last_progress = now
+                self._emit(ProgressEvent(step=step, what=what[:200], fraction=fraction))
+        return report
 
     # -- pieces ---------------------------------------------------------------------------------------------------
     def baseline(self) -> BaselineEvent:
@@ -115,7 +117,7 @@ class Episode:
             return found[0]
         start = time.perf_counter()
         adapter = self.rt.ctx.initial_adapter()
-        result = self.rt.ctx.evaluate("validation", adapter)
+        result = replace(self.rt.ctx, progress=self._progress(0)).evaluate("validation", adapter, label="θ₀ baseline")
         correct = correctness(result)
         event = BaselineEvent(adapter=str(adapter), validation=_score(result), seconds=time.perf_counter() - start,
                               correct=bits(correct), noise=noise_floor(correct, self.spec.adapt.alpha).model_dump())
@@ -138,7 +140,8 @@ class Episode:
         messages = render_messages(state, action_json_schema())
         current = configuration_after(base, steps)
         tried = {canonical(s.action) for s in steps if s.action is not None and _started_from(s, steps) == current.chain}
-        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried)
+        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried,
+                                            progress=self._progress(step))
         event = DecisionEvent(step=step, state=state.to_dict(), messages=messages, raw=d.raw, action=d.action,
                               parse_error=d.error, attempts=d.attempts, policy_seconds=d.seconds)
         self._emit(event)
@@ -146,7 +149,7 @@ class Episode:
 
     def execute(self, decision: DecisionEvent, base: BaselineEvent, steps: list[StepEvent]) -> StepEvent:
         start = time.perf_counter()
-        self._step = decision.step
+        self.rollout.progress = self._progress(decision.step)
         config = configuration_after(base, steps)
         previous = {canonical(s.action): s for s in steps if s.action is not None and _started_from(s, steps) == config.chain}
         if decision.action is None:
@@ -174,14 +177,12 @@ class Episode:
     def finish(self, base: BaselineEvent, steps: list[StepEvent]) -> FinalEvent:
         started = time.perf_counter()
         config = configuration_after(base, steps)
-        self._step = len(steps)
-        total = len(self.rt.ctx.task.test)
-        self._emit(ProgressEvent(step=len(steps), what=f"scoring θ₀ on the test split ({total} items)", fraction=0.0))
-        base_test = self.rt.ctx.evaluate("test", Path(base.adapter))
+        self.rollout.progress = self._progress(len(steps))
+        test_ctx = replace(self.rt.ctx, progress=self.rollout.progress)
+        base_test = test_ctx.evaluate("test", Path(base.adapter), label="θ₀ on the test split")
         artifact: str | None = base.adapter
         test, baseline_test, reverted = _score(base_test), None, False
         if config.chain:
-            self._emit(ProgressEvent(step=len(steps), what=f"replaying the accepted chain on the test split ({total} items)", fraction=0.5))
             outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter))
             if outcome is None or outcome.result is None:  # never report a crash as "test 0.0, n=0": a resume retries it
                 raise RuntimeError(f"the accepted chain failed on the test split: {outcome.error if outcome else 'no outcome'}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,8 +76,10 @@ class Policy:
     def name(self) -> str:
         return str(self.adapter) if self.adapter else f"{self.loaded.name} (no policy adapter)"
 
-    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str]) -> Decision:
-        """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions."""
+    def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str],
+               progress: Callable[[str, float], None] | None = None) -> Decision:
+        """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions.
+        `progress(what, fraction)` gets the tokens generated so far against `max_new_tokens` (an upper bound)."""
         from degaml.strategies.registry import Action
 
         start = time.perf_counter()
@@ -84,8 +87,10 @@ class Policy:
         with attached_adapter(self.loaded.model, self.adapter) as model:
             for attempt in range(config.retries + 1):
                 temperature = config.temperature if attempt == 0 else max(1.0, config.temperature)
+                what, limit = f"policy decision (attempt {attempt + 1}): token", config.max_new_tokens
+                on_token = (lambda n: progress(f"{what} {n}/≤{limit}", n / limit)) if progress else None  # noqa: B023
                 raw = self.decoder.generate(model, self.loaded.tokenizer, messages, str(self.adapter), temperature,
-                                            config.max_new_tokens, seed * 1000 + attempt)
+                                            limit, seed * 1000 + attempt, on_token=on_token)
                 try:
                     parsed = Action.model_validate_json(raw).model_dump(mode="json", by_alias=True)
                 except ValidationError as exc:

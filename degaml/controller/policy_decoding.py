@@ -23,6 +23,7 @@ import json
 import threading
 import weakref
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -108,9 +109,18 @@ class ConstrainedDecoder:
         return cache, keep
 
     def generate(self, model: torch.nn.Module, tokenizer: Any, messages: list[dict[str, str]], adapter: str,
-                 temperature: float, max_new_tokens: int, seed: int) -> str:
-        """One constrained sample (greedy when temperature is 0), seeded like Outlines' path (`torch.manual_seed`)."""
-        from transformers import LogitsProcessorList
+                 temperature: float, max_new_tokens: int, seed: int, on_token: Callable[[int], None] | None = None) -> str:
+        """One constrained sample (greedy when temperature is 0), seeded like Outlines' path (`torch.manual_seed`).
+        `on_token(n)` is called after each generated token (progress; it never stops generation)."""
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+
+        class _Count(StoppingCriteria):  # never stops generation: only counts the tokens as they are generated
+            n = 0
+
+            def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **_: Any) -> torch.Tensor:
+                self.n += 1
+                on_token(self.n)  # type: ignore[misc]
+                return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
         processor = schema_processor(model, tokenizer, self.output_type)
         input_ids = prompt_ids(tokenizer, messages).to(model.device)  # (1, T)
@@ -121,6 +131,8 @@ class ConstrainedDecoder:
         self.prompt_tokens, self.reused_tokens = len(ids), keep
         kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens}
         kwargs |= {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        if on_token is not None:
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_Count()])
         with _LOCK:  # the processor holds the state of one generation
             processor.reset()
             torch.manual_seed(seed)

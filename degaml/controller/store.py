@@ -50,8 +50,41 @@ def _parse_lines(data: bytes, path: Path, first_line: int = 1) -> list:
         try:
             events.append(parse_event(raw.decode("utf-8")))
         except (ValidationError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}:{number}: not a degaml event ({str(exc).splitlines()[0][:120]})") from None
+            raise DataError(f"{path}:{number}: not a degaml event ({_event_problem(exc)})") from None
     return events
+
+
+def _event_problem(exc: ValidationError | UnicodeDecodeError) -> str:
+    """What is wrong with one events.jsonl line, without pydantic's union internals."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return "not valid JSON"
+    if first["type"].startswith("union_tag"):
+        return "no known event 'kind'"
+    if len(first["loc"]) < 2:
+        return "not a JSON object"
+    field = ".".join(str(part) for part in first["loc"][1:])
+    return f"{first['loc'][0]} event, field '{field}': {first['msg']}"
+
+
+def writer_alive(run_dir: Path) -> bool:
+    """Whether a live process holds the run's writer lock. The OS drops a killed writer's flock, so a run whose last
+    status is "running" without a live writer was stopped (killed) and can be resumed."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # held for microseconds: fails only against a writer's LOCK_EX
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 class TrajectoryStore:

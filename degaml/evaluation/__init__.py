@@ -1,8 +1,24 @@
 """Evaluation: prompts from spec templates, multiple-choice log-likelihood and greedy-generation scoring,
 answer extraction, and accuracy with Wilson 95% intervals."""
 
-from degaml.evaluation.evaluator import EvalResult, Prediction, evaluate
-from degaml.evaluation.metrics import wilson_interval
-from degaml.evaluation.prompts import PromptBuilder
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from degaml.lazy import lazy_exports
+
+_EXPORTS = {
+    "EvalResult": "degaml.evaluation.evaluator",
+    "Prediction": "degaml.evaluation.evaluator",
+    "evaluate": "degaml.evaluation.evaluator",
+    "wilson_interval": "degaml.evaluation.metrics",
+    "PromptBuilder": "degaml.evaluation.prompts",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # the eager imports, for type checkers only
+    from degaml.evaluation.evaluator import EvalResult, Prediction, evaluate
+    from degaml.evaluation.metrics import wilson_interval
+    from degaml.evaluation.prompts import PromptBuilder
 
 __all__ = ["EvalResult", "Prediction", "PromptBuilder", "evaluate", "wilson_interval"]

@@ -9,11 +9,12 @@ slower than fp32, and bf16 rounding shifts log-likelihoods; `benchmarks/evaluato
 
 from __future__ import annotations
 
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from degaml.errors import ModelLoadError
+
+if TYPE_CHECKING:  # torch is imported where used: specs import the names below without loading torch
+    import torch
 
 DeviceName = Literal["auto", "cpu", "cuda"]
 DtypeName = Literal["auto", "float32", "bfloat16"]
@@ -21,6 +22,8 @@ DtypeName = Literal["auto", "float32", "bfloat16"]
 
 def resolve_device(name: DeviceName) -> torch.device:
     """Map a spec's device name to a torch device; `cuda` without a GPU is a user error."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -30,6 +33,8 @@ def resolve_device(name: DeviceName) -> torch.device:
 
 def resolve_dtype(name: DtypeName, device: torch.device) -> torch.dtype:
     """Map a spec's dtype name to a torch dtype for `device`."""
+    import torch
+
     if name == "float32":
         return torch.float32
     if name == "bfloat16":

@@ -142,12 +142,22 @@ def _validate(model: type[ModelT], data: Any, source: str, path: Path | None) ->
         raise SpecError(f"{source}: spec is empty")
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a spec must be a mapping of keys, got {type(data).__name__}")
+    _check_kind(model, data, source)
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
         raise SpecError(validation_message(source, exc)) from None
     spec._path = path
     return spec
+
+
+def _check_kind(model: type[ModelT], data: dict[str, Any], source: str) -> None:
+    """A task spec where a meta spec is expected (or the reverse) is named as such, not as missing fields."""
+    is_task, is_meta = "task" in data and "tasks" not in data, "tasks" in data and "task" not in data
+    if model is MetaSpec and is_task:
+        raise SpecError(f"{source}: this is a task spec; this command takes a meta spec (specs/meta/…)")
+    if model is TaskSpec and is_meta:
+        raise SpecError(f"{source}: this is a meta spec (a list of tasks); this command takes a task spec (specs/<task>.yaml)")
 
 
 def spec_from_dict(data: Any, source: str = "<spec>", path: Path | None = None) -> TaskSpec:
@@ -165,6 +175,10 @@ def _check_local_files(spec: TaskSpec, source: str) -> None:
 
 
 def _read_yaml(path: Path, overrides: list[str] | None) -> Any:
+    if path.is_dir():
+        found = sorted(path.glob("*.yaml"))
+        hint = f" (e.g. {found[0]})" if found else ""
+        raise SpecError(f"{path}: is a directory, not a spec file; give one YAML spec{hint}")
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
     try:

@@ -64,6 +64,7 @@ class StrategyContext:
     seed: int = 0
     progress: ProgressFn | None = None
     _initial: Path | None = field(default=None, repr=False)
+    _phase: str = field(default="scoring", repr=False)  # the last reported phase: labels scoring progress
 
     def initial_adapter(self) -> Path:
         """θ₀: the generator's adapter for the support prompts (in order) — the baseline every strategy refines."""
@@ -83,12 +84,24 @@ class StrategyContext:
         """The questions of `split` without answers (what test-time methods may see)."""
         return [ex.question for ex in self.task.split(split)]
 
-    def evaluate(self, split: ScoredSplit, adapter: Path | None, examples: Sequence[Example] | None = None) -> EvalResult:
-        """Score the base model + `adapter` on `split` (or the given subset of it)."""
+    def evaluate(self, split: ScoredSplit, adapter: Path | None, examples: Sequence[Example] | None = None,
+                 label: str | None = None) -> EvalResult:
+        """Score the base model + `adapter` on `split` (or the given subset of it); with `progress` set, reports
+        `<label or current phase> · <split> done/total` as the items are scored."""
         items = self.examples(split) if examples is None else examples
-        return evaluate(self.loaded, self.spec, items, split, fewshot_pool=self.task.train, adapter=adapter)
+        advance = None
+        if self.progress is not None and items:
+            what, total, done = f"{label or self._phase} · {split}", len(items), [0]
+
+            def advance(n: int) -> None:
+                done[0] += n
+                self.progress(f"{what} {int(min(done[0], total))}/{total}", min(1.0, done[0] / total))  # type: ignore[misc]
+
+            self.progress(f"{what} 0/{total}", 0.0)
+        return evaluate(self.loaded, self.spec, items, split, fewshot_pool=self.task.train, adapter=adapter, progress=advance)
 
     def report(self, what: str, fraction: float) -> None:
+        self._phase = what
         if self.progress is not None:
             self.progress(what, min(1.0, max(0.0, fraction)))
 

@@ -19,7 +19,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
-from degaml.controller.store import EventFollower, TrajectoryStore
+from degaml.controller.store import EventFollower, TrajectoryStore, writer_alive
 from degaml.errors import DegamlError
 from degaml.tui.model import RunState, StepRow
 from degaml.tui.screens import ConfirmScreen, DetailScreen, HelpScreen, TrajectoriesScreen
@@ -34,6 +34,9 @@ SummaryView { width: 38; height: 100%; padding: 0 0 0 1; border-left: solid $pri
 DetailPane { height: 1fr; min-height: 3; border-top: solid $primary-darken-2; padding: 0 1; }
 DetailPane:focus { border-top: solid $accent; }
 """
+
+
+WRITER_CHECK_EVERY = 4  # polls between checks that a "running" run's writer is alive
 
 
 class RunApp(App[None]):
@@ -63,6 +66,7 @@ class RunApp(App[None]):
         self._poll_error: str | None = None
         self._timer: Timer | None = None
         self._quit_when_runner_done = False
+        self._polls = 0
 
     # -- layout ---------------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -93,9 +97,21 @@ class RunApp(App[None]):
                 self._timer.pause()
             self.refresh_views(set())
             return
-        if not events:
-            return
-        self.refresh_views(self.state.apply(events))
+        changed = self.state.apply(events) if events else set()
+        self._polls += 1
+        check = self._polls == 1 or self._polls % WRITER_CHECK_EVERY == 0 or bool(events)
+        writer_changed = check and self.check_writer()
+        if events or writer_changed:
+            self.refresh_views(changed)
+
+    def check_writer(self) -> bool:
+        """Is the writer of a "running" run still alive? (A killed writer's lock is gone.) True if the state changed."""
+        status = self.state.status.status if self.state.status is not None else None
+        if self.runner is not None or status != "running":
+            return False  # our own runner thread is the writer, or the run says it is not running
+        alive = writer_alive(self.run_dir)
+        changed, self.state.writer_alive = alive != self.state.writer_alive, alive
+        return changed
 
     def refresh_views(self, changed: set[int]) -> None:
         table = self.query_one(StepsTable)
@@ -106,7 +122,7 @@ class RunApp(App[None]):
         if (following or (not had_rows and not self.state.ended)) and table.row_count > before:
             table.move_cursor(row=table.row_count - 1)
         note = self._poll_error or (f"runner failed: {self.runner_error}" if self.runner_error else "")
-        self.query_one(RunHeaderView).show(self.state, note)
+        self.query_one(RunHeaderView).show(self.state, note, self.run_dir)
         self.query_one(SummaryView).show(self.state)
         self.query_one(AccuracyChart).refresh()
         selected = table.selected_step()

@@ -12,8 +12,18 @@ import io
 from pathlib import Path
 
 from rich.console import Console
+from textual.app import App
 
 from degaml.tui.app import RunApp
+
+
+def screen_text(app: App) -> str:
+    """What a (headless) app's screen shows now, as plain text lines of its width."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True,
+                      color_system="truecolor", legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
 
 
 async def capture_text(run_dir: Path, width: int = 80, height: int = 24, keys: tuple[str, ...] = ()) -> str:
@@ -25,12 +35,9 @@ async def capture_text(run_dir: Path, width: int = 80, height: int = 24, keys: t
             await pilot.press(key)
             await pilot.pause()
         await pilot.wait_for_scheduled_animations()
-        console = Console(width=width, height=height, file=io.StringIO(), record=True, force_terminal=True,
-                          color_system="truecolor", legacy_windows=False, safe_box=False)
-        console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
-        text = console.export_text()
+        text = screen_text(app)
         await pilot.press("q")
-    return "\n".join(line.rstrip() for line in text.splitlines())
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:

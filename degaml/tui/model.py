@@ -22,7 +22,12 @@ from degaml.controller.events import (
 from degaml.tui.format import family_of
 
 RowState = Literal["running", "done", "failed"]
-ENDED = ("cancelled", "finished", "failed")
+ENDED = ("cancelled", "finished", "failed", "stopped")
+STOPPED = "stopped"  # last status "running" but no live writer holds RUN_DIR/.lock: the writer was killed
+
+
+def resume_hint(run_dir: object) -> str:
+    return f"stopped — resume with `degaml adapt --resume {run_dir}`"
 
 
 @dataclass
@@ -69,11 +74,14 @@ class RunState:
     status: StatusEvent | None = None
     cancel_requested: bool = False
     activity: ProgressEvent | None = None  # progress not tied to a running decision (e.g. the test split)
+    writer_alive: bool = True  # False: nobody holds the run's writer lock (store.writer_alive)
 
     def apply(self, events: Iterable[object]) -> set[int]:
         """Fold new events in; returns the steps whose rows changed."""
         changed: set[int] = set()
         for event in events:
+            if isinstance(event, (BaselineEvent, DecisionEvent, StepEvent)):
+                self.activity = None  # the phase it reported on is over
             if isinstance(event, BaselineEvent):
                 self.baseline = event
             elif isinstance(event, DecisionEvent):
@@ -104,7 +112,8 @@ class RunState:
 
     @property
     def status_name(self) -> str:
-        return self.status.status if self.status is not None else "created"
+        name = self.status.status if self.status is not None else "created"
+        return STOPPED if name == "running" and not self.writer_alive else name
 
     @property
     def ended(self) -> bool:

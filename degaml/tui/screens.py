@@ -46,7 +46,8 @@ class HelpScreen(ModalScreen[None]):
         for key, what in KEYS:
             text.append(f"{key:>8}  ", style="bold cyan")
             text.append(f"{what}\n")
-        text.append("\nThe viewer only reads the run; `c` creates its `cancel` file.\n", style="grey62")
+        text.append("\nThe viewer never changes the run: `c` creates its `cancel` file; `e` writes only\n"
+                    "the export file you name (nothing when no step was accepted).\n", style="grey62")
         text.append("escape closes this help", style="grey62")
         with Vertical():
             yield Static(text)
@@ -160,12 +161,15 @@ class TrajectoriesScreen(Screen[None]):
         if not path_text:
             result.update(Text("type a file path first", style="red"))
             return None
+        if not self.state.accepted():
+            result.update(Text("nothing to export: no step has beaten the baseline yet (reward 1); no file written",
+                               style="yellow"))
+            return 0
         out = Path(path_text).expanduser()
         try:
             count = export_trajectories([self.run_dir], out, accepted_only=True)
         except (DegamlError, OSError) as exc:
             result.update(Text(f"export failed: {' '.join(str(exc).split())}", style="red"))
             return None
-        result.update(Text(f"wrote {count} accepted record(s) to {out}", style="bold green"))
-        self.app.notify(f"exported {count} record(s) to {out}")
-        return count
+        result.update(Text(f"wrote {count} accepted record(s) to {out}", style="bold green"))  # (no toast: one
+        return count  # would be drawn over the path box)

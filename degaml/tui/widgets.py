@@ -14,10 +14,10 @@ from textual.widgets import DataTable, Static
 from degaml.tui.chart import render_chart
 from degaml.tui.detail import render_detail
 from degaml.tui.format import bar, clip, params_text, pct, score_text, seconds_text, short_path, signed_pct
-from degaml.tui.model import RunState, StepRow
+from degaml.tui.model import STOPPED, RunState, StepRow, resume_hint
 
 STATUS_STYLE = {"running": "bold yellow", "finished": "bold green", "cancelled": "bold magenta",
-                "failed": "bold red", "created": "grey62"}
+                "failed": "bold red", "created": "grey62", "stopped": "bold red"}
 COLUMNS = (("step", "#"), ("family", "family"), ("params", "params"), ("val", "val acc"), ("delta", "Δ"),
            ("reward", "r"), ("seconds", "time"))
 PARAMS_WIDTH = 26
@@ -26,7 +26,7 @@ PARAMS_WIDTH = 26
 class RunHeaderView(Static):
     """Four lines: task and model; generator, policy, run id; baseline, budget, status; what happens now."""
 
-    def show(self, state: RunState, note: str = "") -> None:
+    def show(self, state: RunState, note: str = "", run_dir: object = "RUN_DIR") -> None:
         h = state.header
         line1 = Text()
         line1.append(h.task, style="bold")
@@ -40,15 +40,17 @@ class RunHeaderView(Static):
         line3.append(status, style=STATUS_STYLE.get(status, ""))
         if state.cancel_requested and not state.ended:
             line3.append(" (cancel requested)", style="bold magenta")
-        self.update(Text("\n").join([line1, line2, line3, self._activity(state, note)]))
+        self.update(Text("\n").join([line1, line2, line3, self._activity(state, note, run_dir)]))
 
     @staticmethod
-    def _activity(state: RunState, note: str) -> Text:
+    def _activity(state: RunState, note: str, run_dir: object = "RUN_DIR") -> Text:
         """Line 4: an error note, the running step's progress, or the run's status message."""
         line = Text()
         running = state.running
         if note:
             line.append(note, style="red")
+        elif state.status_name == STOPPED:
+            line.append(resume_hint(run_dir), style="bold red")
         elif running is not None and running.progress is not None:
             p = running.progress
             line.append(f"step {running.step} ▶ ", style="yellow")
@@ -145,7 +147,9 @@ class SummaryView(Static):
             text.append(f"accepted {len(state.accepted())} of {state.steps_done} steps\n")
             if best is not None and best.result is not None:
                 text.append(f"best so far: step {best.step} {best.family} {pct(best.result.accuracy)}")
-            if state.ended and state.status is not None:
+            if state.status_name == STOPPED:
+                text.append("\nrun stopped (its writer was killed)", style="grey62")
+            elif state.ended and state.status is not None:
                 text.append(f"\nrun {state.status_name}: {state.status.message}", style="grey62")
             self.update(text)
             return

@@ -57,7 +57,7 @@ class Script:
     def __init__(self, actions):
         self.actions, self.calls = list(actions), 0
 
-    def decide(self, messages, config, seed, tried):
+    def decide(self, messages, config, seed, tried, progress=None):
         action = self.actions[min(self.calls, len(self.actions) - 1)]
         self.calls += 1
         return Decision(json.dumps(action), action, None, 1, 0.0)

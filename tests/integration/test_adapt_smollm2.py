@@ -37,6 +37,7 @@ def test_adapt_arc_easy_one_step(tmp_path, capsys):
     assert decision.action is not None or decision.parse_error  # a validated action, or a recorded reason
     json.loads(decision.raw)  # Outlines-constrained: always JSON
     step = store.steps()[0]
-    assert step.reward == int(step.accuracy is not None and step.accuracy > store.events()[1].validation.accuracy)
+    baseline = next(e for e in store.events() if e.kind == "baseline")  # progress events come first
+    assert step.reward == int(step.accuracy is not None and step.accuracy > baseline.validation.accuracy)
     final = json.loads((tmp_path / "final.json").read_text())
     assert final["test"]["n"] == 16 and store.status() == "finished"

@@ -135,3 +135,20 @@ def build_recorded_run(run_dir: Path) -> Path:
     store.append(StatusEvent(time=T0 + 101, status="finished", message="budget exhausted (5 of 8 steps used)"))
     store.release()
     return run_dir
+
+
+def build_killed_run(run_dir: Path) -> Path:
+    """A run whose writer was killed while step 2's strategy ran: status still "running", nobody holds the lock."""
+    store = live_run(run_dir)
+    for step in range(2):
+        append_recorded_step(store, step)
+    store.append(decision_event(2, ACTIONS[2]))
+    store.append(progress_event(2, "lora_mix: scoring · validation 96/200", 0.48))
+    store.release()  # what the OS does to a killed writer's lock
+    return run_dir
+
+
+if __name__ == "__main__":  # python -m tests.tui.recorded_run DIR [--killed]: write the recorded run (for docs)
+    import sys
+
+    (build_killed_run if "--killed" in sys.argv else build_recorded_run)(Path(sys.argv[1]))

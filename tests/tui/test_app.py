@@ -250,8 +250,10 @@ async def test_picker_lists_runs_newest_first(tmp_path):
         await pilot.pause()
         runs = app.query_one("#runs", DataTable)
         assert runs.row_count == 2
-        assert [str(runs.get_row_at(i)[4]) for i in range(2)] == [str(new), str(old)]
-        assert [getattr(runs.get_row_at(i)[2], "plain", "") for i in range(2)] == ["running", "finished"]
+        assert [str(runs.get_row_at(i)[4]) for i in range(2)] == ["b", "a"]  # relative to the root
+        # `new` says "running" but its writer released the lock without a final status: a killed run
+        assert [getattr(runs.get_row_at(i)[2], "plain", "") for i in range(2)] == ["stopped", "finished"]
+        assert "degaml adapt --resume" in str(app.query_one("#picker-title", Static).render())
         assert [runs.get_row_at(i)[3] for i in range(2)] == ["0/8", "5/8"]
         await pilot.press("down", "enter")
         await pilot.pause()
@@ -300,3 +302,51 @@ async def test_runner_error_is_shown_and_kept(live_store):
             app.query_one("#header", Static).render())
         await pilot.press("q")  # no runner left: quits at once
     assert isinstance(app.runner_exception, DegamlError)
+
+
+async def test_picker_shows_a_live_writer_as_running_and_fits_80_columns(tmp_path):
+    from degaml.tui.capture import screen_text
+
+    store = live_run(tmp_path / "runs" / "adapt" / "a-very-long-task-name-for-a-run-20260101-120000-ab12")
+    store.header = store.header.model_copy(update={"task": "a_very_long_task_name_that_goes_on_and_on"})
+    (store.run_dir / "run.json").write_text(store.header.model_dump_json())
+    try:
+        app = PickerApp(tmp_path / "runs")
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            runs = app.query_one("#runs", DataTable)
+            assert getattr(runs.get_row_at(0)[2], "plain", "") == "running"  # the writer holds the lock
+            row = next(line for line in screen_text(app).splitlines() if "running" in line)
+            assert "0/8" in row and row.rstrip().endswith("ab12")  # steps and the directory's end stay on screen
+    finally:
+        store.release()
+
+
+async def test_a_killed_run_shows_stopped_with_the_resume_command(live_store):
+    app = RunApp(live_store.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        header = str(app.query_one("#header", Static).render())
+        assert "running" in header and "stopped" not in header
+        live_store.release()  # what the OS does when the writer is killed
+        await wait_for(pilot, lambda: "stopped" in str(app.query_one("#header", Static).render()))
+        header = str(app.query_one("#header", Static).render())
+        assert f"resume with `degaml adapt --resume {live_store.run_dir}`" in header
+        live_store.acquire()  # resumed by another process: running again
+        await wait_for(pilot, lambda: "stopped" not in str(app.query_one("#header", Static).render()))
+
+
+async def test_exporting_no_accepted_steps_writes_nothing(live_store, tmp_path):
+    out = tmp_path / "accepted.jsonl"
+    app = RunApp(live_store.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("e")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, TrajectoriesScreen)
+        assert screen.export(str(out)) == 0
+        await pilot.pause()
+        assert "nothing to export" in str(screen.query_one("#export-result", Static).render())
+        assert not app._notifications  # no toast over the path box
+    assert not out.exists() and not (live_store.run_dir / "accepted.jsonl").exists()

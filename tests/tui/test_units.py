@@ -55,3 +55,21 @@ def test_progress_outside_a_running_decision_is_run_activity(live_store):
     state.apply(TrajectoryStore.open(live_store.run_dir).events())
     assert list(state.rows) == [0] and state.running is None
     assert state.activity is not None and state.activity.what == "scoring on the test split"
+
+
+def test_policy_progress_is_activity_until_the_decision_lands_and_a_dead_writer_is_stopped(live_store):
+    from degaml.controller.store import writer_alive
+    from tests.tui.recorded_run import ACTIONS, decision_event, progress_event
+
+    state = RunState(live_store.header)
+    state.apply(TrajectoryStore.open(live_store.run_dir).events())
+    state.apply([progress_event(0, "policy decision (attempt 1): token 40/≤96", 40 / 96)])
+    assert state.activity is not None and state.running is None  # the TUI bar moves while the policy decides
+    state.apply([decision_event(0, ACTIONS[0])])
+    assert state.activity is None and state.running is not None  # that phase is over
+    assert writer_alive(live_store.run_dir) and state.status_name == "running"
+    live_store.release()
+    assert not writer_alive(live_store.run_dir)
+    state.writer_alive = False
+    assert state.status_name == "stopped" and state.ended and state.running is None
+    live_store.acquire()
