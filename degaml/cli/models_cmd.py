@@ -10,6 +10,7 @@ from rich.table import Table
 
 from degaml.cli.common import console, console_err
 from degaml.errors import DegamlError
+from degaml.models.device import choose_dtype, resolve_device
 from degaml.models.encoder import embedded_encoder_path
 from degaml.models.llm import DEFAULT_MODEL_LABEL, default_model_cache_dir, embedded_gguf_path, prepare_default_model
 
@@ -44,3 +45,7 @@ def models_command(prepare: bool = typer.Option(False, "--prepare", help="conver
     for name, path in _hf_cached_models():
         table.add_row(name, "HF cache", "", str(path))
     console.print(table)
+    device = resolve_device("auto")
+    with console_err.status("dtype: auto — measuring bf16 vs fp32 on this machine (once, cached)..."):
+        _, why = choose_dtype("auto", device)
+    console.print(f"device: auto → {device.type}; dtype: auto → {why.removeprefix('auto: ')}", highlight=False)
