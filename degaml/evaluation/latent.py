@@ -28,6 +28,7 @@ import torch
 from degaml.evaluation.generation import Generation, Prepared, generate_greedy
 from degaml.evaluation.loglikelihood import ContinuationScore, _Group, _groups, _pack, encode_pair
 from degaml.models.heads import backbone_and_head, unwrap_peft
+from degaml.models.merge import merged_lora
 
 DeltaFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -82,46 +83,47 @@ def score_items_with_offsets(
     order = sorted((i for i in range(len(items)) if item_groups[i]), key=lambda i: -max(g.length for g in item_groups[i]))
     backbone, head = backbone_and_head(model)
     results: list[list[ContinuationScore | None]] = [[None] * len(pairs) for pairs in items]
-    for local_items in _item_batches([len(item_groups[i]) for i in order], batch_size):
-        batch_items = [order[k] for k in local_items]
-        groups, row_owner = [], []
-        for local, i in enumerate(batch_items):
-            groups += item_groups[i]
-            row_owner += [local] * len(item_groups[i])
-        ids, pos, mask, starts = _pack(groups, tokenizer.pad_token_id, device)
-        with torch.no_grad():
-            hidden = backbone(input_ids=ids, position_ids=pos, attention_mask=mask).last_hidden_state  # (B, T, d)
-        # prompt states: positions 0..P-2 of the item's first row predict prompt tokens 1..P-1
-        p_rows, p_cols, p_targets, p_owner = [], [], [], []
-        row = 0
-        for local, i in enumerate(batch_items):
-            prefix = _common_prefix([g.ctx for g in item_groups[i]])
-            p_rows += [row] * (len(prefix) - 1)
-            p_cols += range(len(prefix) - 1)
-            p_targets += prefix[1:]
-            p_owner += [local] * (len(prefix) - 1)
-            row += len(item_groups[i])
-        as_long = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
-        delta = fit(hidden[as_long(p_rows), as_long(p_cols)], as_long(p_targets), as_long(p_owner), len(batch_items))
-        delta = delta.detach().to(device)  # (n_items, d)
-        rows, cols, targets, spans = [], [], [], []
-        for r, g in enumerate(groups):
-            for cont, first, member in zip(g.conts, starts[r], g.members):
-                where = [len(g.ctx) - 1, *range(first, first + len(cont) - 1)]
-                spans.append((batch_items[row_owner[r]], member, len(targets), len(cont)))
-                rows += [r] * len(cont)
-                cols += where
-                targets += cont
-        with torch.no_grad():
-            shifted = hidden[rows, cols] + delta[as_long(row_owner)[rows]]  # (N, d)
-            logprobs = torch.log_softmax(head(shifted.to(hidden.dtype)).float(), dim=-1)  # (N, V)
-            target = as_long(targets)
-            picked = logprobs.gather(1, target[:, None])[:, 0].tolist()
-            hits = (logprobs.argmax(-1) == target).tolist()
-        for item, member, offset, n in spans:
-            results[item][member] = ContinuationScore(sum(picked[offset : offset + n]), all(hits[offset : offset + n]), n)
-        if on_batch is not None:
-            on_batch(sum(len(g.members) for g in groups), sum(g.length for g in groups))
+    with merged_lora(model):  # a fixed adapter: merged while scoring, restored exactly after
+        for local_items in _item_batches([len(item_groups[i]) for i in order], batch_size):
+            batch_items = [order[k] for k in local_items]
+            groups, row_owner = [], []
+            for local, i in enumerate(batch_items):
+                groups += item_groups[i]
+                row_owner += [local] * len(item_groups[i])
+            ids, pos, mask, starts = _pack(groups, tokenizer.pad_token_id, device)
+            with torch.no_grad():
+                hidden = backbone(input_ids=ids, position_ids=pos, attention_mask=mask).last_hidden_state  # (B, T, d)
+            # prompt states: positions 0..P-2 of the item's first row predict prompt tokens 1..P-1
+            p_rows, p_cols, p_targets, p_owner = [], [], [], []
+            row = 0
+            for local, i in enumerate(batch_items):
+                prefix = _common_prefix([g.ctx for g in item_groups[i]])
+                p_rows += [row] * (len(prefix) - 1)
+                p_cols += range(len(prefix) - 1)
+                p_targets += prefix[1:]
+                p_owner += [local] * (len(prefix) - 1)
+                row += len(item_groups[i])
+            as_long = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
+            delta = fit(hidden[as_long(p_rows), as_long(p_cols)], as_long(p_targets), as_long(p_owner), len(batch_items))
+            delta = delta.detach().to(device)  # (n_items, d)
+            rows, cols, targets, spans = [], [], [], []
+            for r, g in enumerate(groups):
+                for cont, first, member in zip(g.conts, starts[r], g.members):
+                    where = [len(g.ctx) - 1, *range(first, first + len(cont) - 1)]
+                    spans.append((batch_items[row_owner[r]], member, len(targets), len(cont)))
+                    rows += [r] * len(cont)
+                    cols += where
+                    targets += cont
+            with torch.no_grad():
+                shifted = hidden[rows, cols] + delta[as_long(row_owner)[rows]]  # (N, d)
+                logprobs = torch.log_softmax(head(shifted.to(hidden.dtype)).float(), dim=-1)  # (N, V)
+                target = as_long(targets)
+                picked = logprobs.gather(1, target[:, None])[:, 0].tolist()
+                hits = (logprobs.argmax(-1) == target).tolist()
+            for item, member, offset, n in spans:
+                results[item][member] = ContinuationScore(sum(picked[offset : offset + n]), all(hits[offset : offset + n]), n)
+            if on_batch is not None:
+                on_batch(sum(len(g.members) for g in groups), sum(g.length for g in groups))
     return results  # type: ignore[return-value]
 
 

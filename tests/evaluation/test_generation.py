@@ -1,6 +1,7 @@
 """The one decoder (`generate_greedy`, HF generate) against a naive reference decoder: a full forward pass of
 prompt + continuation per step, argmax of head(h_last + δ), no cache, no batching, no merging. In fp32 on the
-tiny model the outputs must be identical — plain, steered (SLOT's δ as a logit bias) and with a merged LoRA."""
+tiny model the outputs must be identical — plain, steered (SLOT's δ as a logit bias) and with a merged LoRA;
+merged-LoRA multiple-choice scoring matches the unmerged side path."""
 
 from __future__ import annotations
 
@@ -97,3 +98,18 @@ def test_merged_lora_is_the_same_function(peft_model):
     torch.testing.assert_close(merged, plain, rtol=1e-4, atol=1e-4)
     with peft_model.disable_adapter(), merged_lora(peft_model) as model:  # disabled adapters are not merged
         assert not any(getattr(m, "merged", False) for m in model.modules())
+
+
+def test_merged_lora_scoring_equals_the_unmerged_side_path(peft_model, tiny_loaded):
+    from degaml.evaluation.loglikelihood import encode_pair, score_continuations
+
+    tok = tiny_loaded.tokenizer
+    pairs = [(f"Question number {i} about planets?\nAnswer:", f" {c}") for i in range(3) for c in ("Mars", "Venus")]
+    got = score_continuations(peft_model, tok, pairs, 2, 128)
+    with torch.no_grad():
+        for (ctx, cont), score in zip(pairs, got):
+            c, k = encode_pair(tok, ctx, cont)
+            logits = peft_model(input_ids=torch.tensor([c + k])).logits[0].float()  # unmerged: the side path
+            ref = torch.log_softmax(logits[len(c) - 1 : -1], -1).gather(1, torch.tensor(k)[:, None]).sum()
+            assert abs(score.logprob - float(ref)) < 1e-4
+    assert not any(getattr(m, "merged", False) for m in peft_model.modules())
