@@ -1,21 +1,27 @@
-"""Evaluator speed against the matmul roofline measured in the same run (fp32 and bf16).
+"""Evaluator speed against the hardware limits measured in the same run, fp32 and bf16 side by side.
 
-Measures, on this machine:
-  1. roofline: GFLOP/s of a dense matmul shaped like SmolLM2's MLP (tokens × 576 → 1536), fp32 and bf16;
-  2. backbone: tokens/s of a plain forward pass of the model (batch 8 × 64 tokens) and the GFLOP/s it implies
-     (2 × non-embedding parameters per token), as a fraction of the roofline;
-  3. multiple choice: ARC-Easy, the first N validation items in file order — packed (shared context) and unpacked
-     scoring, fp32 and bf16: examples/s, tokens/s, accuracy, and how often bf16 picks the same answer as fp32;
-  4. generation: GSM8K zero-shot, the first M items, greedy up to 128 new tokens: examples/s, new tokens/s.
+Measures, on this machine, in one process (ratios are robust to a shared machine; absolute figures are not):
+  1. limits (`benchmarks/roofline.py`): matmul GFLOP/s at SmolLM2's MLP shape for 40 and 512 rows, memory
+     bandwidth; the decoding tokens/s and scoring tokens/s they allow; the `dtype: auto` probe's choice;
+  2. multiple choice: ARC-Easy, the first N validation items — `evaluate` (packed rows): examples/s, tokens/s
+     through the backbone as a fraction of the prefill limit, and how often bf16 picks fp32's answer;
+  3. generation: GSM8K, the first M validation prompts, greedy ≤ K new tokens, batch B, the spec's stop strings —
+     degaml's decoder (`generate_greedy`) vs a plain `model.generate` loop (one prompt at a time, same stop
+     strings) in fp32; degaml in bf16; new tokens/s against the decoding limit; identical texts fp32 vs plain loop,
+     and bf16's agreement with fp32;
+  4. a fixed LoRA adapter (random, r = 8 on all seven projections, as the shipped generator's adapters): decoding
+     with the adapter merged (`merged_lora`, what degaml does) vs the PEFT side path, in the probe's dtype.
 
-Usage: python benchmarks/evaluator_throughput.py [--items 100] [--gen-items 16] [--out docs/benchmarks/throughput.json]
-Run it on an otherwise idle machine: timings are wall-clock.
+Usage: python benchmarks/evaluator_throughput.py [--items 60] [--gen-items 16] [--max-new-tokens 96]
+       [--gen-batch 16] [--threads N] [--out docs/benchmarks/throughput.json]     (seeded: torch.manual_seed(0))
+Run from the repo root (`PYTHONPATH=.` when degaml is not installed from this checkout).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -24,103 +30,174 @@ import torch
 
 from degaml.data import load_task_data
 from degaml.evaluation import PromptBuilder, evaluate
-from degaml.evaluation.loglikelihood import score_continuations
+from degaml.evaluation.batching import left_pad
+from degaml.evaluation.generation import cut_at_stop, decode_batch, encode_prompts, generate_greedy
 from degaml.models import load_llm
+from degaml.models.device import choose_dtype
+from degaml.models.dtype_probe import cpu_flags
 from degaml.specs import load_spec
 
+import roofline as rl  # benchmarks/roofline.py (this script's directory is on sys.path)
+
 REPO = Path(__file__).resolve().parents[1]
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
 
 
-def matmul_gflops(dtype: torch.dtype, m: int = 512, k: int = 576, n: int = 1536, reps: int = 30) -> float:
-    a, w = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
-    for _ in range(3):
-        torch.nn.functional.linear(a, w)
+def timed(fn):
     start = time.perf_counter()
-    for _ in range(reps):
-        torch.nn.functional.linear(a, w)
-    return 2 * m * k * n * reps / (time.perf_counter() - start) / 1e9
+    out = fn()
+    return out, time.perf_counter() - start
 
 
-@torch.inference_mode()
-def backbone_tokens_per_second(model: torch.nn.Module, batch: int = 8, length: int = 64, reps: int = 3) -> float:
-    ids = torch.randint(100, 40000, (batch, length))
-    backbone = model.get_decoder()
-    backbone(input_ids=ids)
-    start = time.perf_counter()
-    for _ in range(reps):
-        backbone(input_ids=ids)
-    return batch * length * reps / (time.perf_counter() - start)
+def plain_generate_loop(model, tokenizer, prompts, until, max_new_tokens, max_length) -> list[str]:
+    """The baseline: `model.generate` on one prompt at a time (no batching), HF stop strings."""
+    encoded, _ = encode_prompts(tokenizer, prompts, max_length, max_new_tokens)
+    texts = []
+    with torch.inference_mode():
+        for ids in encoded:
+            out = model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 do_sample=False, max_new_tokens=max_new_tokens, stop_strings=list(until),
+                                 tokenizer=tokenizer, pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None,
+                                 top_k=None)[0, len(ids):]
+            texts.append(cut_at_stop(tokenizer.decode(out, skip_special_tokens=True), until))
+    return texts
+
+
+def unmerged_decode(model, tokenizer, prompts, until, max_new_tokens, batch, max_length) -> int:
+    """degaml's batching and decoder without merging the adapter (the PEFT side path at every step)."""
+    encoded, order = encode_prompts(tokenizer, prompts, max_length, max_new_tokens)
+    n_new = 0
+    with torch.inference_mode():
+        for start in range(0, len(order), batch):
+            ids, mask, _ = left_pad([encoded[i] for i in order[start:start + batch]], tokenizer.pad_token_id, torch.device("cpu"))
+            n_new += int((decode_batch(model, tokenizer, ids, mask, until, max_new_tokens) != tokenizer.pad_token_id).sum())
+    return n_new
+
+
+def random_lora(model):
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
+                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        for name, p in peft_model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(std=0.01)
+    return peft_model.eval()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--items", type=int, default=60)
     parser.add_argument("--gen-items", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--gen-batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 = robust ratios on a shared machine)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "throughput.json")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    report: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                                "torch": torch.__version__}}
-    report["roofline_gflops"] = {"float32": matmul_gflops(torch.float32), "bfloat16": matmul_gflops(torch.bfloat16)}
+    flags = set(cpu_flags().split())
+    r: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+                           "torch": torch.__version__, "flags": [f for f in FLAGS if f in flags],
+                           "load_start": os.getloadavg()}, "args": vars(args) | {"out": str(args.out)}}
+    r["limits"] = {"bandwidth_gbs": rl.bandwidth_gbs()}
+    for dt in (torch.float32, torch.bfloat16):
+        name = str(dt).removeprefix("torch.")
+        r["limits"][name] = {"gflops_40": rl.matmul_gflops(dt, 40), "gflops_512": rl.matmul_gflops(dt, 512)}
+    auto, r["auto_dtype"] = choose_dtype("auto", torch.device("cpu"))
 
     arc = load_spec(REPO / "specs" / "arc_easy.yaml")
-    arc_items = load_task_data(arc).split("all")[: args.items]
-    pairs = [pair for ex in arc_items for pair in PromptBuilder(arc).choice_pairs(ex)]
-    report["backbone"], report["multiple_choice"] = {}, {}
-    predictions = {}
-    for dtype in ("float32", "bfloat16"):
-        loaded = load_llm("default", device="cpu", dtype=dtype)
-        params = sum(p.numel() for n, p in loaded.model.named_parameters() if "embed" not in n)
-        tps = backbone_tokens_per_second(loaded.model)
-        report["backbone"][dtype] = {"tokens_per_second": tps, "gflops": 2 * params * tps / 1e9,
-                                     "fraction_of_roofline": 2 * params * tps / 1e9 / report["roofline_gflops"][dtype]}
-        for packed in (True, False):
-            tokens = []
-            start = time.perf_counter()
-            score_continuations(loaded.model, loaded.tokenizer, pairs, arc.batch_size, arc.max_length,
-                                on_batch=lambda _, t: tokens.append(t), share_context=packed)
-            seconds = time.perf_counter() - start
-            report["multiple_choice"][f"{dtype}/{'packed' if packed else 'unpacked'}"] = {
-                "items": len(arc_items), "seconds": seconds, "examples_per_second": len(arc_items) / seconds,
-                "tokens": sum(tokens), "tokens_per_second": sum(tokens) / seconds,
-            }
-        result = evaluate(loaded, arc, arc_items, "all")
-        predictions[dtype] = [p.prediction for p in result.predictions]
-        report["multiple_choice"][f"{dtype}/accuracy"] = {"acc": result.acc, "acc_norm": result.acc_norm, "ci95": result.ci95}
-    same = sum(a == b for a, b in zip(predictions["float32"], predictions["bfloat16"])) / len(arc_items)
-    report["multiple_choice"]["bf16_same_prediction_as_fp32"] = same
-
-    gsm = load_spec(REPO / "specs" / "gsm8k.yaml", ["generation.max_new_tokens=128"])
+    arc_data = load_task_data(arc)
+    arc_items = arc_data.split("validation")[: args.items]
+    gsm = load_spec(REPO / "specs" / "gsm8k.yaml")
     gsm_data = load_task_data(gsm)
-    loaded = load_llm("default", device="cpu", dtype="float32")
-    gen = evaluate(loaded, gsm, gsm_data.split("all")[: args.gen_items], "all")
-    new_tokens = sum(len(loaded.tokenizer(p.output, add_special_tokens=False)["input_ids"]) for p in gen.predictions)
-    report["generation"] = {"items": gen.n, "seconds": gen.seconds, "examples_per_second": gen.examples_per_second,
-                            "new_tokens_per_second": new_tokens / gen.seconds, "tokens_per_second": gen.tokens_per_second}
+    builder = PromptBuilder(gsm, gsm_data.train)
+    prompts = [builder.context(ex) for ex in gsm_data.split("validation")[: args.gen_items]]
+    until, k, b, maxlen = gsm.generation.until, args.max_new_tokens, args.gen_batch, gsm.max_length
+    r["mc"], r["gen"], mc_pred, gen_text = {}, {}, {}, {}
+    for name in ("float32", "bfloat16"):
+        loaded = load_llm("default", device="cpu", dtype=name)
+        model, tok = loaded.model, loaded.tokenizer
+        sizes = rl.model_sizes(model)
+        lim = r["limits"][name]
+        res = evaluate(loaded, arc, arc_items, "validation", fewshot_pool=arc_data.train)
+        mc_pred[name] = [p.prediction for p in res.predictions]
+        r["mc"][name] = {"items": res.n, "seconds": res.seconds, "examples_per_second": res.examples_per_second,
+                         "tokens_per_second": res.tokens_per_second, "accuracy": res.accuracy,
+                         "prefill_limit_tokens_per_second": rl.prefill_limit(sizes, lim["gflops_512"])}
+        gens, seconds = timed(lambda: generate_greedy(model, tok, prompts, until, k, b, maxlen))
+        gen_text[name] = [g.text for g in gens]
+        new = sum(g.n_new_tokens for g in gens)
+        r["gen"][name] = {"items": len(prompts), "seconds": seconds, "examples_per_second": len(prompts) / seconds,
+                          "new_tokens": new, "new_tokens_per_second": new / seconds,
+                          "decode_limit_tokens_per_second": rl.decode_limit(sizes, b, lim["gflops_40"], r["limits"]["bandwidth_gbs"])}
+        if name == "float32":
+            texts, seconds = timed(lambda: plain_generate_loop(model, tok, prompts, until, k, maxlen))
+            r["gen"]["plain_loop_float32"] = {"seconds": seconds, "examples_per_second": len(prompts) / seconds,
+                                              "identical_texts": sum(a == c for a, c in zip(texts, gen_text[name]))}
+        if loaded.dtype == auto:
+            peft_model = random_lora(model)
+            _, merged_s = timed(lambda: generate_greedy(peft_model, tok, prompts, until, k, b, maxlen))
+            _, side_s = timed(lambda: unmerged_decode(peft_model, tok, prompts, until, k, b, maxlen))
+            r["gen"]["lora"] = {"dtype": name, "merged_seconds": merged_s, "side_path_seconds": side_s}
+            peft_model.unload()
+        del loaded, model
+    r["mc"]["bf16_same_answer"] = sum(a == c for a, c in zip(mc_pred["float32"], mc_pred["bfloat16"]))
+    r["gen"]["bf16_same_text"] = sum(a == c for a, c in zip(gen_text["float32"], gen_text["bfloat16"]))
+    r["machine"]["load_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
+    args.out.write_text(json.dumps(r, indent=2) + "\n")
+    print(markdown(r))
 
 
 def markdown(r: dict) -> str:
-    """The report as the markdown table docs/benchmarks.md shows."""
-    roof = r["roofline_gflops"]
-    lines = ["| measurement | float32 | bfloat16 |", "| --- | --- | --- |",
-             f"| matmul roofline (GFLOP/s, 512×576 · 576×1536) | {roof['float32']:.1f} | {roof['bfloat16']:.1f} |"]
-    bb = r["backbone"]
-    lines.append(f"| backbone forward, tokens/s (8×64) | {bb['float32']['tokens_per_second']:.0f} | {bb['bfloat16']['tokens_per_second']:.0f} |")
-    lines.append(f"| backbone, fraction of roofline | {bb['float32']['fraction_of_roofline']:.2f} | {bb['bfloat16']['fraction_of_roofline']:.2f} |")
-    mc = r["multiple_choice"]
-    for mode in ("packed", "unpacked"):
-        a, b = mc[f"float32/{mode}"], mc[f"bfloat16/{mode}"]
-        lines.append(f"| ARC-Easy {mode} scoring, examples/s ({a['items']} items) | {a['examples_per_second']:.2f} | {b['examples_per_second']:.2f} |")
-        lines.append(f"| ARC-Easy {mode} scoring, tokens/s processed | {a['tokens_per_second']:.0f} | {b['tokens_per_second']:.0f} |")
-    fa, ba = mc["float32/accuracy"], mc["bfloat16/accuracy"]
-    lines.append(f"| ARC-Easy acc / acc_norm (%) | {100 * fa['acc']:.1f} / {100 * fa['acc_norm']:.1f} | {100 * ba['acc']:.1f} / {100 * ba['acc_norm']:.1f} |")
-    lines.append(f"| bf16 picks the same answer as fp32 | | {100 * mc['bf16_same_prediction_as_fp32']:.0f}% of items |")
-    g = r["generation"]
-    lines.append(f"| GSM8K greedy generation ({g['items']} items, ≤128 new tokens): examples/s · new tokens/s | "
-                 f"{g['examples_per_second']:.2f} · {g['new_tokens_per_second']:.1f} | – |")
+    """The report as the markdown tables docs/benchmarks.md shows."""
+    lim, mc, gen = r["limits"], r["mc"], r["gen"]
+    f32, b16 = "float32", "bfloat16"
+    lines = [f"CPU flags: {', '.join(r['machine']['flags'])}; threads {r['machine']['threads']}; torch {r['machine']['torch']}; "
+             f"load average (1/5/15 min) at start {'/'.join(f'{x:.1f}' for x in r['machine']['load_start'])}, "
+             f"at end {'/'.join(f'{x:.1f}' for x in r['machine']['load_end'])}",
+             f"`dtype: auto` → {r['auto_dtype']}", "",
+             "| measurement | float32 | bfloat16 | bf16 / fp32 |", "| --- | --- | --- | --- |"]
+
+    def row(label, a, c, fmt="{:.1f}"):
+        lines.append(f"| {label} | {fmt.format(a)} | {fmt.format(c)} | {c / a:.2f}× |")
+
+    row("matmul GFLOP/s, 40 rows (576→1536)", lim[f32]["gflops_40"], lim[b16]["gflops_40"])
+    row("matmul GFLOP/s, 512 rows (576→1536)", lim[f32]["gflops_512"], lim[b16]["gflops_512"])
+    lines.append(f"| memory bandwidth (GB/s, reduction over 512 MiB) | {lim['bandwidth_gbs']:.1f} | | |")
+    n = mc[f32]["items"]
+    row(f"ARC-Easy MC ({n} items, packed): examples/s", mc[f32]["examples_per_second"], mc[b16]["examples_per_second"], "{:.2f}")
+    row("ARC-Easy MC: tokens/s through the backbone", mc[f32]["tokens_per_second"], mc[b16]["tokens_per_second"], "{:.0f}")
+    row("ARC-Easy MC: prefill limit, tokens/s (roofline 512 rows)", mc[f32]["prefill_limit_tokens_per_second"],
+        mc[b16]["prefill_limit_tokens_per_second"], "{:.0f}")
+    lines.append(f"| ARC-Easy MC: fraction of the prefill limit | {mc[f32]['tokens_per_second'] / mc[f32]['prefill_limit_tokens_per_second']:.2f} | "
+                 f"{mc[b16]['tokens_per_second'] / mc[b16]['prefill_limit_tokens_per_second']:.2f} | |")
+    lines.append(f"| ARC-Easy accuracy (%) | {100 * mc[f32]['accuracy']:.1f} | {100 * mc[b16]['accuracy']:.1f} | "
+                 f"same answer {mc['bf16_same_answer']}/{n} |")
+    g = gen[f32]["items"]
+    args = r["args"]
+    row(f"GSM8K generation ({g} prompts, ≤{args['max_new_tokens']} new, batch {args['gen_batch']}): examples/s",
+        gen[f32]["examples_per_second"], gen[b16]["examples_per_second"], "{:.2f}")
+    row("GSM8K generation: new tokens/s", gen[f32]["new_tokens_per_second"], gen[b16]["new_tokens_per_second"])
+    row("GSM8K generation: decoding limit, tokens/s", gen[f32]["decode_limit_tokens_per_second"],
+        gen[b16]["decode_limit_tokens_per_second"], "{:.0f}")
+    lines.append(f"| GSM8K generation: fraction of the decoding limit | {gen[f32]['new_tokens_per_second'] / gen[f32]['decode_limit_tokens_per_second']:.2f} | "
+                 f"{gen[b16]['new_tokens_per_second'] / gen[b16]['decode_limit_tokens_per_second']:.2f} | same text {gen['bf16_same_text']}/{g} |")
+    p = gen["plain_loop_float32"]
+    lines += ["", "| generation, same prompts | examples/s | vs plain loop |", "| --- | --- | --- |",
+              f"| plain `model.generate` loop, one prompt at a time, fp32 | {p['examples_per_second']:.3f} | 1.00× |",
+              f"| degaml `generate_greedy`, fp32 (identical texts: {p['identical_texts']}/{g}) | {gen[f32]['examples_per_second']:.3f} | "
+              f"{gen[f32]['examples_per_second'] / p['examples_per_second']:.1f}× |",
+              f"| degaml `generate_greedy`, bf16 | {gen[b16]['examples_per_second']:.3f} | "
+              f"{gen[b16]['examples_per_second'] / p['examples_per_second']:.1f}× |"]
+    if "lora" in gen:
+        lo = gen["lora"]
+        lines.append(f"| with a fixed LoRA ({lo['dtype']}): merged {lo['merged_seconds']:.1f} s vs PEFT side path "
+                     f"{lo['side_path_seconds']:.1f} s | | {lo['side_path_seconds'] / lo['merged_seconds']:.2f}× faster merged |")
     return "\n".join(lines)
 
 

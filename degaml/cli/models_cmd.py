@@ -45,3 +45,9 @@ def models_command(prepare: bool = typer.Option(False, "--prepare", help="conver
     for name, path in _hf_cached_models():
         table.add_row(name, "HF cache", "", str(path))
     console.print(table)
+    from degaml.models.device import choose_dtype, resolve_device
+
+    device = resolve_device("auto")
+    with console_err.status("dtype: auto — measuring bf16 vs fp32 on this machine (once, cached)..."):
+        _, why = choose_dtype("auto", device)
+    console.print(f"device: auto → {device.type}; dtype: auto → {why.removeprefix('auto: ')}", highlight=False)

@@ -60,6 +60,7 @@ class EvalResult:
     examples_per_second: float
     tokens: int
     tokens_per_second: float
+    dtype: str = ""  # the model's dtype and how it was chosen (`LoadedModel.dtype_reason`)
     predictions: list[Prediction] = field(default_factory=list, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -177,5 +178,6 @@ def evaluate(
         examples_per_second=n / seconds if seconds > 0 else 0.0,
         tokens=counter.tokens,
         tokens_per_second=counter.tokens / seconds if seconds > 0 else 0.0,
+        dtype=loaded.dtype_reason or str(loaded.dtype).removeprefix("torch."),
         predictions=predictions,
     )

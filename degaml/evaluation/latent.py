@@ -14,8 +14,9 @@ where row k of `states` is h at a prompt position whose next prompt token is `ta
   states (causal mask: they never see a choice), then δ is added at every position before the head. With δ = 0
   the scores equal `score_continuations` (up to float summation order).
   When the context varies per choice (WinoGrande partial scoring) the prompt is the items' common token prefix.
-- `generate_with_offsets` (generative): left-padded greedy decoding like `generate_greedy`; the prompt pass fills
-  a KV cache and gives the prompt states; every decoding step picks argmax W_head(h_last + δ).
+- `generate_with_offsets` (generative): `generate_greedy` (the one decoder) with a prompt pass that fills the
+  KV cache and gives the prompt states; every decoding step picks argmax W_head(h_last + δ), applied as the
+  exactly equivalent logit bias W_head δ.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from degaml.evaluation.batching import left_pad
-from degaml.evaluation.generation import Generation, cut_at_stop, encode_prompts
+from degaml.evaluation.generation import Generation, Prepared, generate_greedy
 from degaml.evaluation.loglikelihood import ContinuationScore, _Group, _groups, _pack, encode_pair
 from degaml.models.heads import backbone_and_head, unwrap_peft
+from degaml.models.merge import merged_lora
 
 DeltaFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -82,54 +83,48 @@ def score_items_with_offsets(
     order = sorted((i for i in range(len(items)) if item_groups[i]), key=lambda i: -max(g.length for g in item_groups[i]))
     backbone, head = backbone_and_head(model)
     results: list[list[ContinuationScore | None]] = [[None] * len(pairs) for pairs in items]
-    for local_items in _item_batches([len(item_groups[i]) for i in order], batch_size):
-        batch_items = [order[k] for k in local_items]
-        groups, row_owner = [], []
-        for local, i in enumerate(batch_items):
-            groups += item_groups[i]
-            row_owner += [local] * len(item_groups[i])
-        ids, pos, mask, starts = _pack(groups, tokenizer.pad_token_id, device)
-        with torch.no_grad():
-            hidden = backbone(input_ids=ids, position_ids=pos, attention_mask=mask).last_hidden_state  # (B, T, d)
-        # prompt states: positions 0..P-2 of the item's first row predict prompt tokens 1..P-1
-        p_rows, p_cols, p_targets, p_owner = [], [], [], []
-        row = 0
-        for local, i in enumerate(batch_items):
-            prefix = _common_prefix([g.ctx for g in item_groups[i]])
-            p_rows += [row] * (len(prefix) - 1)
-            p_cols += range(len(prefix) - 1)
-            p_targets += prefix[1:]
-            p_owner += [local] * (len(prefix) - 1)
-            row += len(item_groups[i])
-        as_long = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
-        delta = fit(hidden[as_long(p_rows), as_long(p_cols)], as_long(p_targets), as_long(p_owner), len(batch_items))
-        delta = delta.detach().to(device)  # (n_items, d)
-        rows, cols, targets, spans = [], [], [], []
-        for r, g in enumerate(groups):
-            for cont, first, member in zip(g.conts, starts[r], g.members):
-                where = [len(g.ctx) - 1, *range(first, first + len(cont) - 1)]
-                spans.append((batch_items[row_owner[r]], member, len(targets), len(cont)))
-                rows += [r] * len(cont)
-                cols += where
-                targets += cont
-        with torch.no_grad():
-            shifted = hidden[rows, cols] + delta[as_long(row_owner)[rows]]  # (N, d)
-            logprobs = torch.log_softmax(head(shifted.to(hidden.dtype)).float(), dim=-1)  # (N, V)
-            target = as_long(targets)
-            picked = logprobs.gather(1, target[:, None])[:, 0].tolist()
-            hits = (logprobs.argmax(-1) == target).tolist()
-        for item, member, offset, n in spans:
-            results[item][member] = ContinuationScore(sum(picked[offset : offset + n]), all(hits[offset : offset + n]), n)
-        if on_batch is not None:
-            on_batch(sum(len(g.members) for g in groups), sum(g.length for g in groups))
+    with merged_lora(model):  # a fixed adapter: merged while scoring, restored exactly after
+        for local_items in _item_batches([len(item_groups[i]) for i in order], batch_size):
+            batch_items = [order[k] for k in local_items]
+            groups, row_owner = [], []
+            for local, i in enumerate(batch_items):
+                groups += item_groups[i]
+                row_owner += [local] * len(item_groups[i])
+            ids, pos, mask, starts = _pack(groups, tokenizer.pad_token_id, device)
+            with torch.no_grad():
+                hidden = backbone(input_ids=ids, position_ids=pos, attention_mask=mask).last_hidden_state  # (B, T, d)
+            # prompt states: positions 0..P-2 of the item's first row predict prompt tokens 1..P-1
+            p_rows, p_cols, p_targets, p_owner = [], [], [], []
+            row = 0
+            for local, i in enumerate(batch_items):
+                prefix = _common_prefix([g.ctx for g in item_groups[i]])
+                p_rows += [row] * (len(prefix) - 1)
+                p_cols += range(len(prefix) - 1)
+                p_targets += prefix[1:]
+                p_owner += [local] * (len(prefix) - 1)
+                row += len(item_groups[i])
+            as_long = lambda xs: torch.tensor(xs, dtype=torch.long, device=device)  # noqa: E731
+            delta = fit(hidden[as_long(p_rows), as_long(p_cols)], as_long(p_targets), as_long(p_owner), len(batch_items))
+            delta = delta.detach().to(device)  # (n_items, d)
+            rows, cols, targets, spans = [], [], [], []
+            for r, g in enumerate(groups):
+                for cont, first, member in zip(g.conts, starts[r], g.members):
+                    where = [len(g.ctx) - 1, *range(first, first + len(cont) - 1)]
+                    spans.append((batch_items[row_owner[r]], member, len(targets), len(cont)))
+                    rows += [r] * len(cont)
+                    cols += where
+                    targets += cont
+            with torch.no_grad():
+                shifted = hidden[rows, cols] + delta[as_long(row_owner)[rows]]  # (N, d)
+                logprobs = torch.log_softmax(head(shifted.to(hidden.dtype)).float(), dim=-1)  # (N, V)
+                target = as_long(targets)
+                picked = logprobs.gather(1, target[:, None])[:, 0].tolist()
+                hits = (logprobs.argmax(-1) == target).tolist()
+            for item, member, offset, n in spans:
+                results[item][member] = ContinuationScore(sum(picked[offset : offset + n]), all(hits[offset : offset + n]), n)
+            if on_batch is not None:
+                on_batch(sum(len(g.members) for g in groups), sum(g.length for g in groups))
     return results  # type: ignore[return-value]
-
-
-def _eos_ids(model: torch.nn.Module, tokenizer) -> set[int]:
-    ids = {tokenizer.eos_token_id}
-    configured = getattr(getattr(unwrap_peft(model), "generation_config", None), "eos_token_id", None)
-    ids.update(configured if isinstance(configured, list) else [configured])
-    return {i for i in ids if i is not None}
 
 
 def generate_with_offsets(
@@ -143,53 +138,35 @@ def generate_with_offsets(
     fit: DeltaFn = zero_delta,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> list[Generation]:
-    """Greedy continuations of `prompts` with h_last + δ_item at every step (prompt handling as `generate_greedy`)."""
+    """Greedy continuations of `prompts` with h + δ_item before the head at every step: `generate_greedy` itself.
+
+    Per batch, the prompt minus its last token runs through the backbone once, filling the KV cache that decoding
+    continues from and giving the prompt states for `fit`; δ enters as the logit bias head(δ) − head(0) (the
+    head is linear, so W(h + δ) + b = (Wh + b) + Wδ).
+    """
     from transformers import DynamicCache
 
-    device = next(model.parameters()).device
     backbone, head = backbone_and_head(model)
     config = unwrap_peft(model).config
-    eos = _eos_ids(model, tokenizer)
-    encoded, order = encode_prompts(tokenizer, prompts, max_length, max_new_tokens)
-    stops = [s for s in until if s]
-    out: list[Generation | None] = [None] * len(encoded)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        ids, mask, pos = left_pad([encoded[i] for i in idx], tokenizer.pad_token_id, device)  # (B, T) each
-        cache = DynamicCache(config=config)
+
+    def prepare(ids: torch.Tensor, mask: torch.Tensor) -> Prepared:  # (B, T) each
+        n = ids.shape[0]
+        d = head.weight.shape[-1]
+        cache, states = None, torch.zeros(0, d, device=ids.device)
+        p_rows = p_cols = torch.zeros(0, dtype=torch.long, device=ids.device)
+        if ids.shape[1] > 1:
+            cache = DynamicCache(config=config)
+            pos = (mask[:, :-1].cumsum(-1) - 1).clamp(min=0)
+            with torch.no_grad():
+                hidden = backbone(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos, cache=cache,
+                                  use_cache=True).last_hidden_state  # (B, T-1, d)
+            real = mask.bool()
+            p_rows, p_cols = torch.nonzero(real[:, :-1] & real[:, 1:], as_tuple=True)  # position t predicts token t+1
+            states = hidden[p_rows, p_cols]
+        delta = fit(states, ids[p_rows, p_cols + 1], p_rows, n).detach().to(ids.device)  # (B, d)
         with torch.no_grad():
-            hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True).last_hidden_state
-        real = mask.bool()
-        p_rows, p_cols = torch.nonzero(real[:, :-1] & real[:, 1:], as_tuple=True)  # position t predicts token t+1
-        delta = fit(hidden[p_rows, p_cols], ids[p_rows, p_cols + 1], p_rows, len(idx)).detach().to(device)  # (B, d)
-        last = hidden[:, -1]  # (B, d)
-        new_tokens: list[list[int]] = [[] for _ in idx]
-        done = [False] * len(idx)
-        with torch.no_grad():
-            for step in range(max_new_tokens):
-                logits = head((last + delta).to(hidden.dtype)).float()  # (B, V)
-                nxt = logits.argmax(-1).tolist()
-                for b, token in enumerate(nxt):
-                    if done[b]:
-                        continue
-                    if token in eos:
-                        done[b] = True
-                        continue
-                    new_tokens[b].append(token)
-                    if stops and any(s in tokenizer.decode(new_tokens[b], skip_special_tokens=True) for s in stops):
-                        done[b] = True
-                if all(done) or step == max_new_tokens - 1:
-                    break
-                feed = torch.tensor([tokenizer.pad_token_id if d else t for d, t in zip(done, nxt)], device=device)
-                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)  # (B, T+step+1)
-                pos = pos[:, -1:] + 1  # (B, 1)
-                last = backbone(input_ids=feed[:, None], attention_mask=mask, position_ids=pos, cache=cache,
-                                use_cache=True).last_hidden_state[:, -1]
-        n_tokens = int(real.sum().item())
-        for b, i in enumerate(idx):
-            text = tokenizer.decode(new_tokens[b], skip_special_tokens=True)
-            out[i] = Generation(cut_at_stop(text, stops), len(encoded[i]), len(new_tokens[b]))
-            n_tokens += len(new_tokens[b])
-        if on_batch is not None:
-            on_batch(len(idx), n_tokens)
-    return out  # type: ignore[return-value]
+            zero = torch.zeros(1, d, dtype=head.weight.dtype, device=ids.device)
+            bias = head(delta.to(head.weight.dtype)).float() - head(zero).float()  # (B, V)
+        return Prepared(cache=cache, logit_bias=None if not bias.any() else bias)
+
+    return generate_greedy(model, tokenizer, prompts, until, max_new_tokens, batch_size, max_length, on_batch, prepare)

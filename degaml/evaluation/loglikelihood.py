@@ -8,7 +8,8 @@ the last `max_length` tokens.
 Speed: the choices of one item share their context, so each item is packed into ONE row
 `[ctx, cont_1, ..., cont_k]` with a block attention mask (cont_j sees ctx and itself, never another choice)
 and position ids restarting after ctx for every choice. The backbone runs once per item instead of once per
-choice, and the LM head runs only on the positions that predict continuation tokens.
+choice, and the LM head runs only on the positions that predict continuation tokens. A fixed LoRA adapter is
+merged into the weights while scoring (`merged_lora`; restored exactly afterwards).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from degaml.models.heads import backbone_and_head
+from degaml.models.merge import merged_lora
 
 
 @dataclass(frozen=True)
@@ -133,25 +135,26 @@ def score_continuations(
     groups = sorted(_groups(encoded, max_length, share_context), key=lambda g: -g.length)
     backbone, head = backbone_and_head(model)
     results: list[ContinuationScore | None] = [None] * len(encoded)
-    for start in range(0, len(groups), batch_size):
-        batch = groups[start : start + batch_size]
-        ids, pos, mask, starts = _pack(batch, tokenizer.pad_token_id, device)
-        hidden = backbone(input_ids=ids, position_ids=pos, attention_mask=mask).last_hidden_state  # (B, T, d)
-        rows, cols, targets, spans = [], [], [], []
-        for row, g in enumerate(batch):
-            for cont, first, member in zip(g.conts, starts[row], g.members):
-                # token t of a choice is predicted by the position before it; the first by the last ctx token
-                where = [len(g.ctx) - 1, *range(first, first + len(cont) - 1)]
-                spans.append((member, len(targets), len(cont)))
-                rows += [row] * len(cont)
-                cols += where
-                targets += cont
-        logprobs = torch.log_softmax(head(hidden[rows, cols]).float(), dim=-1)  # (N, V): one head call per batch
-        target = torch.tensor(targets, device=device)
-        picked = logprobs.gather(1, target[:, None])[:, 0].tolist()
-        hits = (logprobs.argmax(-1) == target).tolist()
-        for member, offset, n in spans:
-            results[member] = ContinuationScore(sum(picked[offset : offset + n]), all(hits[offset : offset + n]), n)
-        if on_batch is not None:
-            on_batch(sum(len(g.members) for g in batch), sum(g.length for g in batch))
+    with merged_lora(model):
+        for start in range(0, len(groups), batch_size):
+            batch = groups[start : start + batch_size]
+            ids, pos, mask, starts = _pack(batch, tokenizer.pad_token_id, device)
+            hidden = backbone(input_ids=ids, position_ids=pos, attention_mask=mask).last_hidden_state  # (B, T, d)
+            rows, cols, targets, spans = [], [], [], []
+            for row, g in enumerate(batch):
+                for cont, first, member in zip(g.conts, starts[row], g.members):
+                    # token t of a choice is predicted by the position before it; the first by the last ctx token
+                    where = [len(g.ctx) - 1, *range(first, first + len(cont) - 1)]
+                    spans.append((member, len(targets), len(cont)))
+                    rows += [row] * len(cont)
+                    cols += where
+                    targets += cont
+            logprobs = torch.log_softmax(head(hidden[rows, cols]).float(), dim=-1)  # (N, V): one head call per batch
+            target = torch.tensor(targets, device=device)
+            picked = logprobs.gather(1, target[:, None])[:, 0].tolist()
+            hits = (logprobs.argmax(-1) == target).tolist()
+            for member, offset, n in spans:
+                results[member] = ContinuationScore(sum(picked[offset : offset + n]), all(hits[offset : offset + n]), n)
+            if on_batch is not None:
+                on_batch(sum(len(g.members) for g in batch), sum(g.length for g in batch))
     return results  # type: ignore[return-value]

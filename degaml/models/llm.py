@@ -17,7 +17,7 @@ import torch
 
 from degaml.errors import ModelLoadError
 from degaml.io import atomic_directory
-from degaml.models.device import DeviceName, DtypeName, resolve_device, resolve_dtype
+from degaml.models.device import DEFAULT_SHAPES, DeviceName, DtypeName, choose_dtype, resolve_device
 from degaml.models.hub import hub_error_message, hub_reachable
 
 DEFAULT_MODEL = "default"
@@ -53,6 +53,7 @@ class LoadedModel:
     source: str  # where the weights were read from
     device: torch.device
     dtype: torch.dtype
+    dtype_reason: str = ""  # how `dtype` was chosen (for `dtype: auto` on CPU: the probe's measurement)
 
 
 def cache_root() -> Path:
@@ -130,6 +131,13 @@ def _resolve_source(name: str) -> tuple[str, dict]:
     return name, {}
 
 
+def _shapes(config) -> tuple[int, int]:
+    """(hidden, intermediate) sizes of a decoder config, for the dtype probe (SmolLM2's when not stated)."""
+    text = getattr(config, "get_text_config", lambda: config)()
+    hidden = getattr(text, "hidden_size", None) or DEFAULT_SHAPES[0]
+    return hidden, getattr(text, "intermediate_size", None) or 4 * hidden
+
+
 def load_llm(
     name: str = DEFAULT_MODEL,
     device: DeviceName = "auto",
@@ -141,25 +149,31 @@ def load_llm(
     `trust_remote_code=True` is refused unless the user consented on the command line (`allow_remote_code`).
     """
     check_remote_code(trust_remote_code)
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     torch_device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, torch_device)
     source, extra = _resolve_source(name)
     kwargs = dict(extra, trust_remote_code=trust_remote_code)
     is_hub_id = name != DEFAULT_MODEL and not Path(source).exists()
+
+    def load(local_only: bool):
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only, **kwargs)
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only, **kwargs)
+        torch_dtype, reason = choose_dtype(dtype, torch_device, _shapes(config))
+        model = AutoModelForCausalLM.from_pretrained(source, config=config, dtype=torch_dtype, local_files_only=local_only, **kwargs)
+        return tokenizer, model, torch_dtype, reason
+
     try:
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=is_hub_id, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, local_files_only=is_hub_id, **kwargs)
+            tokenizer, model, torch_dtype, reason = load(local_only=is_hub_id)
         except OSError:
             if not is_hub_id or not hub_reachable():
                 raise
-            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **kwargs)
+            tokenizer, model, torch_dtype, reason = load(local_only=False)
     except Exception as exc:  # noqa: BLE001 - turned into one user-facing line
         raise ModelLoadError(hub_error_message("model", name, exc, offline_default="default (SmolLM2-135M-Instruct)")) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(torch_device).eval()
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source, device=torch_device, dtype=torch_dtype)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source, device=torch_device, dtype=torch_dtype,
+                       dtype_reason=reason)

@@ -91,3 +91,4 @@ def test_models_lists_embedded_defaults(capsys):
     assert run(["models"]) == 0
     out = capsys.readouterr().out
     assert "model: default" in out and "encoder: default" in out
+    assert "dtype: auto →" in out and "CPU probe" in out  # the measured dtype choice is shown

@@ -47,7 +47,6 @@ def test_unreachable_hub_names_the_offline_default(monkeypatch):
 def test_device_and_dtype_resolution():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_dtype("float32", torch.device("cpu")) == torch.float32
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32
     if not torch.cuda.is_available():
         assert resolve_device("auto") == torch.device("cpu")
         with pytest.raises(ModelLoadError, match="cuda"):

@@ -1,0 +1,66 @@
+"""Wall-clock time and peak RSS of the default episode (`degaml adapt specs/gsm8k.yaml`), measured by this command.
+
+Runs the episode as a child process (`python -m degaml adapt SPEC --run-dir RUN_DIR --json RUN_DIR/summary.json`,
+torch threads = --threads) and reports: wall-clock seconds, the child's peak resident set size
+(`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`, i.e. the maximum over the whole episode, not a sample), CPU
+seconds, the dtype `auto` chose on this machine, the CPU flags, and the load average before and after (the
+machine may be shared; the load says how much of the two cores the episode had).
+
+Usage: python benchmarks/episode_time.py [--spec specs/gsm8k.yaml] [--threads 2] [--run-dir runs/episode-time/<time>]
+       [--out docs/benchmarks/episode_time.json] [-- extra KEY=VALUE overrides]
+Goal (issue 14): ≤ 5 min wall-clock at 2 threads on an idle machine of this project's kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spec", type=Path, default=REPO / "specs" / "gsm8k.yaml")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--run-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "episode_time.json")
+    parser.add_argument("overrides", nargs="*", help="spec overrides passed to `degaml adapt`")
+    args = parser.parse_args()
+    run_dir = args.run_dir or REPO / "runs" / "episode-time" / time.strftime("%Y%m%d-%H%M%S")
+    if run_dir.exists():
+        sys.exit(f"--run-dir: '{run_dir}' exists (a new directory is needed)")
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "degaml", "adapt", str(args.spec), *args.overrides, "--run-dir", str(run_dir),
+           "--json", str(run_dir.with_suffix(".summary.json"))]
+    load_start = os.getloadavg()
+    start = time.perf_counter()
+    code = subprocess.call(cmd, env=env, cwd=REPO)
+    seconds = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    from degaml.models.dtype_probe import cpu_flags
+    from degaml.models.device import choose_dtype
+    import torch
+
+    flags = set(cpu_flags().split())
+    report = {"command": cmd, "exit_code": code, "wall_seconds": seconds, "wall_minutes": seconds / 60,
+              "peak_rss_gib": usage.ru_maxrss * 1024 / 2**30, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+              "threads": args.threads, "auto_dtype": choose_dtype("auto", torch.device("cpu"))[1],
+              "flags": [f for f in FLAGS if f in flags], "load_start": load_start, "load_end": os.getloadavg(),
+              "goal_minutes": 5}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
