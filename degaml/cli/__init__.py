@@ -7,11 +7,13 @@ import sys
 import typer
 
 from degaml.cli.adapt_cmd import adapt_command, trajectories_app
+from degaml.cli.baseline_cmd import baseline_command, baseline_train_command  # heavy imports inside the commands
 from degaml.cli.common import console_err, quiet_libraries
 from degaml.cli.eval_cmd import eval_command
 from degaml.cli.generator_cmd import generator_app
 from degaml.cli.models_cmd import models_command
 from degaml.cli.policy_cmd import policy_app
+from degaml.cli.reproduce_cmd import reproduce_command
 from degaml.cli.spec_cmd import spec_app
 from degaml.cli.strategy_cmd import strategy_app
 from degaml.cli.tui_cmd import tui_command
@@ -28,6 +30,9 @@ app.command("adapt", help="Adapt the generated adapter to a task: policy-chosen 
 app.command("eval", help="Score a model (optionally with a LoRA adapter) on a task spec's split.")(eval_command)
 app.command("models", help="Show what models are available offline; --prepare builds the default model cache.")(models_command)
 app.command("tui", help="Watch an adaptation run live or inspect a finished one (no RUN_DIR: pick one under --root).")(tui_command)
+app.command("baseline", help="Run one comparison baseline on a task: fit on the labelled support, select on validation, test once.")(baseline_command)
+app.command("baseline-train", help="Meta-train a baseline artifact (union_lora, maml, abmll), optionally leaving tasks out.")(baseline_train_command)
+app.command("reproduce", help="Regenerate the paper's Table 1 or 2 (resumable; cells cached by their inputs).")(reproduce_command)
 app.add_typer(strategy_app, name="strategy", help="Run one adaptation strategy (ablations) or print the action JSON Schema.")
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
 app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")
