@@ -130,7 +130,7 @@ def resumable_meta_training(out_dir: Path, leaves: dict[str, torch.Tensor], lr: 
             progress(step + 1, loss)
         if (step + 1) % save_every == 0 and step + 1 < steps:
             with atomic_path(partial) as tmp:
-                save_file({k: v.detach().contiguous() for k, v in leaves.items()}, str(tmp))
+                save_file({k: v.detach().cpu().contiguous() for k, v in leaves.items()}, str(tmp))
             with atomic_path(resume) as tmp:
                 torch.save({"optimizer": optimizer.state_dict(), "losses": losses, "step": step + 1}, tmp)
     manifest = manifest | {"steps": steps, "losses": losses, "seconds_this_run": time.perf_counter() - began, "resumed_from_step": start}
