@@ -44,3 +44,11 @@ def test_bad_input_exits_2_before_any_work(argv, message, tiny_model_dir, tmp_pa
     assert run(argv + ["--json", str(tmp_path / "x.json")] if argv[0] == "baseline" else argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "o").exists()
+
+
+def test_baseline_train_builds_a_leave_one_out_artifact(tiny_model_dir, tmp_path):
+    world = write_world(tmp_path / "w", tiny_model_dir)
+    assert run(["baseline-train", "maml", str(world["meta"]), "--profile", "tiny", "--exclude", "target"]) == 0
+    manifests = list((tmp_path / "w" / "meta-out" / "baselines").glob("maml-minus-target-*/manifest.json"))
+    assert len(manifests) == 1 and json.loads(manifests[0].read_text())["tasks"] == ["task_a", "task_b"]
+    assert run(["baseline-train", "maml", str(world["meta"]), "--profile", "tiny", "--exclude", "nope"]) == 2
