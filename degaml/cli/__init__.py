@@ -11,12 +11,14 @@ import typer
 
 from degaml import __version__
 from degaml.cli.adapt_cmd import adapt_command, trajectories_app
+from degaml.cli.baseline_cmd import baseline_command, baseline_train_command  # heavy imports inside the commands
 from degaml.cli.common import VERBOSE, console, console_err, quiet_libraries
 from degaml.cli.eval_cmd import eval_command
 from degaml.cli.generator_cmd import generator_app
 from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.cli.models_cmd import models_command
 from degaml.cli.policy_cmd import policy_app
+from degaml.cli.reproduce_cmd import reproduce_command
 from degaml.cli.spec_cmd import spec_app
 from degaml.cli.strategy_cmd import strategy_app
 from degaml.cli.tui_cmd import tui_command
@@ -66,6 +68,13 @@ _command("models", models_command, "Show what models are available offline; --pr
          examples("degaml models", "degaml models --prepare"))
 _command("tui", tui_command, "Watch an adaptation run live or inspect a finished one (no RUN_DIR: pick one under --root).",
          examples("degaml tui", "degaml tui runs/adapt/gsm8k-20260101-120000-ab12", "degaml tui --root runs/other"))
+_command("baseline", baseline_command, "Run one comparison baseline on a task: fit on the labelled support, select on validation, test once.",
+         examples("degaml baseline no_meta_lora specs/arc_easy.yaml --json out.json",
+                  "degaml baseline base specs/arc_easy.yaml num_test=100"))
+_command("baseline-train", baseline_train_command, "Meta-train a baseline artifact (union_lora, maml, abmll), optionally leaving tasks out.",
+         examples("degaml baseline-train union_lora specs/meta/in_domain.yaml --exclude arc_easy"))
+_command("reproduce", reproduce_command, "Regenerate the paper's Table 1 or 2 (resumable; cells cached by their inputs).",
+         examples("degaml reproduce table2 --out runs/tables", "degaml reproduce table1 --profile cpu --seeds 3 --out runs/tables"))
 app.add_typer(strategy_app, name="strategy", help="Run one adaptation strategy (ablations) or print the action JSON Schema.")
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
 app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")

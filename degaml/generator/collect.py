@@ -68,6 +68,35 @@ def batch_indices(n_items: int, batch_size: int, step: int, seed: int) -> list[i
     return order[offset * batch_size : offset * batch_size + batch_size] or order[:batch_size]
 
 
+def lora_config(rank: int, alpha: int, target_modules: list[str]):
+    """The PEFT LoRA configuration every trained LoRA of degaml uses (no dropout)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(target_modules), lora_dropout=0.0)
+
+
+def training_pairs(spec, examples: list[Example]) -> list[tuple[str, str]]:
+    """(zero-shot prompt, answer) pairs of labelled examples: the supervised text every LoRA fit trains on."""
+    builder = PromptBuilder(spec.model_copy(update={"num_fewshot": 0}))
+    return [builder.training_pair(ex) for ex in examples]
+
+
+def supervised_step(model, loaded: LoadedModel, optimizer, pairs: list[tuple[str, str]], max_length: int, what: str) -> float:
+    """One optimizer step on the answer-token NLL of `pairs`; raises FloatingPointError(`what`) on a non-finite loss."""
+    batch = build_batch(loaded.tokenizer, pairs, max_length)
+    out = model(
+        input_ids=batch.input_ids.to(loaded.device),
+        attention_mask=batch.attention_mask.to(loaded.device),
+        labels=batch.labels.to(loaded.device),
+    )
+    if not torch.isfinite(out.loss):
+        raise FloatingPointError(what)
+    optimizer.zero_grad(set_to_none=True)
+    out.loss.backward()
+    optimizer.step()
+    return float(out.loss.detach())
+
+
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
@@ -89,7 +118,7 @@ def collect_task(
     progress: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Collect one task's LoRA trajectory into `out_dir`; returns (and writes) its manifest."""
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+    from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST_FILE
@@ -98,13 +127,11 @@ def collect_task(
     train: list[Example] = list(task.train[: recipe.max_samples])
     if len(train) < recipe.batch_size:
         raise DataError(f"task '{task.spec.task}': train pool has {len(train)} items, fewer than batch_size {recipe.batch_size}")
-    builder = PromptBuilder(task.spec.model_copy(update={"num_fewshot": 0}))
-    pairs = [builder.training_pair(ex) for ex in train]
+    pairs = training_pairs(task.spec, train)
     total = recipe.phase1_steps + recipe.phase2_steps
 
     torch.manual_seed(recipe.seed)  # the same LoRA initialisation for every task
-    config = LoraConfig(r=recipe.rank, lora_alpha=recipe.alpha, target_modules=recipe.target_modules, lora_dropout=0.0)
-    model = get_peft_model(loaded.model, config)
+    model = get_peft_model(loaded.model, lora_config(recipe.rank, recipe.alpha, recipe.target_modules))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.phase1_lr, weight_decay=0.0)
     partial, state_file = out_dir / "trajectory.partial.safetensors", out_dir / "resume_state.pt"
@@ -126,18 +153,9 @@ def collect_task(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             idx = batch_indices(len(pairs), recipe.batch_size, step, recipe.seed)
-            batch = build_batch(loaded.tokenizer, [pairs[i] for i in idx], recipe.max_length)
-            out = model(
-                input_ids=batch.input_ids.to(loaded.device),
-                attention_mask=batch.attention_mask.to(loaded.device),
-                labels=batch.labels.to(loaded.device),
-            )
-            if not torch.isfinite(out.loss):
-                raise FloatingPointError(f"task '{task.spec.task}': non-finite loss at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            optimizer.step()
-            losses.append(float(out.loss.detach()))
+            loss = supervised_step(model, loaded, optimizer, [pairs[i] for i in idx], recipe.max_length,
+                                   f"task '{task.spec.task}': non-finite loss at step {step}")
+            losses.append(loss)
             checkpoints.append({k: v.detach().float().cpu().clone() for k, v in get_peft_model_state_dict(model).items()})
             if progress is not None:
                 progress(step + 1, losses[-1])

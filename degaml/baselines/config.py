@@ -1,0 +1,68 @@
+"""Configuration shared by the baselines: the LoRA shape, profiles (`cpu`, `paper`, `tiny`) and overrides.
+
+Every baseline config is a pydantic model with a `profile` field; the profile fills defaults (like the generator's
+recipes in degaml.specs.meta) and `KEY=VALUE` overrides win over it. `tiny` exists for unit tests and smoke runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from degaml.errors import DegamlError
+from degaml.specs.load import apply_overrides
+from degaml.specs.model import StrictModel
+
+Profile = Literal["cpu", "paper", "tiny"]
+
+
+class LoraShape(StrictModel):
+    """Rank, scale and target modules of every LoRA the baselines train (the same for all methods of a table)."""
+
+    rank: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1, le=1024)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+
+
+SHAPES: dict[str, dict[str, Any]] = {
+    "cpu": {"rank": 8, "alpha": 16, "target_modules": ["q_proj", "v_proj"]},  # as the cpu collection recipe
+    "paper": {"rank": 8, "alpha": 16, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]},
+    "tiny": {"rank": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]},
+}
+
+
+class BaselineConfig(StrictModel):
+    """Base of every method's config: `profile` fills the method's PROFILES entry, explicit fields win."""
+
+    PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
+    profile: Profile = "cpu"
+    lora: LoraShape = Field(default_factory=LoraShape)
+    seed: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            name = data.get("profile", "cpu")
+            defaults = {**cls.PROFILES.get(name, {}), "lora": SHAPES.get(name, {})}
+            data = _deep_merge(defaults, data)
+        return data
+
+
+def _deep_merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in given.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def build_config(cls: type[BaselineConfig], profile: str, overrides: list[str]) -> BaselineConfig:
+    """`cls` for `profile` with `key=value` overrides (dotted keys reach nested fields); one-line error on bad input."""
+    data = apply_overrides({"profile": profile}, overrides)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise DegamlError(f"{cls.__name__} {where}: {first['msg']}") from None

@@ -1,0 +1,84 @@
+"""`degaml baseline NAME SPEC` (one baseline on one task under the comparison protocol) and
+`degaml baseline-train NAME META_SPEC` (build a meta-trained baseline artifact). Heavy imports stay inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from degaml.cli.common import check_writable, console, console_err, write_json, write_jsonl
+from degaml.errors import DegamlError
+
+PROFILE = typer.Option("cpu", "--profile", help="cpu, paper, or tiny (tests/smoke runs)")
+
+
+def _fmt(score: dict) -> str:
+    lo, hi = score["ci95"]
+    return f"{score['accuracy']:.4f} (95% CI {lo:.4f}–{hi:.4f}, n={score['n']})"
+
+
+def baseline_command(
+    name: str = typer.Argument(..., metavar="NAME", help="base, generator, no_meta_lora, union_lora, maml, abmll"),
+    spec_path: Path = typer.Argument(..., metavar="SPEC", help="target task spec YAML"),
+    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="method config overrides, e.g. fit.lrs=[1e-3]"),
+    profile: str = PROFILE,
+    json_path: Path | None = typer.Option(None, "--json", help="write the result JSON here"),
+    predictions: Path | None = typer.Option(None, "--predictions", help="write per-item test correctness (JSON lines)"),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help="adapters are written here (default runs/baselines/<task>-<name>)"),
+) -> None:
+    from degaml.baselines.runner import RunContext, make_config, run_baseline
+    from degaml.comparison.protocol import ProtocolTask
+    from degaml.data import load_task_data
+    from degaml.models import load_llm
+    from degaml.specs import load_spec
+
+    if profile not in ("cpu", "paper", "tiny"):
+        raise DegamlError(f"--profile: '{profile}' is not one of cpu, paper, tiny")
+    check_writable(json_path, "--json")
+    check_writable(predictions, "--predictions")
+    config = make_config(name, profile, overrides or [])
+    spec = load_spec(spec_path)
+    task = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
+    ptask = ProtocolTask.from_task(task)
+    loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
+    ctx = RunContext(loaded, work_dir or Path("runs") / "baselines" / f"{spec.task}-{name}", spec_path)
+    with console_err.status(f"{name} on {spec.task} ({profile} profile)"):
+        record = run_baseline(name, ptask, config, ctx)
+    console.print(f"{name} · {spec.task}: validation {_fmt(record['validation'])}; test {_fmt(record['test'])}; "
+                  f"{record['labelled_items']} labelled items; {record['seconds']:.0f} s", highlight=False)
+    if json_path is not None:
+        write_json(json_path, record | {"spec": str(spec_path)})
+    if predictions is not None:
+        p = record["predictions"]
+        write_jsonl(predictions, [{"id": i, "correct": c} for i, c in zip(p["ids"], p["correct"])])
+
+
+def baseline_train_command(
+    name: str = typer.Argument(..., metavar="NAME", help="union_lora, maml or abmll"),
+    meta_path: Path = typer.Argument(..., metavar="META_SPEC"),
+    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="method config overrides"),
+    exclude: list[str] = typer.Option(None, "--exclude", help="leave this task (spec file stem) out; repeatable"),
+    profile: str = PROFILE,
+) -> None:
+    from degaml.baselines.artifacts import load_meta
+    from degaml.baselines.runner import make_config
+    from degaml.cli.common import progress_bar
+    from degaml.generator.pipeline import included_tasks
+    from degaml.models import load_llm
+
+    builders = {"union_lora": ("degaml.baselines.union_lora", "build_union"), "maml": ("degaml.baselines.maml", "build_init"),
+                "abmll": ("degaml.baselines.abmll", "build_prior")}
+    if name not in builders:
+        raise DegamlError(f"NAME: '{name}' has no meta-trained artifact (choose from {', '.join(builders)})")
+    config = make_config(name, profile, [f"meta={meta_path}"] + (overrides or []))
+    meta = load_meta(meta_path)
+    included_tasks(meta, exclude or [])  # validates --exclude before any work
+    import importlib
+
+    build = getattr(importlib.import_module(builders[name][0]), builders[name][1])
+    loaded = load_llm(meta.model, meta.device, "float32")
+    total = config.union.steps if name == "union_lora" else config.meta_steps
+    with progress_bar(f"{name} meta-training", total=total) as advance:
+        out = build(loaded, config, exclude or [], progress=lambda step, loss: advance(1))
+    console.print(f"{name} artifact → {out}", highlight=False)

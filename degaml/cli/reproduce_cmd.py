@@ -1,0 +1,49 @@
+"""`degaml reproduce table1|table2`: regenerate the paper's comparison tables on held-out splits (resumable)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from degaml.cli.common import console, console_err
+from degaml.errors import DegamlError
+
+
+def reproduce_command(
+    table: str = typer.Argument(..., metavar="TABLE", help="table1 (baselines) or table2 (base → generalization → adaptation)"),
+    out: Path = typer.Option(..., "--out", help="output directory (cells are cached there; rerun to resume)"),
+    profile: str = typer.Option("cpu", "--profile", help="cpu, paper, or tiny (tests/smoke runs)"),
+    tasks: list[Path] = typer.Option(None, "--tasks", help="target task spec files (default: the meta spec's tasks); repeatable"),
+    seeds: int = typer.Option(1, "--seeds", min=1, max=100, help="seeds of the trained baselines"),
+    meta: Path = typer.Option(Path("specs/meta/in_domain.yaml"), "--meta", help="meta spec: meta-training tasks (leave-one-out)"),
+    spec_set: list[str] = typer.Option(None, "--set", help="override applied to every task spec, e.g. num_validation=50; repeatable"),
+) -> None:
+    from degaml.baselines.artifacts import load_meta
+    from degaml.comparison.reproduce import reproduce
+    from degaml.comparison.tables import TABLES
+    from degaml.specs import load_spec
+
+    if table not in TABLES:
+        raise DegamlError(f"TABLE: '{table}' is not one of {', '.join(TABLES)}")
+    if profile not in ("cpu", "paper", "tiny"):
+        raise DegamlError(f"--profile: '{profile}' is not one of cpu, paper, tiny")
+    if not out.parent.resolve().is_dir():
+        raise DegamlError(f"--out: directory '{out.parent}' does not exist")
+    meta_spec = load_meta(meta)
+    spec_paths = list(tasks) if tasks else meta_spec.task_paths()
+    for path in spec_paths:
+        load_spec(path, spec_set or [])  # every spec valid before any work
+    command = "degaml " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+    def on_cell(method: str, task: str, seed: int, result: str) -> None:
+        console_err.print(f"[dim]{table} · {task} · {method} · seed {seed}: {result}[/]", highlight=False)
+
+    result = reproduce(table, spec_paths, profile, seeds, out, meta, spec_set or [], on_cell, command)
+    console.print(f"{table} → {out}/{table}.md, .json, .png ({len(result['failed'])} failed cell(s))", highlight=False)
+    if result["failed"]:
+        for f in result["failed"]:
+            console_err.print(f"failed: {f['method']} on {f['spec']} (seed {f['seed']}): {f['error']}", highlight=False)
+        raise typer.Exit(1)

@@ -1,0 +1,58 @@
+"""`degaml reproduce table1|table2` on the tiny model with the tiny profile: files, Δ rows with p-values, resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from degaml.comparison.reproduce import reproduce
+from degaml.comparison.stats import mcnemar_exact, paired_bootstrap
+from tests.baselines.helpers import write_world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, tiny_model_dir, tiny_generator_dir):
+    paths = write_world(tmp_path_factory.mktemp("repro-world"), tiny_model_dir)
+    # the leave-one-out generator of `target` (trained on other data than the target's)
+    shutil.copytree(tiny_generator_dir, paths["meta"].parent / "meta-out" / "generator-minus-target")
+    return paths
+
+
+@pytest.mark.parametrize("name,rows", [("table2", 3), ("table1", 5)])
+def test_reproduce_writes_the_table_files_and_resumes(name, rows, world, tmp_path):
+    out = tmp_path / "out"
+    table = reproduce(name, [world["target"]], "tiny", 1, out, world["meta"])
+    assert table["failed"] == []
+    for ext in ("md", "json", "png"):
+        assert (out / f"{name}.{ext}").stat().st_size > 0
+    data = json.loads((out / f"{name}.json").read_text())
+    assert len(data["rows"]) == rows and all("target" in r and "avg" in r for r in data["rows"].values())
+    for delta in data["deltas"]:
+        assert delta["target"]["test"] == "McNemar exact" and 0 <= delta["target"]["p"] <= 1
+        assert delta["avg"]["test"] == "paired bootstrap"
+    md = (out / f"{name}.md").read_text()
+    assert "Δ" in md and "p=" in md
+    cells = sorted((out / "cells").rglob("*.json"))
+    assert len(cells) == rows
+    victim, kept = cells[0], cells[1:]
+    stamps = {c: c.stat().st_mtime_ns for c in kept}
+    victim.unlink()  # as if killed before this cell finished
+    again = reproduce(name, [world["target"]], "tiny", 1, out, world["meta"])
+    assert victim.is_file() and all(c.stat().st_mtime_ns == stamps[c] for c in kept)
+    assert again["rows"].keys() == table["rows"].keys()
+
+
+def test_failed_cells_are_reported_not_cached(world, tmp_path):
+    table = reproduce("table2", [world["target"]], "tiny", 1, tmp_path / "out", world["meta"], ["model=/no/such/model"])
+    assert {f["method"] for f in table["failed"]} == {"base", "generator", "degaml"}
+    assert not list((tmp_path / "out").rglob("cells/**/*.json"))
+    assert "—" in (tmp_path / "out" / "table2.md").read_text()
+
+
+def test_paired_tests():
+    assert mcnemar_exact([True] * 10, [True] * 10) == 1.0
+    assert mcnemar_exact([True] * 10, [False] * 10) < 0.01
+    result = paired_bootstrap([[True, False] * 10], [[True, False] * 10])
+    assert result["delta"] == 0 and result["p"] == 1.0
