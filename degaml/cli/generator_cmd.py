@@ -12,6 +12,7 @@ from degaml.data import load_task_data
 from degaml.generator.artifact import GeneratorBundle
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
+from degaml.generator.inputs import generator_inputs
 from degaml.generator.distributed import topology
 from degaml.generator.pipeline import collect_all, generator_dir, included_tasks, load_trajectories, resolve_generator
 from degaml.generator.train import train_generator
@@ -55,8 +56,9 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
         bundle = train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
                                  progress=lambda step, loss: advance(1), device=meta.device)
     metrics = bundle.config.meta["metrics"]
-    console.print(f"generator → {out}: held-out MSE {metrics['held_out_mse']:.4f} "
-                  f"(mean-checkpoint baseline {metrics['mean_checkpoint_mse']:.4f}), {metrics['seconds']:.0f} s, "
+    console.print(f"generator → {out}: MSE on held-out prompt batches × held-out checkpoints {metrics['held_out_mse']:.4f} "
+                  f"(prompt-blind mean {metrics['prompt_blind_mean_mse']:.4f}, retrieval {metrics['retrieval_mse']:.4f}, "
+                  f"task's own mean {metrics['own_task_mean_mse']:.4f}), {metrics['seconds']:.0f} s, "
                   f"{metrics['processes']} process(es)", highlight=False)
 
 
@@ -70,7 +72,7 @@ def generate(
 ) -> None:
     spec = load_spec(spec_path)
     bundle = GeneratorBundle.load(resolve_generator(generator or spec.generator))
-    prompts = load_task_data(spec, on_skip=lambda _: None).support_prompts()
+    prompts = generator_inputs(spec, load_task_data(spec, on_skip=lambda _: None).support)
     if seed:
         prompts = sample_prompt_batch(prompts, len(prompts), seed)
     embedder = PromptEmbedder(load_encoder(bundle.config.encoder), bundle.config.dims[0][0], bundle.config.dims[0][1])

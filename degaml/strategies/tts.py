@@ -54,8 +54,8 @@ class TTSParams(ParamsBase):
 
 
 def unlabeled_pool(ctx: StrategyContext, split: ScoredSplit) -> list[str]:
-    """Support prompts + the split's questions (no labels), first occurrence kept."""
-    return list(dict.fromkeys([*ctx.support_prompts(), *ctx.unlabeled_inputs(split)]))
+    """Generator inputs of the support items + the split's items (no labels), first occurrence kept."""
+    return list(dict.fromkeys([*ctx.generator_prompts(), *ctx.generator_prompts(split)]))
 
 
 def draw_distinct_batches(sampler: AdapterSampler, pool: Sequence[str], k: int, seed: int) -> list[tuple[int, list[str]]]:
@@ -146,7 +146,7 @@ def run_tts(params: TTSParams, ctx: StrategyContext, split: ScoredSplit) -> Outc
     routes: list[int] | None = None
     if params.method in ROUTERS:
         ctx.report("tts: routing", k_total / (k_total + 1))
-        questions = sampler.sentence_embeddings([ex.question for ex in examples]) if n else None  # (n, C)
+        questions = sampler.sentence_embeddings(ctx.generator_prompts(split)) if n else None  # (n, C)
         embs = [sampler.sentence_embeddings(batch) for _, batch in batches]  # K × (N, C)
         rule = route_avg_sim_score if params.method == "avg_sim_score" else route_avg_prompt_embed
         routes = rule(questions, embs) if n else []
