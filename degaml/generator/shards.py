@@ -8,8 +8,8 @@
   written row by row (one checkpoint / one prompt batch in memory at a time) under a temporary name, renamed when
   complete, and reused by a resumed run when their fingerprint matches.
 
-At the paper profile (Qwen2.5-0.5B, all seven projections, N = 128 × 384 tokens) one task is ~4 GB of tokens and
-~3 GB of embeddings; training reads only the rows of the current batch.
+At the paper profile (Qwen2.5-0.5B, all seven projections, N = 128 × 384 tokens) one task is ~2 GB of tokens
+(4.4M LoRA parameters × 125 checkpoints) and ~3 GB of embeddings; training reads only the current batch's rows.
 """
 
 from __future__ import annotations

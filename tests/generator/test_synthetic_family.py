@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from degaml.generator.embedding import PromptEmbedder
+from degaml.generator.generate import generate_state_dict
 from degaml.generator.train import TaskTrajectory, train_generator
 from degaml.specs.meta import CollectionRecipe, GeneratorRecipe
 
@@ -16,7 +17,7 @@ TOPICS = ["volcanoes and lava", "football and goals", "baking bread and cakes", 
 RANK, WIDTH, LAYERS = 2, 8, 2
 COLLECT = CollectionRecipe(phase1_steps=1, phase1_lr=1e-3, phase2_steps=0, phase2_lr=1e-4, batch_size=1, max_length=8,
                            rank=RANK, alpha=4, target_modules=["q_proj"])
-RECIPE = GeneratorRecipe(num_prompts=2, prompt_tokens=8, chunk=4, hidden_dims=[(4, 8, 16)], position_dim=8, steps=250,
+RECIPE = GeneratorRecipe(num_prompts=2, prompt_tokens=8, chunk=4, hidden_dims=[(4, 8, 16)], position_dim=8, steps=200,
                          lr=1e-2, weight_decay=0.0, batch_size=16, pairs_per_task=200, held_out_fraction=0.2)
 
 
@@ -30,11 +31,12 @@ def family(encoder) -> list[TaskTrajectory]:
     g = torch.Generator().manual_seed(0)
     keys = lora_keys()
     n_params = sum(a * b for _, (a, b) in keys)
-    w = torch.randn(n_params, encoder.get_sentence_embedding_dimension(), generator=g)
     out = []
     for topic in TOPICS:
         prompts = [f"A question about {topic}, number {i}?" for i in range(12)]
         pooled = encoder.encode(prompts, convert_to_tensor=True, show_progress_bar=False).float().cpu().mean(0)
+        if not out:
+            w = torch.randn(n_params, pooled.shape[0], generator=g)
         flat = w @ pooled
         checkpoints = []
         for _ in range(10):
@@ -52,7 +54,12 @@ def family(encoder) -> list[TaskTrajectory]:
 def trained(tmp_path_factory, tiny_encoder):
     embedder = PromptEmbedder(tiny_encoder, RECIPE.num_prompts, RECIPE.prompt_tokens)
     out = tmp_path_factory.mktemp("syn")
-    return train_generator(family(tiny_encoder), RECIPE, COLLECT, embedder, "default", "synthetic", out), out
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and immune to a busy machine
+    try:
+        return train_generator(family(tiny_encoder), RECIPE, COLLECT, embedder, "default", "synthetic", out), out
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_generator_beats_the_prompt_blind_mean_when_the_lora_depends_on_the_prompts(trained):
@@ -63,6 +70,18 @@ def test_generator_beats_the_prompt_blind_mean_when_the_lora_depends_on_the_prom
     assert m["own_task_mean_mse"] < m["held_out_mse"]
     assert m["retrieval_hit_rate"] == 1.0 and m["retrieval_mse"] == pytest.approx(m["own_task_mean_mse"])
     assert set(m["per_task"]) == {t.split()[0] for t in TOPICS}
+
+
+def test_generated_lora_is_nearest_its_own_tasks_lora_in_parameter_space(trained, tiny_encoder):
+    """Through detokenization: the adapter generated from a task's prompts is closest to that task's LoRA."""
+    bundle, _ = trained
+    embedder = PromptEmbedder(tiny_encoder, RECIPE.num_prompts, RECIPE.prompt_tokens)
+    tasks = family(tiny_encoder)
+    truth = torch.stack([torch.cat([v.flatten() for v in t.checkpoints[0].values()]) for t in tasks])  # (K, P)
+    for k, task in enumerate(tasks):
+        state = generate_state_dict(bundle, embedder, task.prompts[:RECIPE.num_prompts])
+        flat = torch.cat([state[key].flatten() for key in task.checkpoints[0]])
+        assert int((truth - flat).norm(dim=1).argmin()) == k
 
 
 def test_training_shards_are_removed_once_the_bundle_is_written(trained):
