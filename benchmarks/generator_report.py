@@ -85,7 +85,7 @@ def reconstruction_in_training_table(recon: dict) -> str:
 
 
 def reconstruction_unseen_table(recon: dict) -> str:
-    header = ["never-seen task", "pairs", *[label.replace("task's own", "its own (floor, unknowable)") for _, label in PREDICTORS], "retrieved"]
+    header = ["never-seen task", "pairs", *[label for _, label in PREDICTORS[:-1]], "its own mean checkpoint (floor, unknowable)", "retrieved"]
     body = []
     for name, r in recon["leave_one_out"].items():
         gen = _cell(r, "generator") + (" †" if "generator_from" in r else "")
