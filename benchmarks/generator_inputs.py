@@ -7,6 +7,7 @@ Batches and split as in generator training: per task 40 seeded batches of N trai
 out; task keys = mean pooled embedding of the other 90%.
 
 Usage: python benchmarks/generator_inputs.py [--meta specs/meta/in_domain.yaml] [--out docs/results/generator_inputs.json]
+       python benchmarks/generator_inputs.py --truncation-only   # tokenizer only: seconds
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meta", type=Path, default=REPO / "specs" / "meta" / "in_domain.yaml")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "generator_inputs.json")
+    parser.add_argument("--truncation-only", action="store_true", help="skip embedding (no identification scores)")
     args = parser.parse_args()
     meta = load_meta_spec(args.meta)
     recipe = meta.generator
@@ -47,13 +49,18 @@ def main() -> None:
         for mode in ("question", "spec"):
             texts = [e.question for e in train[spec.task]] if mode == "question" else generator_inputs(spec, train[spec.task])
             if mode == "spec" and spec.generator_input == "{{question}}":
-                pooled[(spec.task, mode)] = pooled[(spec.task, "question")]
+                pooled[(spec.task, mode)] = pooled.get((spec.task, "question"))
                 row[mode] = dict(row["question"])
                 continue
-            batches = prompt_batches(texts, recipe.num_prompts, recipe.seed + i)
-            pooled[(spec.task, mode)] = torch.stack([pooled_embedding(embedder.embed(b)) for b in batches])
             row[mode] = {"truncated": embedder.truncated_fraction(texts)}
+            if not args.truncation_only:
+                batches = prompt_batches(texts, recipe.num_prompts, recipe.seed + i)
+                pooled[(spec.task, mode)] = torch.stack([pooled_embedding(embedder.embed(b)) for b in batches])
         report["tasks"][spec.task] = row
+    if args.truncation_only:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2))
+        return print(json.dumps(report, indent=2))
     _, held = split_indices(PROMPT_BATCHES_PER_TASK, recipe.held_out_fraction, first=True)
     kept = [b for b in range(PROMPT_BATCHES_PER_TASK) if b not in held]
     for mode in ("question", "spec"):
