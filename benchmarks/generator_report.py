@@ -94,11 +94,13 @@ def reconstruction_unseen_table(recon: dict) -> str:
 
 
 def inputs_table(inputs: dict) -> str:
+    def pair(t: dict, key: str, fmt: str) -> str:
+        return f"{t['question'][key]:{fmt}} → {t['spec'][key]:{fmt}}" if key in t["question"] else "–"
+
     header = ["task", "generator_input", "cut at L tokens: prompt → generator_input", "task identified (hit rate)", "margin"]
     body = [[name, "`" + t["generator_input"].replace("\n", "⏎").replace("|", "\\|") + "`",
              f"{100 * t['question']['truncated']:.0f}% → {100 * t['spec']['truncated']:.0f}%",
-             f"{t['question']['hit_rate']:.2f} → {t['spec']['hit_rate']:.2f}", f"{t['question']['margin']:.3f} → {t['spec']['margin']:.3f}"]
-            for name, t in inputs["tasks"].items()]
+             pair(t, "hit_rate", ".2f"), pair(t, "margin", ".3f")] for name, t in inputs["tasks"].items()]
     return markdown(header, body)
 
 
