@@ -6,8 +6,7 @@ manifest scored its checkpoints on):
   - base model and checkpoints: read from the collection manifest (`degaml generator collect` measured them);
   - generated: θ₀ = generator(support prompts) from the generator trained on all tasks (`generator/`), and from the
     leave-one-out generator `generator-minus-<task>/` when it exists (the paper's "Generalization" row);
-  - never-seen reconstruction (leave-one-out only): MSE of the leave-one-out generator's tokens against the held-out
-    task's collected checkpoints, vs its training tasks' mean checkpoint (`unseen_task_mse`);
+  - reconstruction (MSE in token space) with its baselines: `benchmarks/generator_reconstruction.py`;
   - latency: prompts → adapter on disk, after the generator and encoder are loaded (median of 5 prompt batches);
   - fine-tuning: a LoRA trained on the task's 20 support examples *with their labels* (5 epochs, batch 4 = 25 steps,
     the collection code and CPU recipe otherwise) — timed (the cost generation replaces).
@@ -26,13 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 
 from degaml.data import load_task_data
 from degaml.evaluation import evaluate
 from degaml.generator.collect import collect_task
-from degaml.generator.generate import sample_prompt_batch
-from degaml.generator.pipeline import collection_dir, generator_dir, included_tasks, load_trajectories
+from degaml.generator.inputs import generator_inputs
+from degaml.generator.pipeline import collection_dir, generator_dir, included_tasks
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_encoder, load_llm
 from degaml.specs import load_meta_spec
@@ -45,26 +43,13 @@ def score(loaded, spec, items, pool, adapter) -> dict:
     return {"accuracy": r.accuracy, "ci95": list(r.ci95), "n": r.n}
 
 
-@torch.inference_mode()
-def unseen_task_mse(meta, task: str, loo: AdapterSampler, batches: int = 8) -> dict:
-    """Reconstruction on the task the leave-one-out generator never saw: MSE (its normalised token space) between
-    its tokens for `batches` prompt batches of the task and every collected checkpoint of the task, next to the
-    prompt-blind prediction from its training tasks (their mean checkpoint) and, as a floor no generator can know,
-    the task's own mean checkpoint."""
-    trajectories = load_trajectories(meta, [])
-    (unseen,) = [t for t in trajectories if t.task == task]
-    tok = loo.bundle.tokenizer
-    y = torch.stack([tok.tokenize(c)[0] for c in unseen.checkpoints])  # (C, T, r, chunk)
-    mask = tok.tokenize(unseen.checkpoints[0])[1].float()  # (T, r, chunk)
-    train_mean = torch.stack([tok.tokenize(c)[0] for t in trajectories if t.task != task for c in t.checkpoints]).mean(0)
-    x = loo.embedder.embed_many([sample_prompt_batch(unseen.prompts, loo.num_prompts, 10_000 + i) for i in range(batches)])
-    generated = loo.bundle.model(x)  # (B, T, r, chunk)
-
-    def mse(pred: torch.Tensor) -> float:  # pred (P, T, r, chunk) against every checkpoint, padding masked
-        return float(((pred[:, None] - y[None]) ** 2 * mask).sum() / (mask.sum() * pred.shape[0] * y.shape[0]))
-
-    return {"pairs": batches * len(y), "generated_mse": mse(generated), "training_tasks_mean_mse": mse(train_mean[None]),
-            "own_mean_mse": mse(y.mean(0, keepdim=True))}
+def finetune_on_support(loaded, task, collection, out_dir: Path) -> dict:
+    """A LoRA trained on the task's support examples *with their labels* (25 steps, batch 4, the collection code and
+    recipe otherwise); returns the collection manifest (its trajectory's last checkpoint is the fine-tuned LoRA)."""
+    support = [ex for ex in task.pool if ex.id in {s.id for s in task.support}]  # the support items with labels
+    ft_task = dataclasses.replace(task, train=tuple(support))
+    recipe = collection.model_copy(update={"phase1_steps": 25, "phase2_steps": 0, "batch_size": 4, "eval_checkpoints": 0})
+    return collect_task(loaded, ft_task, recipe, out_dir)
 
 
 def main() -> None:
@@ -90,7 +75,7 @@ def main() -> None:
         manifest = json.loads((collection_dir(meta, spec.task) / "manifest.json").read_text())
         row = {"n": len(items), "base": manifest["validation"][0], "checkpoints": manifest["validation"][1:],
                "collection_seconds": manifest["seconds"], "collection_seconds_per_step": manifest["seconds_per_step"]}
-        prompts = task.support_prompts()
+        prompts = generator_inputs(spec, task.support)
         row["generated"] = score(loaded, spec, items, task.train, full.adapter_for(prompts))
         for seed in range(1, 6):  # latency: fresh batches (not cached), after load
             batch = full.draw(prompts, seed)
@@ -102,11 +87,8 @@ def main() -> None:
             loo = AdapterSampler.load(loo_dir, work / f"loo-{spec.task}", encoder=encoder)
             row["generated_leave_one_out"] = score(loaded, spec, items, task.train, loo.adapter_for(prompts))
         if spec.task == args.finetune_task:
-            support = [ex for ex in task.pool if ex.id in {s.id for s in task.support}]  # the support items with labels
-            ft_task = dataclasses.replace(task, train=tuple(support))
-            recipe = meta.collection.model_copy(update={"phase1_steps": 25, "phase2_steps": 0, "batch_size": 4, "eval_checkpoints": 0})
-            ft = collect_task(loaded, ft_task, recipe, work / "finetune")
-            row["finetune_support"] = {"steps": 25, "batch_size": 4, "seconds": ft["seconds"], "examples": len(support)}
+            ft = finetune_on_support(loaded, task, meta.collection, work / "finetune")
+            row["finetune_support"] = {"steps": 25, "batch_size": 4, "seconds": ft["seconds"], "examples": ft["train_items"]}
         report["tasks"][spec.task] = row
         print(spec.task, json.dumps({k: v for k, v in row.items() if k != "checkpoints"}), flush=True)
     report["latency_seconds"] = {"median": statistics.median(latencies), "max": max(latencies), "runs": len(latencies)}
@@ -127,16 +109,15 @@ def add_leave_one_out(meta, out: Path) -> None:
     for _, spec in included_tasks(meta, []):
         row = report["tasks"][spec.task]
         loo_dir = generator_dir(meta, [spec.task])
-        if not (loo_dir / "generator.json").is_file() or ("generated_leave_one_out" in row and "unseen_task_reconstruction" in row):
+        if not (loo_dir / "generator.json").is_file() or "generated_leave_one_out" in row:
             continue
         loo = AdapterSampler.load(loo_dir, work / f"loo-{spec.task}", encoder=encoder)
-        if "generated_leave_one_out" not in row:
-            task = load_task_data(spec, on_skip=lambda _: None)
-            row["generated_leave_one_out"] = score(loaded, spec, task.validation[: row["n"]], task.train, loo.adapter_for(task.support_prompts()))
-            row["leave_one_out_metrics"] = loo.bundle.config.meta.get("metrics")
-        row["unseen_task_reconstruction"] = unseen_task_mse(meta, spec.task, loo)
+        task = load_task_data(spec, on_skip=lambda _: None)
+        prompts = generator_inputs(spec, task.support)
+        row["generated_leave_one_out"] = score(loaded, spec, task.validation[: row["n"]], task.train, loo.adapter_for(prompts))
+        row["leave_one_out_metrics"] = loo.bundle.config.meta.get("metrics")
         out.write_text(json.dumps(report, indent=2))
-        print(spec.task, json.dumps(row["generated_leave_one_out"]), json.dumps(row["unseen_task_reconstruction"]), flush=True)
+        print(spec.task, json.dumps(row["generated_leave_one_out"]), flush=True)
 
 
 if __name__ == "__main__":

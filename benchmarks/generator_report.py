@@ -1,7 +1,8 @@
-"""Markdown tables for docs/results.md from the generator evaluation (`benchmarks/generator_eval.py` →
-docs/results/generator.json): validation accuracy of base model, collected checkpoints and generated adapters (task
-in training), the leave-one-task-out table (task never seen by collection or generator training), and the
-leave-one-out generators' reconstruction MSE on their never-seen task's checkpoints.
+"""Markdown tables for docs/results.md from the generator evaluation: validation accuracy of base model, collected
+checkpoints and generated adapters (task in training) and the leave-one-task-out table (`benchmarks/generator_eval.py`
+→ docs/results/generator.json); reconstruction MSE with its baselines, in training and leave-one-out
+(`benchmarks/generator_reconstruction.py` → docs/results/generator_reconstruction.json, when present); what the
+encoder sees of each task (`benchmarks/generator_inputs.py` → docs/results/generator_inputs.json, when present).
 
 Usage: python benchmarks/generator_report.py [--report docs/results/generator.json]
 """
@@ -41,7 +42,7 @@ def in_training_table(tasks: dict) -> str:
 
 def leave_one_out_table(tasks: dict) -> str:
     header = ["task", "base model", "generated, task in training", "generated, task **never seen** (leave-one-out)",
-              "Δ never seen − base", "MSE on held-out pairs of its training tasks (per-task mean)", "training minutes"]
+              "Δ never seen − base", "MSE on held-out prompt batches of its training tasks (global mean checkpoint)", "training minutes"]
     rows = []
     for name, t in tasks.items():
         loo = t.get("generated_leave_one_out")
@@ -49,18 +50,58 @@ def leave_one_out_table(tasks: dict) -> str:
             rows.append([name, acc_ci(t["base"]), acc_ci(t["generated"]), "not trained yet", "–", "–", "–"])
             continue
         m = t.get("leave_one_out_metrics") or {}
-        mse = f"{m['held_out_mse']:.3f} ({m['mean_checkpoint_mse']:.3f})" if "held_out_mse" in m else "–"
+        blind = m.get("prompt_blind_mean_mse", m.get("mean_checkpoint_mse"))
+        mse = f"{m['held_out_mse']:.3f} ({blind:.3f})" if "held_out_mse" in m else "–"
         minutes = f"{m['seconds'] / 60:.0f}" if "seconds" in m else "–"
         rows.append([name, acc_ci(t["base"]), acc_ci(t["generated"]), acc_ci(loo), delta(loo, t["base"]), mse, minutes])
     return markdown(header, rows)
 
 
 def unseen_reconstruction_table(tasks: dict) -> str:
+    """The earlier run's leave-one-out reconstruction (generator.json), kept while its generators are not re-run."""
     header = ["never-seen task", "pairs", "generated tokens (its prompts)", "mean checkpoint of the training tasks (prompt-blind)",
               "the task's own mean checkpoint (floor, unknowable)"]
     rows = [[name, str(r["pairs"]), f"{r['generated_mse']:.3f}", f"{r['training_tasks_mean_mse']:.3f}", f"{r['own_mean_mse']:.3f}"]
             for name, t in tasks.items() if (r := t.get("unseen_task_reconstruction")) is not None]
     return markdown(header, rows)
+
+
+PREDICTORS = [("generator", "generator"), ("prompt_blind_mean", "prompt-blind mean of training tasks"),
+              ("retrieval", "retrieval (nearest training task's mean)"), ("finetune_support", "LoRA fine-tuned on labelled support"),
+              ("own_task_mean", "task's own mean checkpoint")]
+
+
+def _cell(row: dict, key: str) -> str:
+    return f"{row[key]:.3f}" if key in row else "–"
+
+
+def reconstruction_in_training_table(recon: dict) -> str:
+    rows = recon["in_training"]["per_task"]
+    header = ["task (in training)", "pairs", *[label for _, label in PREDICTORS], "retrieval hit rate"]
+    body = [[name, str(r["pairs"]), *[_cell(r, key) for key, _ in PREDICTORS], f"{r['retrieval_hit_rate']:.2f}"] for name, r in rows.items()]
+    pooled = recon["in_training"]
+    body.append(["**all**", str(pooled["pairs"]), *[_cell(pooled, key) for key, _ in PREDICTORS], f"{pooled['retrieval_hit_rate']:.2f}"])
+    return markdown(header, body)
+
+
+def reconstruction_unseen_table(recon: dict) -> str:
+    header = ["never-seen task", "pairs", *[label for _, label in PREDICTORS[:-1]], "its own mean checkpoint (floor, unknowable)", "retrieved"]
+    body = []
+    for name, r in recon["leave_one_out"].items():
+        gen = _cell(r, "generator") + (" †" if "generator_from" in r else "")
+        body.append([name, str(r["pairs"]), gen, *[_cell(r, key) for key, _ in PREDICTORS[1:]], ", ".join(r.get("retrieved", []))])
+    return markdown(header, body)
+
+
+def inputs_table(inputs: dict) -> str:
+    def pair(t: dict, key: str, fmt: str) -> str:
+        return f"{t['question'][key]:{fmt}} → {t['spec'][key]:{fmt}}" if key in t["question"] else "–"
+
+    header = ["task", "generator_input", "cut at L tokens: prompt → generator_input", "task identified (hit rate)", "margin"]
+    body = [[name, "`" + t["generator_input"].replace("\n", "⏎").replace("|", "\\|") + "`",
+             f"{100 * t['question']['truncated']:.0f}% → {100 * t['spec']['truncated']:.0f}%",
+             pair(t, "hit_rate", ".2f"), pair(t, "margin", ".3f")] for name, t in inputs["tasks"].items()]
+    return markdown(header, body)
 
 
 def main() -> None:
@@ -70,7 +111,13 @@ def main() -> None:
     tasks = json.loads(args.report.read_text())["tasks"]
     print(in_training_table(tasks), end="\n\n")
     print(leave_one_out_table(tasks), end="\n\n")
-    print(unseen_reconstruction_table(tasks))
+    if any("unseen_task_reconstruction" in t for t in tasks.values()):
+        print(unseen_reconstruction_table(tasks), end="\n\n")
+    for name, render in (("generator_reconstruction.json", lambda r: reconstruction_in_training_table(r) + "\n\n" + reconstruction_unseen_table(r)),
+                         ("generator_inputs.json", inputs_table)):
+        path = args.report.with_name(name)
+        if path.is_file():
+            print(render(json.loads(path.read_text())), end="\n\n")
 
 
 if __name__ == "__main__":

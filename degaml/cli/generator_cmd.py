@@ -62,8 +62,9 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
         bundle = train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
                                  progress=lambda step, loss: advance(1), device=meta.device)
     metrics = bundle.config.meta["metrics"]
-    console.print(f"generator → {out}: held-out MSE {metrics['held_out_mse']:.4f} "
-                  f"(mean-checkpoint baseline {metrics['mean_checkpoint_mse']:.4f}), {metrics['seconds']:.0f} s, "
+    console.print(f"generator → {out}: MSE on held-out prompt batches × held-out checkpoints {metrics['held_out_mse']:.4f} "
+                  f"(prompt-blind mean {metrics['prompt_blind_mean_mse']:.4f}, retrieval {metrics['retrieval_mse']:.4f}, "
+                  f"task's own mean {metrics['own_task_mean_mse']:.4f}), {metrics['seconds']:.0f} s, "
                   f"{metrics['processes']} process(es)", highlight=False)
 
 
@@ -84,6 +85,7 @@ def generate(
     from degaml.generator.artifact import GeneratorBundle, check_base_model
     from degaml.generator.embedding import PromptEmbedder
     from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
+    from degaml.generator.inputs import generator_inputs
     from degaml.generator.pipeline import resolve_generator
     from degaml.models import load_encoder
 
@@ -92,7 +94,7 @@ def generate(
     bundle = GeneratorBundle.load(generator_path)
     data = load_task_data(spec, on_skip=data_notes())
     data_line(spec.task, data, "support", len(data.support))
-    prompts = data.support_prompts()
+    prompts = generator_inputs(spec, data.support)
     if seed:
         prompts = sample_prompt_batch(prompts, len(prompts), seed)
     embedder = PromptEmbedder(load_encoder(bundle.config.encoder), bundle.config.dims[0][0], bundle.config.dims[0][1])

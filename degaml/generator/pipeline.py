@@ -11,8 +11,10 @@ from pathlib import Path
 
 from degaml.data import load_task_data
 from degaml.errors import DegamlError
-from degaml.generator.collect import TRAJECTORY_FILE, collect_task, load_trajectory
+from degaml.generator.collect import TRAJECTORY_FILE, collect_task
 from degaml.generator.distributed import Topology
+from degaml.generator.inputs import generator_inputs
+from degaml.generator.shards import TrajectoryFile
 from degaml.generator.train import TaskTrajectory
 from degaml.specs import load_spec
 from degaml.specs.meta import MetaSpec
@@ -68,12 +70,12 @@ def collect_all(meta: MetaSpec, exclude: list[str], loaded, on_task: Callable[[T
 
 
 def load_trajectories(meta: MetaSpec, exclude: list[str]) -> list[TaskTrajectory]:
-    """Collected trajectories + unlabeled train-pool prompts of the included tasks."""
+    """Collected trajectories (read lazily from disk) + the generator inputs of the included tasks' train pools."""
     trajectories = []
     for _, spec in included_tasks(meta, exclude):
         path = collection_dir(meta, spec.task) / TRAJECTORY_FILE
         if not path.is_file():
             raise DegamlError(f"task '{spec.task}': no collected trajectory at {path}; run `degaml generator collect` first")
         task = load_task_data(spec, on_skip=lambda _: None)
-        trajectories.append(TaskTrajectory(spec.task, load_trajectory(path), [e.question for e in task.train]))
+        trajectories.append(TaskTrajectory(spec.task, TrajectoryFile(path), generator_inputs(spec, task.train)))
     return trajectories

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -106,8 +107,8 @@ class LoraTokenizer:
         return tensor if slot.kind == "A" else tensor.T  # (r, width)
 
     # ---- normalisation ------------------------------------------------------------------------------------------
-    def fit(self, state_dicts: list[dict[str, torch.Tensor]]) -> LoraTokenizer:
-        """Fit per-(layer, factor kind) mean/std over a checkpoint collection."""
+    def fit(self, state_dicts: Iterable[dict[str, torch.Tensor]]) -> LoraTokenizer:
+        """Fit per-(layer, factor kind) mean/std over a checkpoint collection (iterated once: may be streamed)."""
         sums = torch.zeros(self.n_layers, 2, 3, dtype=torch.float64)  # count, sum, sum of squares
         for sd in state_dicts:
             self._check(sd)

@@ -1,10 +1,13 @@
 """Generator meta-training (paper App. C step 1.2, eq. 10): MSE between generated and collected parameter tokens
 over random (prompt batch, checkpoint) pairs of the same task.
 
-Each task contributes prompt batches (N unlabeled prompts from its train pool, embedded once) and its trajectory
-of checkpoints (tokenized with one tokenizer fitted on all of them). A fraction of each task's prompt batches is
-held out: pairs built on them measure validation loss. Reported next to it: the loss of the best prompt-blind
-predictor (the mean checkpoint), so it is visible whether the generator uses the prompts at all.
+Each task contributes prompt batches (N unlabeled generator inputs from its train pool, embedded once) and its
+trajectory of checkpoints (tokenized with one tokenizer fitted on all of them). Both are streamed to per-task
+memory-mapped shards on disk (`shards.py`) and read back one training batch at a time, so RAM does not grow with
+the number of tasks or checkpoints. Per task a fraction of the prompt batches AND of the checkpoints is held out:
+training pairs never use either, and the reported reconstruction (`reconstruction.py`) scores held-out batches
+against held-out checkpoints — for the generator and for the prompt-blind mean of the training checkpoints, the
+retrieval baseline and the task's own mean checkpoint, so it is visible whether the generator uses the prompts.
 Training is resumable: weights, optimizer and step are saved atomically every `save_every` steps.
 Under `accelerate launch` with several processes the model is wrapped in DDP (see `distributed.py`): every process
 draws the same seeded global batch and trains on its slice, so the update is the one-process update.
@@ -12,10 +15,12 @@ draws the same seeded global batch and trains on its slice, so the update is the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,8 @@ from degaml.generator.artifact import GeneratorBundle, GeneratorConfig
 from degaml.generator.distributed import launched_world_size, use_cpu
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import sample_prompt_batch
+from degaml.generator.reconstruction import in_training_reconstruction, masked_mse
+from degaml.generator.shards import TaskShard
 from degaml.generator.tokenizer import LoraTokenizer
 from degaml.io import atomic_path
 from degaml.specs.meta import CollectionRecipe, GeneratorRecipe
@@ -37,28 +44,39 @@ PROMPT_BATCHES_PER_TASK = 40
 @dataclass
 class TaskTrajectory:
     task: str
-    checkpoints: list[dict[str, torch.Tensor]]
-    prompts: list[str]  # unlabeled, rendered train-pool prompts
+    checkpoints: Sequence[dict[str, torch.Tensor]]  # a list, or a lazy `shards.TrajectoryFile`
+    prompts: list[str]  # unlabeled generator inputs of the train pool (`inputs.generator_inputs`)
 
 
-@dataclass
-class _TaskTensors:
-    tokens: torch.Tensor  # (n_ckpt, T, r, chunk)
-    embeddings: torch.Tensor  # (n_batches, N, L, C)
-    train_batches: list[int]
-    held_out_batches: list[int]
+def split_indices(n: int, fraction: float, first: bool = False) -> tuple[list[int], list[int]]:
+    """(kept, held out) of range(n): max(1, fraction·n) items held out — the first ones, or evenly spaced."""
+    if n < 2:
+        raise DegamlError(f"need at least 2 items to hold some out, have {n} (collect ≥ 2 checkpoints per task)")
+    n_held = min(n - 1, max(1, round(fraction * n)))
+    held = list(range(n_held)) if first else sorted({int((i + 0.5) * n / n_held) for i in range(n_held)})
+    return [i for i in range(n) if i not in held], held
 
 
-def _prepare(traj: TaskTrajectory, tokenizer: LoraTokenizer, embedder: PromptEmbedder, recipe: GeneratorRecipe, seed: int) -> _TaskTensors:
-    tokens = torch.stack([tokenizer.tokenize(c)[0] for c in traj.checkpoints])
-    batches = [sample_prompt_batch(traj.prompts, recipe.num_prompts, seed * 1000 + i) for i in range(PROMPT_BATCHES_PER_TASK)]
-    embeddings = embedder.embed_many(batches)
-    n_held = max(1, round(recipe.held_out_fraction * len(batches)))
-    return _TaskTensors(tokens, embeddings, list(range(n_held, len(batches))), list(range(n_held)))
+def prompt_batches(prompts: Sequence[str], num_prompts: int, seed: int, n: int = PROMPT_BATCHES_PER_TASK) -> list[list[str]]:
+    """A task's `n` prompt batches (seeded; in training the first ones are the held-out ones)."""
+    return [sample_prompt_batch(prompts, num_prompts, seed * 1000 + i) for i in range(n)]
 
 
-def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return ((pred - target) ** 2 * mask).sum() / (mask.sum() * pred.shape[0])
+def build_shards(trajectories: Sequence[TaskTrajectory], tokenizer: LoraTokenizer, embedder: PromptEmbedder,
+                 recipe: GeneratorRecipe, directory: Path, encoder_name: str = "",
+                 n_batches: int = PROMPT_BATCHES_PER_TASK) -> list[TaskShard]:
+    """Tokenize and embed every task into its shard under `directory` (task i's batches seeded by recipe.seed + i)."""
+    shards = []
+    for i, traj in enumerate(trajectories):
+        batches = prompt_batches(traj.prompts, recipe.num_prompts, recipe.seed + i, n_batches)
+        fingerprint = {"task": traj.task, "stats": hashlib.sha256(tokenizer.stats.numpy().tobytes()).hexdigest(),
+                       "chunk": tokenizer.chunk, "checkpoints": len(traj.checkpoints), "encoder": encoder_name,
+                       "shape": [embedder.num_prompts, embedder.prompt_tokens, embedder.dim],
+                       "prompts": hashlib.sha256(json.dumps(batches).encode()).hexdigest()}
+        shards.append(TaskShard.build(directory / f"{i:03d}-{traj.task}", fingerprint,
+                                      len(traj.checkpoints), lambda c, t=traj: tokenizer.tokenize(t.checkpoints[c])[0],
+                                      len(batches), lambda b, bs=batches: embedder.embed(bs[b])))
+    return shards
 
 
 def train_generator(
@@ -78,16 +96,9 @@ def train_generator(
     `device` is a spec's device (auto|cpu|cuda). Launched with several processes, training is data-parallel.
     """
     torch.manual_seed(recipe.seed)
-    tokenizer = LoraTokenizer.from_state_dict(trajectories[0].checkpoints[0], recipe.chunk)
-    tokenizer.fit([c for t in trajectories for c in t.checkpoints])
-    data = [_prepare(t, tokenizer, embedder, recipe, recipe.seed + i) for i, t in enumerate(trajectories)]
-    mask = tokenizer.tokenize(trajectories[0].checkpoints[0])[1].float()  # (T, r, chunk)
-    dims = [(recipe.num_prompts, recipe.prompt_tokens, embedder.dim), *recipe.hidden_dims, (tokenizer.n_tokens, tokenizer.rank, tokenizer.chunk)]
-    config = GeneratorConfig(dims=dims, kernel=recipe.kernel, position_dim=recipe.position_dim, lora_rank=collection.rank,
-                             lora_alpha=collection.alpha, target_modules=list(collection.target_modules),
-                             encoder=encoder_name, base_model=base_model)
-    bundle = GeneratorBundle.create(config, tokenizer)
-    model = bundle.model
+    first = trajectories[0].checkpoints[0]
+    tokenizer = LoraTokenizer.from_state_dict(first, recipe.chunk)
+    tokenizer.fit(c for t in trajectories for c in t.checkpoints)  # streamed: one checkpoint in memory at a time
     accelerator, rank, world = None, 0, 1
     run_device = torch.device("cpu" if use_cpu(device) else "cuda")
     if launched_world_size() > 1:
@@ -97,12 +108,26 @@ def train_generator(
         rank, world, run_device = accelerator.process_index, accelerator.num_processes, accelerator.device
         if recipe.batch_size % world:
             raise DegamlError(f"generator.batch_size: {recipe.batch_size} is not divisible by the {world} launched processes")
+    if rank == 0:
+        shards = build_shards(trajectories, tokenizer, embedder, recipe, out_dir / "shards", encoder_name)
+    if accelerator is not None:
+        accelerator.wait_for_everyone()  # the other processes reuse the main process's shards (fingerprints match)
+    if rank != 0:
+        shards = build_shards(trajectories, tokenizer, embedder, recipe, out_dir / "shards", encoder_name)
+    batch_split = [split_indices(s.n_batches, recipe.held_out_fraction, first=True) for s in shards]
+    ckpt_split = [split_indices(s.n_checkpoints, recipe.held_out_fraction) for s in shards]
+    mask = tokenizer.tokenize(first)[1].float()  # (T, r, chunk)
+    dims = [(recipe.num_prompts, recipe.prompt_tokens, embedder.dim), *recipe.hidden_dims, (tokenizer.n_tokens, tokenizer.rank, tokenizer.chunk)]
+    config = GeneratorConfig(dims=dims, kernel=recipe.kernel, position_dim=recipe.position_dim, lora_rank=collection.rank,
+                             lora_alpha=collection.alpha, target_modules=list(collection.target_modules),
+                             encoder=encoder_name, base_model=base_model)
+    bundle = GeneratorBundle.create(config, tokenizer)
+    model = bundle.model
     model.to(run_device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     rng = random.Random(recipe.seed)
-    pairs = [(k, b, c) for k, d in enumerate(data) for b, c in
-             ((rng.choice(d.train_batches), rng.randrange(len(d.tokens))) for _ in range(recipe.pairs_per_task))]
-    held = [(k, b, c) for k, d in enumerate(data) for b in d.held_out_batches for c in range(0, len(d.tokens), max(1, len(d.tokens) // 8))]
+    pairs = [(k, rng.choice(batch_split[k][0]), rng.choice(ckpt_split[k][0]))
+             for k in range(len(shards)) for _ in range(recipe.pairs_per_task)]
 
     out_dir.mkdir(parents=True, exist_ok=True)
     state_path, weights_path = out_dir / "train_state.pt", out_dir / "train_weights.safetensors"
@@ -121,12 +146,12 @@ def train_generator(
     model.train()
     for step in range(start, recipe.steps):
         batch = [pairs[i] for i in random.Random(f"{recipe.seed}:{step}").sample(range(len(pairs)), min(recipe.batch_size, len(pairs)))]
-        x = torch.stack([data[k].embeddings[b] for k, b, _ in batch])  # (B, N, L, C): the global batch
-        y = torch.stack([data[k].tokens[c] for k, _, c in batch])  # (B, T, r, chunk)
+        x = torch.stack([shards[k].embedding(b) for k, b, _ in batch])  # (B, N, L, C): the global batch, read from disk
+        y = torch.stack([shards[k].tokens(c) for k, _, c in batch])  # (B, T, r, chunk)
         noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(recipe.seed * 1_000_003 + step))
         x = x + recipe.input_noise * noise  # seeded by step, so a resumed run sees the same noise
         x, y = x[rank::world].to(run_device), y[rank::world].to(run_device)  # this process's slice
-        loss = _masked_mse(model(x), y, mask_dev)
+        loss = masked_mse(model(x), y, mask_dev)
         optimizer.zero_grad(set_to_none=True)
         if accelerator is not None:
             accelerator.backward(loss)  # DDP averages the slices' gradients
@@ -147,10 +172,16 @@ def train_generator(
                             "seconds": prior_seconds + time.perf_counter() - began}, tmp)
     model = raw.to("cpu")
     model.eval()
-    metrics = evaluate_generator(model, data, held, mask)
+    names = [t.task for t in trajectories]
+    recon = in_training_reconstruction(model, shards, [b[0] for b in batch_split], [b[1] for b in batch_split],
+                                       [c[0] for c in ckpt_split], [c[1] for c in ckpt_split], mask, names)
+    metrics = {"held_out": "prompt batches × checkpoints, both unseen in training", "held_out_pairs": recon["pairs"],
+               "held_out_mse": recon["generator"], "prompt_blind_mean_mse": recon["prompt_blind_mean"],
+               "retrieval_mse": recon["retrieval"], "own_task_mean_mse": recon["own_task_mean"],
+               "retrieval_hit_rate": recon["retrieval_hit_rate"], "per_task": recon["per_task"]}
     metrics.update(train_loss_last=sum(history[-20:]) / max(1, len(history[-20:])), steps=recipe.steps,
                    seconds=prior_seconds + time.perf_counter() - began, resumed_from_step=start,
-                   tasks=[t.task for t in trajectories],
+                   tasks=names,
                    checkpoints=sum(len(t.checkpoints) for t in trajectories), processes=world)
     config.meta = {"metrics": metrics, "recipe": recipe.model_dump(), "collection": collection.model_dump()}
     if rank == 0:
@@ -160,19 +191,6 @@ def train_generator(
         weights_path.unlink(missing_ok=True)
     if accelerator is not None:
         accelerator.wait_for_everyone()
+    if rank == 0:
+        shutil.rmtree(out_dir / "shards", ignore_errors=True)  # rebuilt on demand (`build_shards`)
     return bundle
-
-
-@torch.inference_mode()
-def evaluate_generator(model, data: list[_TaskTensors], held: list[tuple[int, int, int]], mask: torch.Tensor) -> dict:
-    """Held-out-pair MSE of the generator vs the prompt-blind mean-checkpoint predictor (normalised space)."""
-    mean_ckpt = torch.cat([d.tokens for d in data]).mean(0)
-    gen_loss, blind_loss = 0.0, 0.0
-    for start in range(0, len(held), 32):
-        chunk = held[start : start + 32]
-        x = torch.stack([data[k].embeddings[b] for k, b, _ in chunk])
-        y = torch.stack([data[k].tokens[c] for k, _, c in chunk])
-        gen_loss += float(_masked_mse(model(x), y, mask)) * len(chunk)
-        blind_loss += float(_masked_mse(mean_ckpt.expand_as(y), y, mask)) * len(chunk)
-    n = max(1, len(held))
-    return {"held_out_pairs": len(held), "held_out_mse": gen_loss / n, "mean_checkpoint_mse": blind_loss / n}

@@ -176,6 +176,9 @@ class TaskSpec(StrictModel):
 
     seed: int = Field(1234, ge=0)
     num_support: int = Field(20, ge=1, le=100_000, description="unlabeled prompts for the generator/test-time methods")
+    generator_input: str = Field("{{question}}", description="what the generator's sentence encoder reads per unlabeled "
+                                 "example: a Jinja template over question/choices (never the answer); put what identifies "
+                                 "the task first, the encoder keeps only its first prompt_tokens tokens")
     num_validation: int = Field(200, ge=1, le=1_000_000)
     num_test: int | None = Field(None, ge=1, le=1_000_000, description="null: everything left")
     num_train: int | None = Field(None, ge=1, le=1_000_000, description="carved train pool size (no train_dataset)")
@@ -184,10 +187,20 @@ class TaskSpec(StrictModel):
 
     _path: Path | None = PrivateAttr(None)  # the YAML file it was read from (set by the loader)
 
-    @field_validator("doc_to_text", "doc_to_target", "fewshot_target")
+    @field_validator("doc_to_text", "doc_to_target", "fewshot_target", "generator_input")
     @classmethod
     def _templates_parse(cls, value: str) -> str:
         return _check_template(value)
+
+    @field_validator("generator_input")
+    @classmethod
+    def _unlabeled_only(cls, value: str) -> str:
+        from jinja2 import meta
+
+        seen = meta.find_undeclared_variables(jinja2.Environment().parse(value)) - {"id", "question", "choices"}
+        if seen:
+            raise ValueError(f"may use only id, question, choices (the generator sees unlabeled data), not {sorted(seen)}")
+        return value
 
     @property
     def source_dir(self) -> Path:

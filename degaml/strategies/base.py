@@ -71,8 +71,14 @@ class StrategyContext:
         if self._initial is None:
             if self.sampler is None:
                 raise ValueError("no generator and no initial adapter: give one of them")
-            self._initial = self.sampler.adapter_for(self.support_prompts())
+            self._initial = self.sampler.adapter_for(self.generator_prompts())
         return self._initial
+
+    def generator_prompts(self, split: ScoredSplit | None = None) -> list[str]:
+        """What the generator reads (the spec's `generator_input`) for the support items, or for `split`'s items."""
+        from degaml.generator.inputs import generator_inputs
+
+        return generator_inputs(self.spec, self.task.support if split is None else self.task.split(split))
 
     def support_prompts(self) -> list[str]:
         return self.task.support_prompts()

@@ -56,8 +56,8 @@ class TTSParams(ParamsBase):
 
 
 def unlabeled_pool(ctx: StrategyContext, split: ScoredSplit) -> list[str]:
-    """Support prompts + the split's questions (no labels), first occurrence kept."""
-    return list(dict.fromkeys([*ctx.support_prompts(), *ctx.unlabeled_inputs(split)]))
+    """Generator inputs of the support items + the split's items (no labels), first occurrence kept."""
+    return list(dict.fromkeys([*ctx.generator_prompts(), *ctx.generator_prompts(split)]))
 
 
 def draw_distinct_batches(sampler: AdapterSampler, pool: Sequence[str], k: int, seed: int) -> list[tuple[int, list[str]]]:
@@ -132,7 +132,9 @@ def _route(ctx: StrategyContext, method: str, examples: Sequence, batches: Seque
     """Per question, the index of the prompt batch a router picks (from sentence embeddings only: no scoring)."""
     if not examples:
         return []
-    questions = ctx.sampler.sentence_embeddings([ex.question for ex in examples])  # (n, C)
+    from degaml.generator.inputs import generator_inputs
+
+    questions = ctx.sampler.sentence_embeddings(generator_inputs(ctx.spec, examples))  # (n, C): what the generator reads
     embs = [ctx.sampler.sentence_embeddings(batch) for _, batch in batches]  # K × (N, C)
     return (route_avg_sim_score if method == "avg_sim_score" else route_avg_prompt_embed)(questions, embs)
 

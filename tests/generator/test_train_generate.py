@@ -53,7 +53,7 @@ def test_training_writes_a_loadable_bundle_with_metrics(trained):
     root, *_, bundle = trained
     again = GeneratorBundle.load(root / "generator")
     meta = json.loads((root / "generator" / "generator.json").read_text())["meta"]["metrics"]
-    assert {"held_out_mse", "mean_checkpoint_mse", "train_loss_last"} <= set(meta)
+    assert {"held_out_mse", "prompt_blind_mean_mse", "retrieval_mse", "own_task_mean_mse", "train_loss_last"} <= set(meta)
     x = torch.randn(1, *bundle.config.dims[0])
     torch.testing.assert_close(again.model(x), bundle.model.eval()(x))
 
