@@ -21,7 +21,8 @@ from pydantic import Discriminator, Field, PrivateAttr, Tag, model_validator
 from degaml.specs.model import StrictModel, TaskSpec
 
 Profile = Literal["cpu", "paper"]
-DRAW_SEED_STRIDE = 7919  # seed step between draws (never a multiple of data.splits.TRAIN_SEED_OFFSET apart)
+DRAW_SEED_STRIDE = 7919  # seed step between draws; data.splits.TRAIN_SEED_OFFSET is no multiple of it, so no
+# draw's evaluation pool reuses another draw's train-pool seed
 
 
 class TaskEntry(StrictModel):
