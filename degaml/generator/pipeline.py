@@ -17,7 +17,7 @@ from degaml.generator.inputs import generator_inputs
 from degaml.generator.shards import TrajectoryFile
 from degaml.generator.train import TaskTrajectory
 from degaml.specs import load_spec
-from degaml.specs.meta import MetaSpec
+from degaml.specs.meta import MetaSpec, draw_spec
 from degaml.specs.model import TaskSpec
 
 SHIPPED_GENERATOR = Path(__file__).parent / "pretrained" / "smollm2-135m-in-domain"
@@ -33,17 +33,17 @@ def resolve_generator(name: str) -> Path:
 
 
 def included_tasks(meta: MetaSpec, exclude: list[str]) -> list[tuple[Path, TaskSpec]]:
-    """(path, spec) of the meta spec's tasks minus `exclude` (matched by file stem before reading the spec)."""
+    """(path, spec) of every seeded draw of the meta spec's tasks minus `exclude` (file stems, matched before reading)."""
     stems = {p.stem for p in meta.task_paths()}
     unknown = [e for e in exclude if e not in stems]
     if unknown:
         raise DegamlError(f"--exclude: {unknown[0]!r} is not a task of this meta spec (tasks: {', '.join(sorted(stems))})")
     specs = []
-    for path in meta.task_paths():
+    for path, draws in meta.task_draws():
         if path.stem in exclude:
             continue  # never read: leave-one-out by construction
         spec = load_spec(path, [f"model={meta.model}", f"device={meta.device}"])
-        specs.append((path, spec))
+        specs.extend((path, draw_spec(spec, d)) for d in range(draws))
     if not specs:
         raise DegamlError("every task is excluded; nothing to meta-train on")
     return specs

@@ -4,18 +4,48 @@ checkpoint collection and generator training (paper App. C stage 1, App. E).
 Two shipped profiles fill the recipe defaults: `cpu` (SmolLM2-135M on this kind of machine, minutes per task)
 and `paper` (the paper's GPU recipe: 75 + 50 steps, batch 32, ≤ 5000 samples, rank 8; N = 128 prompts of 512
 tokens). Any recipe field can still be set explicitly or overridden with `key=value`.
+
+Seeded draws: `draws: N` (or a task entry `{spec: path, draws: N}`) turns one task spec into N task instances.
+Draw 0 is the spec as written; draw d ≥ 1 is the same spec with seed + d·DRAW_SEED_STRIDE and task name
+`<task>-draw<d>`, i.e. another support/validation/test partition and, for generated (reasoning_gym) sources,
+other items and another train pool. `--exclude <stem>` removes every draw of that spec.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, model_validator
 
-from degaml.specs.model import StrictModel
+from degaml.specs.model import StrictModel, TaskSpec
 
 Profile = Literal["cpu", "paper"]
+DRAW_SEED_STRIDE = 7919  # seed step between draws; data.splits.TRAIN_SEED_OFFSET is no multiple of it, so no
+# draw's evaluation pool reuses another draw's train-pool seed
+
+
+class TaskEntry(StrictModel):
+    """A task spec file with its own number of seeded draws."""
+
+    spec: str = Field(min_length=1, description="task spec file, relative to the meta spec")
+    draws: int = Field(ge=1, le=1000)
+
+    def __str__(self) -> str:
+        return self.spec
+
+
+TaskItem = Annotated[
+    Annotated[str, Tag("path")] | Annotated[TaskEntry, Tag("entry")],
+    Discriminator(lambda v: "entry" if isinstance(v, (dict, TaskEntry)) else "path"),
+]
+
+
+def draw_spec(spec: TaskSpec, draw: int) -> TaskSpec:
+    """Draw `draw` of a task spec: draw 0 is the spec itself; others shift its seed and rename the task."""
+    if draw == 0:
+        return spec
+    return spec.model_copy(update={"task": f"{spec.task}-draw{draw}", "seed": spec.seed + DRAW_SEED_STRIDE * draw})
 
 
 class CollectionRecipe(StrictModel):
@@ -104,7 +134,8 @@ class MetaSpec(StrictModel):
 
     version: Literal[1]
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
-    tasks: list[str] = Field(min_length=1, description="task spec files, relative to this file")
+    tasks: list[TaskItem] = Field(min_length=1, description="task spec files (relative to this file) or {spec, draws}")
+    draws: int = Field(1, ge=1, le=1000, description="seeded draws per task spec (a task entry's `draws` wins)")
     profile: Profile = "cpu"
     model: str = "default"
     encoder: str = "default"
@@ -134,7 +165,11 @@ class MetaSpec(StrictModel):
         return self._path.parent if self._path is not None else Path.cwd()
 
     def task_paths(self) -> list[Path]:
-        return [(self.source_dir / t).resolve() for t in self.tasks]
+        return [(self.source_dir / str(t)).resolve() for t in self.tasks]
+
+    def task_draws(self) -> list[tuple[Path, int]]:
+        """(spec path, number of seeded draws) per task entry."""
+        return [(path, t.draws if isinstance(t, TaskEntry) else self.draws) for path, t in zip(self.task_paths(), self.tasks)]
 
     def output_dir(self) -> Path:
         return Path(self.out_dir) if self.out_dir else Path.cwd() / "runs" / "meta" / self.name

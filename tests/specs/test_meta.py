@@ -59,3 +59,36 @@ def test_bad_meta_specs(tmp_path, data, needle):
     with pytest.raises(SpecError) as info:
         load_meta_spec(write(tmp_path, data))
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def rg_spec(task: str) -> dict:
+    source = {"source": "reasoning_gym:chain_sum", "size": 60, "options": {"min_terms": 2, "max_terms": 2, "max_digits": 2}}
+    return {"version": 1, "task": task, "format": "exact_match", "dataset": [source], "train_dataset": [source],
+            "num_support": 5, "num_validation": 10, "num_test": 10, "seed": 7}
+
+
+def test_draws_give_distinct_seeded_task_instances(tmp_path):
+    from degaml.data import load_task_data
+    from degaml.generator.pipeline import collection_dir, included_tasks
+    from degaml.specs.meta import DRAW_SEED_STRIDE
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(rg_spec(name)))
+    meta = load_meta_spec(write(tmp_path, base(tasks=["a.yaml", {"spec": "b.yaml", "draws": 1}], draws=3)))
+    specs = [spec for _, spec in included_tasks(meta, [])]
+    assert [s.task for s in specs] == ["a", "a-draw1", "a-draw2", "b"]
+    assert [s.seed for s in specs] == [7, 7 + DRAW_SEED_STRIDE, 7 + 2 * DRAW_SEED_STRIDE, 7]
+    assert len({collection_dir(meta, s.task) for s in specs}) == 4  # each draw collects its own trajectory
+    first, second = (load_task_data(s) for s in specs[:2])
+    assert [e.question for e in first.validation] != [e.question for e in second.validation]
+    assert [e.question for e in first.train] != [e.question for e in second.train]
+    assert [p.stem for p, _ in included_tasks(meta, ["a"])] == ["b"]  # --exclude drops every draw of a spec
+
+
+def test_a_task_entry_needs_a_valid_draw_count(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load_meta_spec(write(tmp_path, base(tasks=[{"spec": "t.yaml", "draws": 0}])))
+    assert "draws" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(SpecError) as info:
+        load_meta_spec(write(tmp_path, base(tasks=[{"spec": "missing.yaml", "draws": 2}])))
+    assert 'task spec not found (got "missing.yaml")' in str(info.value)
