@@ -41,7 +41,7 @@ class ScriptedPolicy:
         self.actions = [FixedPolicy(a).action for a in ACTIONS]
         self.base_seed = base_seed
 
-    def decide(self, messages, config, seed, tried) -> Decision:
+    def decide(self, messages, config, seed, tried, progress=None) -> Decision:
         action = self.actions[seed - self.base_seed]
         return Decision(json.dumps(action), action, None, 1, 0.0)
 
