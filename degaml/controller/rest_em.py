@@ -202,7 +202,8 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
         rate = len(accepted) / max(1, len(records))
         per_task = {c.spec.task: sum(r["reward"] for r in records if r["task"] == c.spec.task) for c in contexts}
         log(f"iteration {k}: reward rate {rate:.3f} ({len(accepted)}/{len(records)}); accepted per task {per_task}")
-        entry: dict[str, Any] = {"iteration": k, "samples": len(records), "accepted": len(accepted), "reward_rate": rate,
+        failed = sum(1 for r in records if r["accuracy"] is None)  # invalid output, or a strategy that failed / reverted
+        entry: dict[str, Any] = {"iteration": k, "samples": len(records), "accepted": len(accepted), "failed": failed, "reward_rate": rate,
                                  "accepted_per_task": per_task, "policy_in": str(policy_dir) if policy_dir else "base"}
         if accepted:
             new_dir = it_dir / "policy"

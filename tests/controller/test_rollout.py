@@ -114,3 +114,34 @@ def test_paired_rule_keeps_theta0_when_nothing_is_significant(spec_file, tmp_pat
     assert final.best_step is None and final.chain == [] and final.baseline_test is None
     baseline = next(e for e in store.events() if e.kind == "baseline")
     assert baseline.noise["n"] == len(baseline.correct) == spec.num_validation
+
+
+def test_failed_outcomes_are_never_cached_and_reverts_on_test_are_flagged(mc_context, tmp_path, monkeypatch):
+    from degaml.controller.outcome_cache import OutcomeCache
+    from degaml.controller.rest_em import transition
+    from degaml.strategies import registry
+    from degaml.strategies.base import Outcome, StrategyError
+
+    real = registry.RUNNERS["support_sft"]
+    rollout, cache = Rollout(mc_context, "strict", 0.05), OutcomeCache(tmp_path / "outcomes")
+
+    def expected_failure(params, ctx, split):
+        raise StrategyError("no labelled support (simulated)")
+
+    monkeypatch.setitem(registry.RUNNERS, "support_sft", expected_failure)
+    failed = transition(rollout, SFT, everything_wrong(mc_context), 0, cache, "g")
+    assert failed.candidate is None and failed.reward == 0 and len(cache) == 0  # a failure is not an outcome to replay
+    monkeypatch.setitem(registry.RUNNERS, "support_sft", real)
+    kept = transition(rollout, SFT, everything_wrong(mc_context), 0, cache, "g")
+    assert kept.reward == 1 and len(cache) == 1
+
+    def reverts_on_test(params, ctx, split):
+        out = real(params, ctx, split)
+        if split == "test":  # e.g. the loss diverged on the test inputs: the starting adapter is scored instead
+            return Outcome(out.family, out.params, split, ok=False, accuracy=out.accuracy, result=out.result,
+                           artifact=None, error="loss diverged (simulated)")
+        return out
+
+    monkeypatch.setitem(registry.RUNNERS, "support_sft", reverts_on_test)
+    outcome, reverted = rollout.replay(kept.candidate, "test", tmp_path / "replay", mc_context.initial_adapter())
+    assert reverted and outcome.result.n == len(mc_context.task.test)
