@@ -55,7 +55,7 @@ def cpu_flags() -> str:
             if line.startswith("flags"):
                 return " ".join(sorted(line.split(":", 1)[1].split()))
     except OSError:
-        pass
+        return ""  # no /proc/cpuinfo (not Linux): the cache key then holds only torch and the shapes
     return ""
 
 

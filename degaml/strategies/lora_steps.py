@@ -87,3 +87,25 @@ def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_fo
             p.requires_grad_(grad_flags.get(name, p.requires_grad))
         base.train(was_training)
     return result
+
+
+def score_trained(family: str, params: dict, ctx, split, start: Path, out_dir: Path, trained: StepsResult, log: list[str],
+                  seconds: Callable[[], float], fraction: float, reverted_to: str):
+    """The Outcome of a weight-space strategy after `train_lora_steps`: the saved adapter scored on `split`, or —
+    when training failed — the starting adapter scored instead (`ok=False`, `artifact=None`, the reason in `error`)."""
+    from degaml.strategies.base import Outcome
+
+    if trained.error is not None:
+        error = f"{trained.error}; reverted to {reverted_to}"
+        log.append(f"failed: {error}")
+        ctx.report(f"{family} scoring {reverted_to} (reverted)", fraction)
+        result = ctx.evaluate(split, start)
+        ctx.report(f"{family} done", 1.0)
+        return Outcome(family, params, split, ok=False, accuracy=result.accuracy, result=result, artifact=None,
+                       seconds=seconds(), tokens=trained.tokens + result.tokens, log=log, error=error)
+    ctx.report(f"{family} scoring", fraction)
+    result = ctx.evaluate(split, out_dir)
+    log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
+    ctx.report(f"{family} done", 1.0)
+    return Outcome(family, params, split, ok=True, accuracy=result.accuracy, result=result, artifact=out_dir,
+                   seconds=seconds(), tokens=trained.tokens + result.tokens, log=log)

@@ -65,16 +65,5 @@ def run_support_sft(params: SupportSFTParams, ctx: StrategyContext, split: Score
         report=lambda step: ctx.report(f"support_sft step {step}/{params.steps}", 0.8 * step / params.steps))
     if trained.losses:
         log.append(f"loss {trained.losses[0]:.4f} → {trained.losses[-1]:.4f} over {len(trained.losses)} steps")
-    if trained.error is not None:
-        error = f"{trained.error}; reverted to the starting adapter"
-        log.append(f"failed: {error}")
-        result = ctx.evaluate(split, start)
-        ctx.report("support_sft done", 1.0)
-        return Outcome("support_sft", params.model_dump(), split, ok=False, accuracy=result.accuracy, result=result,
-                       artifact=None, seconds=timer.seconds, tokens=trained.tokens + result.tokens, log=log, error=error)
-    ctx.report("support_sft scoring", 0.8)
-    result = ctx.evaluate(split, out_dir)
-    log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
-    ctx.report("support_sft done", 1.0)
-    return Outcome("support_sft", params.model_dump(), split, ok=True, accuracy=result.accuracy, result=result,
-                   artifact=out_dir, seconds=timer.seconds, tokens=trained.tokens + result.tokens, log=log)
+    return lora_steps.score_trained("support_sft", params.model_dump(), ctx, split, start, out_dir, trained, log,
+                                    lambda: timer.seconds, 0.8, "the starting adapter")

@@ -137,17 +137,5 @@ def run_ttt(params: TTTParams, ctx: StrategyContext, split: ScoredSplit) -> Outc
         ctx.loaded, theta0, adapter_dir, batch_for_step, len(schedule), params.learning_rate, ctx.seed,
         report=lambda step: ctx.report(f"ttt step {step}/{len(schedule)}", 0.9 * step / len(schedule)))
     log += [f"step {i}/{len(schedule)} loss {v:.4f}" for i, v in enumerate(trained.losses, start=1)]
-    if trained.error is not None:
-        error = f"{trained.error}; reverted to θ₀"
-        log.append(f"failed: {error}")
-        ctx.report("ttt scoring θ₀ (reverted)", 0.9)
-        result = ctx.evaluate(split, theta0)
-        ctx.report("ttt done", 1.0)
-        return Outcome("ttt", params.model_dump(), split, ok=False, accuracy=result.accuracy, result=result,
-                       artifact=None, seconds=timer.seconds, tokens=trained.tokens + result.tokens, log=log, error=error)
-    ctx.report("ttt scoring", 0.9)
-    result = ctx.evaluate(split, adapter_dir)
-    log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
-    ctx.report("ttt done", 1.0)
-    return Outcome("ttt", params.model_dump(), split, ok=True, accuracy=result.accuracy, result=result,
-                   artifact=adapter_dir, seconds=timer.seconds, tokens=trained.tokens + result.tokens, log=log)
+    return lora_steps.score_trained("ttt", params.model_dump(), ctx, split, theta0, adapter_dir, trained, log,
+                                    lambda: timer.seconds, 0.9, "θ₀")
