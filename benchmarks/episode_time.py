@@ -37,6 +37,7 @@ def main() -> None:
     run_dir = args.run_dir or REPO / "runs" / "episode-time" / time.strftime("%Y%m%d-%H%M%S")
     if run_dir.exists():
         sys.exit(f"--run-dir: '{run_dir}' exists (a new directory is needed)")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "degaml", "adapt", str(args.spec), *args.overrides, "--run-dir", str(run_dir),

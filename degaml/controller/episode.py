@@ -42,8 +42,9 @@ class Runtime:
     policy: Policy  # or a reference policy from controller.baselines (same decide())
 
 
-def _score(result) -> Score:
-    return Score(accuracy=result.accuracy, ci95=tuple(result.ci95), n=result.n)
+def _score(result, per_item: bool = False) -> Score:
+    return Score(accuracy=result.accuracy, ci95=tuple(result.ci95), n=result.n,
+                 correct=bits(correctness(result)) if per_item else "")
 
 
 def _elapsed(events: list) -> float:
@@ -181,12 +182,12 @@ class Episode:
         test_ctx = replace(self.rt.ctx, progress=self.rollout.progress)
         base_test = test_ctx.evaluate("test", Path(base.adapter), label="θ₀ on the test split")
         artifact: str | None = base.adapter
-        test, baseline_test, reverted = _score(base_test), None, False
+        test, baseline_test, reverted = _score(base_test, per_item=True), None, False
         if config.chain:
             outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter))
             if outcome is None or outcome.result is None:  # never report a crash as "test 0.0, n=0": a resume retries it
                 raise RuntimeError(f"the accepted chain failed on the test split: {outcome.error if outcome else 'no outcome'}")
-            test, baseline_test = _score(outcome.result), _score(base_test)
+            test, baseline_test = _score(outcome.result, per_item=True), _score(base_test, per_item=True)
             artifact = str(outcome.artifact) if outcome.artifact else None
         failures = sum(1 for s in steps if s.accuracy is None)
         event = FinalEvent(best_step=config.chain[-1] if config.chain else None,

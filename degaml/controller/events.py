@@ -33,6 +33,7 @@ class Score(BaseModel):
     accuracy: float
     ci95: tuple[float, float]
     n: int
+    correct: str = ""  # per-item correctness ('0'/'1', item order of the split) where a paired test needs it
 
 
 class BaselineEvent(_Event):

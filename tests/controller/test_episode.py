@@ -46,6 +46,8 @@ def test_episode_writes_every_step_then_scores_test_once(spec_file, tmp_path):
     assert decision.messages[0]["role"] == "system" and "Toy planets quiz." in decision.messages[1]["content"]
     assert json.loads(decision.raw)  # constrained output is JSON even when it does not validate
     assert final.test.n == spec.num_test
+    assert len(final.test.correct) == spec.num_test and set(final.test.correct) <= {"0", "1"}  # for paired tests
+    assert final.test.correct.count("1") == round(final.test.accuracy * spec.num_test)
     assert final.baseline_validation == baseline
     assert store.status() == "finished"
     assert run_adapt(store, spec) == final  # a finished run is not re-run

@@ -98,6 +98,7 @@ def test_cumulative_episode_resumes_from_the_stored_configuration(spec_file, tmp
     assert f"from {step0_adapter}" in second.outcome["log"][0]
     assert final.chain == [s.step for s in store.steps() if s.reward == 1]
     assert final.test.n == spec.num_test and final.baseline_test is not None and final.reward_rule == "strict"
+    assert len(final.test.correct) == len(final.baseline_test.correct) == spec.num_test  # both paired on test items
     assert final.reverted is False and final.failures == 0
 
 

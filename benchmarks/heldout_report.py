@@ -1,0 +1,115 @@
+"""Markdown report of `benchmarks/heldout_compare.py` JSON files (several files are merged: arms may run in
+separate processes). Only task-seeds where both arms of a comparison have per-item test correctness enter it.
+
+Usage: python benchmarks/heldout_report.py docs/results/heldout_compare*.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from degaml.comparison.stats import bootstrap_average, mcnemar_exact, paired_bootstrap  # noqa: E402
+
+ORDER = ["base", "theta0", "policy", "random", "fixed:support_sft", "fixed:slot", "fixed:ttt"]
+
+
+def merge(reports: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for report in reports:
+        for task, seeds in report.get("cells", {}).items():
+            for seed, rows in seeds.items():
+                cells.setdefault(task, {}).setdefault(seed, {}).update(rows)
+    return cells
+
+
+def bits(row: dict[str, Any] | None) -> list[bool] | None:
+    if not row or not row.get("correct"):
+        return None
+    return [c == "1" for c in row["correct"]]
+
+
+def arms_of(cells) -> list[str]:
+    seen = {arm for seeds in cells.values() for rows in seeds.values() for arm in rows}
+    return [a for a in ORDER if a in seen] + sorted(seen - set(ORDER))
+
+
+def pairs(cells, a: str, b: str) -> tuple[list[list[bool]], list[list[bool]], list[str]]:
+    xs, ys, where = [], [], []
+    for task, seeds in sorted(cells.items()):
+        for seed, rows in sorted(seeds.items()):
+            x, y = bits(rows.get(a)), bits(rows.get(b))
+            if x is not None and y is not None and len(x) == len(y):
+                xs.append(x), ys.append(y), where.append(f"{task}/s{seed}")
+    return xs, ys, where
+
+
+def best_fixed(cells) -> str | None:
+    """The fixed arm with the highest mean *validation* accuracy of its final configuration (never test)."""
+    scores = {}
+    for arm in arms_of(cells):
+        if arm.startswith("fixed:"):
+            vals = [rows[arm]["validation"] for seeds in cells.values() for rows in seeds.values() if arm in rows]
+            if vals:
+                scores[arm] = sum(vals) / len(vals)
+    return max(scores, key=scores.get) if scores else None
+
+
+def render(reports: list[dict[str, Any]] | dict[str, Any]) -> str:
+    reports = [reports] if isinstance(reports, dict) else reports
+    cells = merge(reports)
+    arms = arms_of(cells)
+    tasks = sorted(cells)
+    lines = ["| task | seeds | " + " | ".join(arms) + " |", "| --- | --- | " + " | ".join("---" for _ in arms) + " |"]
+    for task in tasks:
+        row = [task, str(len(cells[task]))]
+        for arm in arms:
+            accs = [rows[arm]["test"] for rows in cells[task].values() if arm in rows]
+            row.append(f"{100 * sum(accs) / len(accs):.1f}" if accs else "–")
+        lines.append("| " + " | ".join(row) + " |")
+    out = ["Test accuracy % per held-out task (mean over seeds):", "", *lines, ""]
+    out += ["Mean over task-seeds (only task-seeds every listed arm has; 95% CI: bootstrap of items within each):", "",
+            "| arm | task-seeds | test accuracy % | 95% CI |", "| --- | --- | --- | --- |"]
+    for arm in arms:
+        series = [bits(rows.get(arm)) for seeds in cells.values() for rows in seeds.values()]
+        series = [s for s in series if s is not None]
+        if series:
+            mean, (lo, hi) = bootstrap_average(series)
+            out.append(f"| {arm} | {len(series)} | {100 * mean:.1f} | {100 * lo:.1f}–{100 * hi:.1f} |")
+    fixed = best_fixed(cells)
+    comparisons = [("theta0", "base"), ("policy", "base"), ("policy", "theta0"), ("policy", "random"),
+                   *([("policy", fixed), (fixed, "base"), (fixed, "theta0")] if fixed else [])]
+    out += ["", f"Paired comparisons on the same test items (best fixed family by validation: {fixed}); McNemar on the "
+            "pooled items, paired bootstrap of the mean over task-seeds:", "",
+            "| A vs B | task-seeds | items | Δ A − B (points) | 95% CI | bootstrap p | McNemar p | A only / B only right |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for a, b in comparisons:
+        xs, ys, where = pairs(cells, a, b)
+        if not xs:
+            continue
+        boot = paired_bootstrap(xs, ys)
+        flat_x = [v for x in xs for v in x]
+        flat_y = [v for y in ys for v in y]
+        only_a = sum(x and not y for x, y in zip(flat_x, flat_y))
+        only_b = sum(y and not x for x, y in zip(flat_x, flat_y))
+        out.append(f"| {a} vs {b} | {len(xs)} | {len(flat_x)} | {100 * boot['delta']:+.1f} | "
+                   f"{100 * boot['ci95'][0]:+.1f} to {100 * boot['ci95'][1]:+.1f} | {boot['p']:.3f} | "
+                   f"{mcnemar_exact(flat_x, flat_y):.3g} | {only_a} / {only_b} |")
+    disagree = [f"{t}/s{s}" for t, seeds in cells.items() for s, rows in seeds.items()
+                if rows.get("theta0", {}).get("agrees_across_arms") is False]
+    if disagree:
+        out += ["", f"θ₀'s test correctness differs between arms on {', '.join(disagree)} (should not happen)."]
+    return "\n".join(out)
+
+
+def main() -> None:
+    paths = [Path(p) for p in sys.argv[1:]] or sorted(Path("docs/results").glob("heldout_compare*.json"))
+    print(render([json.loads(p.read_text()) for p in paths]))
+
+
+if __name__ == "__main__":
+    main()
