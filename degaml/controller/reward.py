@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from degaml.comparison.stats import mcnemar_tail
 from degaml.evaluation.metrics import wilson_interval
 
 RewardRule = Literal["strict", "paired"]
@@ -37,14 +38,6 @@ class Comparison(BaseModel):
     reward: int
 
 
-def mcnemar_one_sided(wins: int, losses: int) -> float:
-    """P(X ≥ wins) for X ~ Binomial(wins + losses, 1/2); 1.0 when the candidate does not win more than it loses."""
-    n = wins + losses
-    if wins <= losses:
-        return 1.0
-    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
-
-
 def compare(candidate: Sequence[bool], reference: Sequence[bool], rule: RewardRule, alpha: float) -> Comparison:
     """Reward of `candidate` over `reference` (per-item correctness on the same items, same order)."""
     if len(candidate) != len(reference):
@@ -53,7 +46,7 @@ def compare(candidate: Sequence[bool], reference: Sequence[bool], rule: RewardRu
     wins = sum(c and not r for c, r in zip(candidate, reference))
     losses = sum(r and not c for c, r in zip(candidate, reference))
     acc, ref = sum(candidate) / n, sum(reference) / n
-    p = mcnemar_one_sided(wins, losses)
+    p = mcnemar_tail(wins, losses)
     better = acc > ref if rule == "strict" else (wins > losses and p < alpha)
     return Comparison(accuracy=acc, reference=ref, wins=wins, losses=losses, p_value=p, reward=int(better))
 
