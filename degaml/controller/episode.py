@@ -47,6 +47,19 @@ def _score(result, per_item: bool = False) -> Score:
                  correct=bits(correctness(result)) if per_item else "")
 
 
+def compute_record(loaded) -> dict:
+    """Device, dtype (and how `auto` chose it), torch threads and the CPU's matmul-relevant flags of a run."""
+    import torch
+
+    from degaml.models.dtype_probe import cpu_flags
+
+    flags = set(cpu_flags().split())
+    return {"device": str(loaded.device), "dtype": str(getattr(loaded.model, "dtype", "")).replace("torch.", ""),
+            "dtype_reason": getattr(loaded, "dtype_reason", ""), "threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "cpu_flags": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]}
+
+
 def _elapsed(events: list) -> float:
     """Seconds of work recorded in the store (a resumed run keeps counting from there)."""
     total = 0.0
@@ -121,7 +134,8 @@ class Episode:
         result = replace(self.rt.ctx, progress=self._progress(0)).evaluate("validation", adapter, label="θ₀ baseline")
         correct = correctness(result)
         event = BaselineEvent(adapter=str(adapter), validation=_score(result), seconds=time.perf_counter() - start,
-                              correct=bits(correct), noise=noise_floor(correct, self.spec.adapt.alpha).model_dump())
+                              correct=bits(correct), noise=noise_floor(correct, self.spec.adapt.alpha).model_dump(),
+                              compute=compute_record(self.rt.ctx.loaded))
         self._emit(event)
         return event
 

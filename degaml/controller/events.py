@@ -43,6 +43,7 @@ class BaselineEvent(_Event):
     seconds: float
     correct: str = ""  # θ₀'s per-item validation correctness ('0'/'1'), for paired rewards
     noise: dict[str, Any] | None = None  # controller.reward.NoiseFloor of the validation split
+    compute: dict[str, Any] | None = None  # where the run scored: device, dtype and why (`dtype: auto`'s probe), threads, CPU
 
 
 class DecisionEvent(_Event):

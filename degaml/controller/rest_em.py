@@ -179,7 +179,8 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
     n_iter = iterations or recipe.iterations
     if not (generator_dir / "generator.json").is_file():
         raise DegamlError(f"generator: '{generator_dir}' is not a generator directory; run `degaml generator train` first")
-    loaded = load_llm(meta.model, meta.device, "float32")
+    dtype = specs[0].dtype if specs else "auto"  # the dtype `degaml adapt` scores these tasks in: one rollout path
+    loaded = load_llm(meta.model, meta.device, dtype)
     sampler = AdapterSampler.load(generator_dir, out_dir / "adapters")
     cache = OutcomeCache(out_dir / "outcomes")
     generator_id = file_sha256(generator_dir / "generator.safetensors")[:16]

@@ -39,6 +39,8 @@ def test_episode_writes_every_step_then_scores_test_once(spec_file, tmp_path):
     assert kinds(store) == ["status", "baseline", "decision", "step", "decision", "step", "final", "status"]
     events = store.events()
     baseline = next(e for e in events if e.kind == "baseline").validation.accuracy  # progress events come first
+    compute = next(e for e in events if e.kind == "baseline").compute  # every run records where and in which dtype it scored
+    assert compute["dtype"] in ("float32", "bfloat16") and compute["dtype_reason"] and compute["threads"] >= 1
     for step in store.steps():
         assert step.reward == int(step.accuracy is not None and step.accuracy > baseline)
         assert step.delta is None or step.delta == pytest.approx(step.accuracy - baseline)
