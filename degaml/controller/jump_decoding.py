@@ -49,6 +49,7 @@ from degaml.controller.stepwise_attention import stepwise_attention
 # decoding step; and up to 32 rows, bf16 matrix products give every row the bits a one-row product gives (oneDNN on
 # this machine's AMX CPU changes kernels from 33 rows: measured on SmolLM2's shapes), which greedy identity needs.
 MAX_CHUNK = 32
+HALF = (torch.bfloat16, torch.float16)  # where chunked attention would flip near-ties: checked row by row
 SEED_STYLES: tuple[Callable[[str], str], ...] = (  # compact JSON → spaced variants (values have no `":`, `,"`)
     lambda t: t.replace('":', '": ').replace(',"', ', "').replace('{"', '{ "').replace("}", " }"),
     lambda t: t.replace('":', '": ').replace(',"', ', "'),  # json.dumps' default separators
@@ -188,6 +189,7 @@ class JumpForward:
         `cache` holds the prompt's earlier positions and is extended in place (its tail past the prompt is junk);
         `drafts=False` proposes forced tokens only (for a cache that cannot be cropped: they are never rejected)."""
         state, prefix, out, passes = self.index.get_initial_state(), "", [], 0
+        half = getattr(model, "get_base_model", lambda: model)().dtype in HALF
         while len(out) < max_new_tokens:
             if self.allowed(state, prefix, exclusion) == [self.eos]:
                 break  # the JSON is complete: generate would emit EOS here, which decoding skips
@@ -195,7 +197,8 @@ class JumpForward:
             room = 0 if prefill else min(MAX_CHUNK - 1, max_new_tokens - len(out) - 1)
             proposed = self.proposals(state, prefix, exclusion, room, drafts)
             ids = torch.tensor([pending + [t for t, _ in proposed]], device=model.device)  # (1, P + D)
-            with torch.no_grad(), (contextlib.nullcontext() if prefill else stepwise_attention(model)):
+            rowwise = not prefill and len(proposed) > 0 and half  # float32: batched matmuls round apart anyway
+            with torch.no_grad(), (stepwise_attention(model) if rowwise else contextlib.nullcontext()):
                 logits = model(input_ids=ids, cache=cache, logits_to_keep=len(proposed) + 1).logits[0]  # (D + 1, V)
             logits, passes = logits.float().cpu(), passes + 1
             accepted = 0
