@@ -14,8 +14,8 @@ parts of that are the same from one decision to the next and are computed once:
   is exact up to floating-point summation order (tests compare logits and outputs with the uncached path).
 
 Generation itself is, by default, `jump_decoding.JumpForward`: forced JSON tokens and remembered drafts are
-checked in one forward call each, so a decision costs one forward pass per real choice (HF `generate` cannot do this;
-see that module), and tried actions can be excluded inside the constraint. `jump_forward=False` is the reference
+checked a chunk per forward call, so a decision costs a prefill plus one pass per choice the drafts did not foresee
+(HF `generate` cannot do this; see that module), and tried actions can be excluded inside the constraint. `jump_forward=False` is the reference
 path: HF `generate` with Outlines' logits processor, as `outlines.Generator` runs it (one forward pass per token).
 """
 
