@@ -2,14 +2,15 @@
 
 Outlines compiles the JSON Schema of the strategies' discriminated union into a token-level constraint, so the
 output always parses as JSON of that shape; numeric bounds are not enforced by Outlines, which is why every numeric
-parameter is a Literal grid — and the output is validated with pydantic anyway. An output that fails validation
-or repeats an action already tried in this episode is re-sampled (temperature ≥ 1) up to `retries` times; a
-re-sample reuses the KV cache of the whole prompt, so it costs only its own constrained tokens.
+parameter is a Literal grid — and the output is validated with pydantic anyway. Actions already tried from the current configuration are excluded inside the
+constraint (`action_language.TriedExclusion`, jump-forward decoding), so a greedy decision picks the best untried
+action in one attempt. An output that still fails validation (cut by `max_new_tokens`) or repeats a tried action
+(the reference `generate` path has no exclusion; or every action was tried) is re-sampled (temperature ≥ 1) up to
+`retries` times; a re-sample reuses the KV cache of the whole prompt, so it costs only its own constrained tokens.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from degaml.controller.action_language import canonical
 from degaml.controller.policy_decoding import ConstrainedDecoder
 from degaml.errors import DegamlError
 from degaml.io import verify_manifest
@@ -44,11 +46,6 @@ def resolve_policy(name: str) -> Path | None:
     return path
 
 
-def canonical(action: dict[str, Any]) -> str:
-    """Order-independent text of an action (to recognise repeats)."""
-    return json.dumps(action, sort_keys=True, separators=(",", ":"))
-
-
 @dataclass
 class Decision:
     raw: str
@@ -62,15 +59,18 @@ class Policy:
     """Generates constrained actions with the (shared) base model and an optional policy adapter.
 
     The Outlines index is compiled once per process and the KV cache of the last prompt is reused by the next
-    decision and by re-samples (`policy_decoding`); `reuse_prefix=False` prefills every prompt in full.
+    decision and by re-samples (`policy_decoding`); `reuse_prefix=False` prefills every prompt in full. Reference
+    paths: `jump_forward=False` decodes with HF `generate` (no exclusion), `exclude_tried=False` re-samples repeats.
     """
 
-    def __init__(self, loaded: LoadedModel, adapter: Path | None, reuse_prefix: bool = True) -> None:
+    def __init__(self, loaded: LoadedModel, adapter: Path | None, reuse_prefix: bool = True, jump_forward: bool = True,
+                 exclude_tried: bool = True) -> None:
         from degaml.strategies.registry import Action
 
         self.loaded = loaded
         self.adapter = adapter
-        self.decoder = ConstrainedDecoder(Action, reuse_prefix=reuse_prefix)
+        self.exclude_tried = exclude_tried
+        self.decoder = ConstrainedDecoder(Action, reuse_prefix=reuse_prefix, jump_forward=jump_forward)
 
     @property
     def name(self) -> str:
@@ -78,7 +78,7 @@ class Policy:
 
     def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str],
                progress: Callable[[str, float], None] | None = None) -> Decision:
-        """Sample an action for this prompt; re-sample invalid outputs and repeats of `tried` actions.
+        """Sample an action for this prompt, `tried` actions excluded (or re-sampled); re-sample invalid outputs.
         `progress(what, fraction)` gets the tokens generated so far against `max_new_tokens` (an upper bound)."""
         from degaml.strategies.registry import Action
 
@@ -90,7 +90,8 @@ class Policy:
                 what, limit = f"policy decision (attempt {attempt + 1}): token", config.max_new_tokens
                 on_token = (lambda n: progress(f"{what} {n}/≤{limit}", n / limit)) if progress else None  # noqa: B023
                 raw = self.decoder.generate(model, self.loaded.tokenizer, messages, str(self.adapter), temperature,
-                                            limit, seed * 1000 + attempt, on_token=on_token)
+                                            limit, seed * 1000 + attempt, on_token=on_token,
+                                            exclude=tried if self.exclude_tried else None)
                 try:
                     parsed = Action.model_validate_json(raw).model_dump(mode="json", by_alias=True)
                 except ValidationError as exc:

@@ -1,6 +1,9 @@
-"""The policy's constrained decoding: the compiled index and the reused prompt KV cache change no output.
+"""The policy's constrained decoding: the compiled index, the reused prompt KV cache and jump-forward decoding
+change no output; tried actions are excluded inside the constraint.
 
 Reference = the path the policy used before (a fresh `outlines.Generator` per decision, full prefill every time).
+Jump-forward decoding draws samples differently from `generate` (`jump_decoding`), so sampled outputs are compared
+with the reference on the `generate` path (`jump_forward=False`); its distribution is tested in test_jump_decoding.
 """
 
 from __future__ import annotations
@@ -80,9 +83,9 @@ def test_the_index_is_compiled_once_per_tokenizer_and_schema(tiny_loaded):
     assert tiny_loaded.tokenizer.padding_side == side  # Outlines sets it to left; the evaluator pads itself
 
 
-@pytest.mark.parametrize("temperature", [0.0, 1.0])
-def test_cached_prefix_decisions_equal_the_reference(tiny_loaded, temperature):
-    decoder = ConstrainedDecoder(Action)
+@pytest.mark.parametrize(("temperature", "jump_forward"), [(0.0, True), (0.0, False), (1.0, False)])
+def test_cached_prefix_decisions_equal_the_reference(tiny_loaded, temperature, jump_forward):
+    decoder = ConstrainedDecoder(Action, jump_forward=jump_forward)
     # an episode's decisions, a retry of the same prompt, then another task: each reuses part of the previous prompt
     sequence = [("toy_mc", 0, 11), ("toy_mc", 1, 12), ("toy_mc", 1, 13), ("toy_mc", 2, 14), ("other_task", 0, 15)]
     for task, step, seed in sequence:
@@ -109,12 +112,27 @@ def test_the_cache_of_one_adapter_is_not_used_for_another(tiny_loaded, tiny_adap
 
 
 def test_retries_of_a_repeat_reuse_the_prompt_and_stay_seeded(tiny_loaded):
+    """The reference `generate` path has no exclusion: a greedy repeat is re-sampled, from the cached prompt."""
     messages = _messages(step=1)
     config = AdaptConfig(temperature=0.0, retries=2, max_new_tokens=MAX_NEW)
-    policy = Policy(tiny_loaded, None)
+    policy = Policy(tiny_loaded, None, jump_forward=False)
     greedy = policy.decide(messages, AdaptConfig(temperature=0.0, retries=0, max_new_tokens=MAX_NEW), seed=5, tried=set())
     tried = {canonical(greedy.action)} if greedy.action else set()  # greedy again is a repeat, or invalid again
     again = policy.decide(messages, config, seed=5, tried=tried)
     assert again.attempts >= 2 and policy.decoder.reused_tokens == policy.decoder.prompt_tokens - 1
-    fresh = Policy(tiny_loaded, None, reuse_prefix=False).decide(messages, config, seed=5, tried=tried)
+    fresh = Policy(tiny_loaded, None, reuse_prefix=False, jump_forward=False).decide(messages, config, seed=5, tried=tried)
     assert (fresh.raw, fresh.action, fresh.attempts) == (again.raw, again.action, again.attempts)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_tried_actions_are_excluded_in_one_attempt(tiny_loaded, temperature):
+    """Default path: the constraint keeps tried actions out, so a decision needs no re-sample to avoid them."""
+    messages = _messages(step=1)
+    config = AdaptConfig(temperature=temperature, retries=2, max_new_tokens=160)  # no cut: single-char tokens
+    policy = Policy(tiny_loaded, None)
+    tried: set[str] = set()
+    for seed in range(4):  # each decision's action joins the tried set: four different actions, one attempt each
+        d = policy.decide(messages, config, seed=seed, tried=tried)
+        assert d.action is not None and d.attempts == 1 and canonical(d.action) not in tried, d
+        tried.add(canonical(d.action))
+    assert len(tried) == 4
