@@ -31,7 +31,8 @@ import torch
 from degaml.data import load_task_data
 from degaml.evaluation import PromptBuilder, evaluate
 from degaml.evaluation.batching import left_pad
-from degaml.evaluation.generation import cut_at_stop, decode_batch, encode_prompts, generate_greedy
+from degaml.evaluation.generation import cut_at_stop, encode_prompts, generate_greedy
+from degaml.evaluation.waves import Rows, stop_criterion, wave
 from degaml.models import load_llm
 from degaml.models.device import choose_dtype
 from degaml.models.dtype_probe import cpu_flags
@@ -64,13 +65,15 @@ def plain_generate_loop(model, tokenizer, prompts, until, max_new_tokens, max_le
 
 
 def unmerged_decode(model, tokenizer, prompts, until, max_new_tokens, batch, max_length) -> int:
-    """degaml's batching and decoder without merging the adapter (the PEFT side path at every step)."""
+    """degaml's batching and decoder (one wave per batch) without merging the adapter (the PEFT side path)."""
     encoded, order = encode_prompts(tokenizer, prompts, max_length, max_new_tokens)
-    n_new = 0
+    stop, n_new = stop_criterion(tokenizer, until), 0
     with torch.inference_mode():
         for start in range(0, len(order), batch):
-            ids, mask, _ = left_pad([encoded[i] for i in order[start:start + batch]], tokenizer.pad_token_id, torch.device("cpu"))
-            n_new += int((decode_batch(model, tokenizer, ids, mask, until, max_new_tokens) != tokenizer.pad_token_id).sum())
+            idx = order[start:start + batch]
+            ids, mask, _ = left_pad([encoded[i] for i in idx], tokenizer.pad_token_id, torch.device("cpu"))
+            finished, _ = wave(model, tokenizer, Rows(idx, [[] for _ in idx], ids, mask), stop, max_new_tokens, True)
+            n_new += sum(t != tokenizer.pad_token_id for _, new in finished for t in new)
     return n_new
 
 

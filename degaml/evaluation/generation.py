@@ -2,8 +2,10 @@
 
 Prompts are sorted by length, left-padded and decoded greedily by HF `generate` (KV cache; stop strings checked
 by HF's vectorised `StopStringCriteria`, no per-step Python decoding); a row ends at EOS, at any stop string, or
-after `max_new_tokens`; the text is then cut at the first stop string. A fixed LoRA adapter is merged into the
-base weights while decoding (`merged_lora`: same function, no side path per step).
+after `max_new_tokens`; the text is then cut at the first stop string. Rows are decoded in waves (`waves.py`):
+rows that finished leave the batch between `generate` calls, the others continue from their KV cache — merged
+with the unfinished rows of the next batches, up to `batch_size` rows — with the same tokens. A fixed LoRA adapter is merged into the base weights while decoding (`merged_lora`: same function,
+no side path per step).
 
 Plain and steered decoding share this code. A `prepare(ids, mask)` hook may run the prompt through the model
 first and return `Prepared`: a KV cache holding the first T-1 prompt positions (HF then only runs the last
@@ -19,7 +21,10 @@ from dataclasses import dataclass
 import torch
 
 from degaml.evaluation.batching import left_pad
+from degaml.evaluation.waves import COMPACT, Prepared, Rows, WaveSchedule, merge, mergeable, stop_criterion, wave
 from degaml.models.merge import merged_lora
+
+__all__ = ["Generation", "Prepared", "PrepareFn", "cut_at_stop", "encode_prompts", "generate_greedy"]
 
 
 @dataclass(frozen=True)
@@ -29,25 +34,7 @@ class Generation:
     n_new_tokens: int
 
 
-@dataclass
-class Prepared:
-    """What a `prepare` hook returns for one batch."""
-
-    cache: object | None = None  # KV cache of input positions 0..T-2 (the last one is left to generate)
-    logit_bias: torch.Tensor | None = None  # (B, V) added to each row's logits at every step
-
-
 PrepareFn = Callable[[torch.Tensor, torch.Tensor], Prepared]  # (ids (B, T), mask (B, T)) → Prepared
-
-
-class _RowBias:
-    """HF logits processor adding a fixed bias per row: scores (B, V) + bias (B, V)."""
-
-    def __init__(self, bias: torch.Tensor) -> None:
-        self.bias = bias
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        return scores + self.bias.to(scores.dtype)
 
 
 def cut_at_stop(text: str, until: Sequence[str]) -> str:
@@ -68,30 +55,6 @@ def encode_prompts(tokenizer, prompts: Sequence[str], max_length: int, max_new_t
     return encoded, sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
 
 
-def decode_batch(model, tokenizer, ids: torch.Tensor, mask: torch.Tensor, stops: Sequence[str], max_new_tokens: int,
-                 prepared: Prepared | None = None) -> torch.Tensor:
-    """Greedy new tokens (B, ≤ max_new_tokens) after left-padded `ids`/`mask` (B, T); finished rows hold pad ids."""
-    from transformers import LogitsProcessorList
-
-    prepared = prepared or Prepared()
-    extra = {"cache": prepared.cache} if prepared.cache is not None else {}
-    processors = LogitsProcessorList([_RowBias(prepared.logit_bias)] if prepared.logit_bias is not None else [])
-    return model.generate(
-        input_ids=ids,
-        attention_mask=mask,
-        logits_processor=processors,
-        do_sample=False,
-        max_new_tokens=max_new_tokens,
-        stop_strings=list(stops) or None,
-        tokenizer=tokenizer,
-        pad_token_id=tokenizer.pad_token_id,
-        temperature=None,
-        top_p=None,
-        top_k=None,
-        **extra,
-    )[:, ids.shape[1] :]
-
-
 def generate_greedy(
     model: torch.nn.Module,
     tokenizer,
@@ -102,29 +65,59 @@ def generate_greedy(
     max_length: int,
     on_batch: Callable[[int, int], None] | None = None,
     prepare: PrepareFn | None = None,
+    schedule: WaveSchedule = COMPACT,
 ) -> list[Generation]:
-    """Greedy continuations of `prompts`; `on_batch(rows, tokens)` is called after each batch.
+    """Greedy continuations of `prompts`; `on_batch(rows, tokens)` is called whenever rows finish.
 
-    `prepare` runs outside inference mode (SLOT's fit needs autograd); decoding runs inside it.
+    `prepare` runs outside inference mode (SLOT's fit needs autograd); decoding runs inside it. Batches hold at
+    most `batch_size` rows: a batch's first wave, then the unfinished rows of consecutive batches merged.
     """
     device = next(model.parameters()).device
     encoded, order = encode_prompts(tokenizer, prompts, max_length, max_new_tokens)
     stops = [s for s in until if s]
+    stop = stop_criterion(tokenizer, stops)
+    edges = schedule.boundaries(max_new_tokens)  # cumulative new tokens at the end of each wave
     out: list[Generation | None] = [None] * len(encoded)
+    pool: list[Rows] = []  # unfinished rows after the first wave, fewer than `batch_size` in all
+
+    def emit(finished: list[tuple[int, list[int]]]) -> None:
+        tokens = 0
+        for i, new in finished:
+            n_new = sum(t != tokenizer.pad_token_id for t in new)
+            out[i] = Generation(cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stops), len(encoded[i]), n_new)
+            tokens += len(encoded[i]) + n_new
+        if on_batch is not None and finished:
+            on_batch(len(finished), tokens)
+
+    def run(rows: Rows | None, first: int) -> None:  # waves first.. of `rows` until every row finished
+        for k in range(first, len(edges)):
+            with torch.inference_mode():
+                finished, rows = wave(model, tokenizer, rows, stop, edges[k], k == len(edges) - 1)
+            emit(finished)
+            if rows is None:
+                return
+
+    def flush() -> None:
+        if pool:
+            with torch.inference_mode():
+                merged = merge(pool, tokenizer.pad_token_id)
+            pool.clear()
+            run(merged, 1)
+
     with merged_lora(model):
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             ids, mask, _ = left_pad([encoded[i] for i in idx], tokenizer.pad_token_id, device)  # (B, T) each
-            prepared = prepare(ids, mask) if prepare is not None else None
+            prepared = prepare(ids, mask) if prepare is not None else Prepared()
+            rows = Rows(idx, [[] for _ in idx], ids, mask, prepared.cache, prepared.logit_bias)
             with torch.inference_mode():
-                generated = decode_batch(model, tokenizer, ids, mask, stops, max_new_tokens, prepared)  # (B, N)
-            n_tokens = int(mask.sum().item())
-            for row, i in enumerate(idx):
-                new = generated[row]
-                n_new = int((new != tokenizer.pad_token_id).sum().item())
-                text = tokenizer.decode(new, skip_special_tokens=True)
-                out[i] = Generation(cut_at_stop(text, stops), len(encoded[i]), n_new)
-                n_tokens += n_new
-            if on_batch is not None:
-                on_batch(len(idx), n_tokens)
+                finished, rows = wave(model, tokenizer, rows, stop, edges[0], len(edges) == 1)
+            emit(finished)
+            if rows is not None and not (schedule.merge_batches and mergeable(rows)):
+                run(rows, 1)
+            elif rows is not None:
+                if sum(len(p.keys) for p in pool) + len(rows.keys) > batch_size:
+                    flush()
+                pool.append(rows)
+        flush()
     return out  # type: ignore[return-value]

@@ -27,6 +27,7 @@ import torch
 
 from degaml.evaluation.generation import Generation, Prepared, generate_greedy
 from degaml.evaluation.loglikelihood import ContinuationScore, _Group, _groups, _pack, encode_pair
+from degaml.evaluation.waves import COMPACT, WaveSchedule
 from degaml.models.heads import backbone_and_head, unwrap_peft
 from degaml.models.merge import merged_lora
 
@@ -137,6 +138,7 @@ def generate_with_offsets(
     max_length: int,
     fit: DeltaFn = zero_delta,
     on_batch: Callable[[int, int], None] | None = None,
+    schedule: WaveSchedule = COMPACT,
 ) -> list[Generation]:
     """Greedy continuations of `prompts` with h + δ_item before the head at every step: `generate_greedy` itself.
 
@@ -169,4 +171,5 @@ def generate_with_offsets(
             bias = head(delta.to(head.weight.dtype)).float() - head(zero).float()  # (B, V)
         return Prepared(cache=cache, logit_bias=None if not bias.any() else bias)
 
-    return generate_greedy(model, tokenizer, prompts, until, max_new_tokens, batch_size, max_length, on_batch, prepare)
+    return generate_greedy(model, tokenizer, prompts, until, max_new_tokens, batch_size, max_length, on_batch, prepare,
+                          schedule)
