@@ -5,8 +5,9 @@ spec's stop strings, the dtype `auto` chooses on this machine. Variants run inte
 after round (first the uncompacted `SINGLE_WAVE`, then each schedule), so a shared machine's load hits them
 alike; the figure per variant is the median over rounds of the wall time and of this process's CPU time (with
 one thread the CPU time hardly depends on other jobs' load), and the ratio is uncompacted / compacted.
-Reported per variant: wall seconds, new tokens/s, the batch width of each wave (first round), and how many texts
-equal the uncompacted ones; per row, the number of new tokens. `--fp32-check` also decodes the prompts in fp32
+Reported per variant: wall seconds, new tokens/s, the batch width of each wave (first round), how many texts equal
+the uncompacted ones, GSM8K correctness (the spec's answer filter) and on how many items it agrees with the
+uncompacted one; per row, the text and the number of new tokens. `--fp32-check` also decodes the prompts in fp32
 once per variant and counts identical texts (exactness up to float summation order).
 
 Usage: python benchmarks/generation_compaction.py [--items 40] [--max-new-tokens 160] [--batch 40] [--rounds 2]
@@ -28,6 +29,7 @@ import torch
 
 from degaml.data import load_task_data
 from degaml.evaluation import PromptBuilder
+from degaml.evaluation.evaluator import generated_prediction
 from degaml.evaluation.generation import generate_greedy
 from degaml.evaluation.waves import COMPACT, SINGLE_WAVE, WaveSchedule
 from degaml.models import load_llm
@@ -91,7 +93,8 @@ def main() -> None:
                "args": vars(args) | {"out": str(args.out)}, "auto_dtype": why}
     spec = load_spec(REPO / "specs" / "gsm8k.yaml")
     data = load_task_data(spec)
-    prompts = [PromptBuilder(spec, data.train).context(ex) for ex in data.split("validation")[: args.items]]
+    examples = data.split("validation")[: args.items]
+    prompts = [PromptBuilder(spec, data.train).context(ex) for ex in examples]
     until, k, b, maxlen = spec.generation.until, args.max_new_tokens, args.batch, spec.max_length
     variants = [SINGLE_WAVE, *[parse_schedule(s) for s in args.schedules]]
     loaded = load_llm("default", device="cpu", dtype=str(dtype).removeprefix("torch."))
@@ -106,7 +109,8 @@ def main() -> None:
             v["seconds"].append(seconds)
             v["cpu_seconds"].append(cpu)
             if round_ == 0:
-                texts[label(s)] = [g.text for g in gens]
+                texts[label(s)] = v["texts"] = [g.text for g in gens]
+                v["correct"] = [generated_prediction(ex, g.text, spec).correct for ex, g in zip(examples, gens)]
                 v["new_tokens_per_row"] = [g.n_new_tokens for g in gens]
                 v["new_tokens"] = sum(v["new_tokens_per_row"])
                 v["wave_widths"] = widths
@@ -120,6 +124,7 @@ def main() -> None:
         v["speedup_vs_single_wave"] = base["median_seconds"] / v["median_seconds"]
         v["cpu_speedup_vs_single_wave"] = base["median_cpu_seconds"] / v["median_cpu_seconds"]
         v["identical_texts"] = sum(a == c for a, c in zip(texts[name], texts["single_wave"]))
+        v["same_correctness"] = sum(a == c for a, c in zip(v["correct"], base["correct"]))
     if args.fp32_check:
         del loaded, model
         f32 = load_llm("default", device="cpu", dtype="float32")
@@ -142,15 +147,15 @@ def markdown(r: dict) -> str:
              f"`dtype: auto` → {r['auto_dtype']}; GSM8K, {r['items']} validation prompts, ≤{a['max_new_tokens']} new tokens, "
              f"batch {a['batch']}, median of {a['rounds']} interleaved rounds", "",
              "| variant | wave ends (new tokens) | batch width per wave | wall s | CPU s | new tokens/s (wall) | speed-up wall / CPU "
-             "| same text (auto dtype) | same text (fp32) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| same text (auto dtype) | correct (auto dtype) | same text (fp32) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     n = r["items"]
     for name, v in r["variants"].items():
         fp32 = f"{v['fp32_identical_texts']}/{n}" if "fp32_identical_texts" in v else "—"
         lines.append(f"| {name} | {', '.join(map(str, v['boundaries']))} | {', '.join(map(str, v['wave_widths']))} | "
                      f"{v['median_seconds']:.1f} | {v['median_cpu_seconds']:.1f} | {v['new_tokens_per_second']:.1f} | "
                      f"{v['speedup_vs_single_wave']:.2f}× / {v['cpu_speedup_vs_single_wave']:.2f}× | "
-                     f"{v['identical_texts']}/{n} | {fp32} |")
+                     f"{v['identical_texts']}/{n} | {sum(v['correct'])}/{n} (same on {v['same_correctness']}) | {fp32} |")
     return "\n".join(lines)
 
 
