@@ -130,10 +130,13 @@ def main() -> None:
                 rows["theta0"] = {"test": first["theta0_test"], "correct": first["theta0_correct"], "n_test": first["n_test"],
                                   "agrees_across_arms": len({r["theta0_correct"] for r in rows.values() if "theta0_correct" in r}) == 1}
             if "base" in args.arms:
-                if runtime is None:
-                    from degaml.controller.adapt import build_runtime
+                if runtime is None:  # no episode ran in this process: score through any finished arm's run
+                    from degaml.controller.adapt import build_runtime, open_run
 
-                    store, spec, _, _ = episode(spec_path, EPISODE_ARMS[0], seed, args.policy, overrides, args.runs)
+                    runs_here = sorted((args.runs / spec_path.stem / f"s{seed}").glob("*/run.json"))
+                    if not runs_here:
+                        raise SystemExit(f"{task} s{seed}: the base arm needs one episode arm's run first")
+                    store, spec = open_run(runs_here[0].parent)
                     runtime = build_runtime(spec, store)
                 rows["base"] = base_row(spec_path, seed, overrides, args.runs, runtime)
             save(args, task, seed, rows, overrides)

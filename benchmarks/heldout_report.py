@@ -24,6 +24,13 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]
         for task, seeds in report.get("cells", {}).items():
             for seed, rows in seeds.items():
                 cells.setdefault(task, {}).setdefault(seed, {}).update(rows)
+    for seeds in cells.values():  # θ₀'s test correctness is recorded by every episode arm
+        for rows in seeds.values():
+            theta0 = {r["theta0_correct"] for r in rows.values() if r.get("theta0_correct")}
+            if "theta0" not in rows and theta0:
+                first = next(r for r in rows.values() if r.get("theta0_correct"))
+                rows["theta0"] = {"test": first["theta0_test"], "correct": first["theta0_correct"],
+                                  "n_test": first["n_test"], "agrees_across_arms": len(theta0) == 1}
     return cells
 
 
@@ -81,8 +88,8 @@ def render(reports: list[dict[str, Any]] | dict[str, Any]) -> str:
             mean, (lo, hi) = bootstrap_average(series)
             out.append(f"| {arm} | {len(series)} | {100 * mean:.1f} | {100 * lo:.1f}–{100 * hi:.1f} |")
     fixed = best_fixed(cells)
-    comparisons = [("theta0", "base"), ("policy", "base"), ("policy", "theta0"), ("policy", "random"),
-                   *([("policy", fixed), (fixed, "base"), (fixed, "theta0")] if fixed else [])]
+    comparisons = [(a, "base") for a in arms if a != "base"] + [(a, "theta0") for a in arms if a not in ("base", "theta0")]
+    comparisons += [("policy", "random"), *([("policy", fixed)] if fixed else [])]
     out += ["", f"Paired comparisons on the same test items (best fixed family by validation: {fixed}); McNemar on the "
             "pooled items, paired bootstrap of the mean over task-seeds:", "",
             "| A vs B | task-seeds | items | Δ A − B (points) | 95% CI | bootstrap p | McNemar p | A only / B only right |",
