@@ -106,6 +106,18 @@ def render(reports: list[dict[str, Any]] | dict[str, Any]) -> str:
         out.append(f"| {a} vs {b} | {len(xs)} | {len(flat_x)} | {100 * boot['delta']:+.1f} | "
                    f"{100 * boot['ci95'][0]:+.1f} to {100 * boot['ci95'][1]:+.1f} | {boot['p']:.3f} | "
                    f"{mcnemar_exact(flat_x, flat_y):.3g} | {only_a} / {only_b} |")
+    out += ["", "Per task-seed, every arm against θ₀ and against the base model (Δ points, two-sided exact McNemar p):", "",
+            "| task / seed | " + " | ".join(f"{a} vs θ₀ | {a} vs base" for a in arms if a not in ("base", "theta0")) + " |",
+            "| --- | " + " | ".join("--- | ---" for a in arms if a not in ("base", "theta0")) + " |"]
+    for task in tasks:
+        for seed, rows in sorted(cells[task].items()):
+            row = [f"{task} / s{seed}"]
+            for a in (a for a in arms if a not in ("base", "theta0")):
+                for ref in ("theta0", "base"):
+                    x, y = bits(rows.get(a)), bits(rows.get(ref))
+                    row.append(f"{100 * (sum(x) - sum(y)) / len(x):+.1f} (p={mcnemar_exact(x, y):.2g})"
+                               if x and y and len(x) == len(y) else "–")
+            out.append("| " + " | ".join(row) + " |")
     disagree = [f"{t}/s{s}" for t, seeds in cells.items() for s, rows in seeds.items()
                 if rows.get("theta0", {}).get("agrees_across_arms") is False]
     if disagree:
