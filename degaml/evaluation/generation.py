@@ -4,8 +4,8 @@ Prompts are sorted by length, left-padded and decoded greedily by HF `generate` 
 by HF's vectorised `StopStringCriteria`, no per-step Python decoding); a row ends at EOS, at any stop string, or
 after `max_new_tokens`; the text is then cut at the first stop string. Rows are decoded in waves (`waves.py`):
 rows that finished leave the batch between `generate` calls, the others continue from their KV cache — merged
-with the unfinished rows of the next batches, up to `batch_size` rows — with the same tokens. A fixed LoRA adapter is merged into the base weights while decoding (`merged_lora`: same function,
-no side path per step).
+with the unfinished rows of the next batches, up to `batch_size` rows — with the same tokens. A fixed LoRA
+adapter is merged into the base weights while decoding (`merged_lora`: same function, no side path per step).
 
 Plain and steered decoding share this code. A `prepare(ids, mask)` hook may run the prompt through the model
 first and return `Prepared`: a KV cache holding the first T-1 prompt positions (HF then only runs the last
