@@ -10,6 +10,10 @@
         M-step: fine-tune a FRESH LoRA on the base model with TRL's SFTTrainer on the reward-1
                 (prompt, completion) pairs of this E-step (loss on the completion = the action JSON only) → π_k.
 
+Sharded E-step (`--shard K/N`, one process per core): shard K rolls out only the tasks i with i mod N = K−1 of the
+first iteration whose rollouts are incomplete, and stops there; the M-step is run by the unsharded command, which
+finds every task's records on disk. Shards of one run share its outcome cache (one atomic file per entry).
+
 Resumable: each task's rollout records are written atomically when the task is done, executed strategies live in the
 outcome cache (and sampling is seeded, so a restarted task replays the same actions and hits the cache), and each
 iteration's policy adapter is written atomically.
@@ -173,8 +177,11 @@ def sft_policy(model_name: str, device: str, records: list[dict[str, Any]], reci
 
 
 def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out_dir: Path, iterations: int | None = None,
-                 log: Log = print, command: str = "") -> dict[str, Any]:
-    """Run ReST^EM; writes `out_dir/iter-k/{rollouts-<task>.jsonl, policy/}` and `out_dir/policy` + manifest."""
+                 log: Log = print, command: str = "", shard: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Run ReST^EM; writes `out_dir/iter-k/{rollouts-<task>.jsonl, policy/}` and `out_dir/policy` + manifest.
+
+    With `shard=(K, N)` only this shard's share of one E-step is run (see the module docstring); the return value is
+    then `{"shard": [K, N], "iteration": k, "rolled_out": [...], "missing": [...]}` and no policy is written."""
     recipe = meta.policy
     n_iter = iterations or recipe.iterations
     if not (generator_dir / "generator.json").is_file():
@@ -192,14 +199,23 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
         it_dir = out_dir / f"iter-{k}"
         it_dir.mkdir(parents=True, exist_ok=True)
         policy = Policy(loaded, policy_dir)
-        records = []
-        for ctx in contexts:
+        records, rolled, missing = [], [], []
+        for i, ctx in enumerate(contexts):
             path = it_dir / f"rollouts-{ctx.spec.task}.jsonl"
             if not path.is_file():
+                if shard is not None and i % shard[1] != shard[0] - 1:
+                    missing.append(ctx.spec.task)  # another shard's task
+                    continue
                 rows = rollout_task(ctx, policy, recipe, cache, generator_id, seed=recipe.seed + 100_003 * k, log=log)
                 write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+                rolled.append(ctx.spec.task)
             records += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         accepted = [r for r in records if r["reward"] == 1]
+        m_step_due = bool(accepted) and not (it_dir / "policy" / "adapter_config.json").is_file()
+        if shard is not None and (missing or rolled or m_step_due):
+            log(f"shard {shard[0]}/{shard[1]}: iteration {k} E-step share done ({len(rolled)} tasks rolled out; "
+                f"{len(missing)} left to other shards); run without --shard for the M-step")
+            return {"shard": list(shard), "iteration": k, "rolled_out": rolled, "missing": missing}
         rate = len(accepted) / max(1, len(records))
         per_task = {c.spec.task: sum(r["reward"] for r in records if r["task"] == c.spec.task) for c in contexts}
         log(f"iteration {k}: reward rate {rate:.3f} ({len(accepted)}/{len(records)}); accepted per task {per_task}")

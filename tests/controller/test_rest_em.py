@@ -65,6 +65,18 @@ def test_sft_policy_writes_a_peft_adapter(tmp_path, tiny_model_dir):
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(tmp_path / "policy"))
 
 
+def zero_theta0(spec, meta, out, tiny_model_dir, tiny_generator_dir) -> None:
+    """Cache a θ₀ validation configuration with every item wrong for `spec` under run directory `out`."""
+    from degaml.io import file_sha256
+
+    ctx = task_context(load_llm(str(tiny_model_dir), device="cpu"), spec, AdapterSampler.load(tiny_generator_dir, out / "adapters"),
+                       meta.policy, out / "work" / spec.task)
+    gen_id = file_sha256(tiny_generator_dir / "generator.safetensors")[:16]
+    n_val = len(ctx.task.validation)
+    OutcomeCache(out / "outcomes").put(cache_key(spec, gen_id, {"baseline": True, "per_item": True}, "validation", n_val),
+                                       {"adapter": str(ctx.initial_adapter()), "accuracy": 0.0, "correct": "0" * n_val})
+
+
 def test_train_policy_end_to_end(tmp_path, tiny_model_dir, tiny_generator_dir):
     data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
     task = tmp_path / "toy.yaml"
@@ -75,15 +87,7 @@ def test_train_policy_end_to_end(tmp_path, tiny_model_dir, tiny_generator_dir):
     meta = load_meta_spec(meta_file)
     spec = load_spec(task, [f"model={tiny_model_dir}", "device=cpu"])
     out = tmp_path / "policy-run"
-    # A θ₀ that gets every item wrong: any action scoring above 0 gets reward 1 (strict rule), so the M-step runs.
-    from degaml.io import file_sha256
-
-    sampler_ctx = task_context(load_llm(str(tiny_model_dir), device="cpu"),
-                               spec, AdapterSampler.load(tiny_generator_dir, out / "adapters"), meta.policy, out / "work")
-    gen_id = file_sha256(tiny_generator_dir / "generator.safetensors")[:16]
-    n_val = len(sampler_ctx.task.validation)
-    OutcomeCache(out / "outcomes").put(cache_key(spec, gen_id, {"baseline": True, "per_item": True}, "validation", n_val),
-                                       {"adapter": str(sampler_ctx.initial_adapter()), "accuracy": 0.0, "correct": "0" * n_val})
+    zero_theta0(spec, meta, out, tiny_model_dir, tiny_generator_dir)  # any action scoring above 0 earns reward 1 (strict)
     manifest = train_policy(meta, [spec], tiny_generator_dir, out, log=lambda _: None, command="degaml policy train meta.yaml")
     it = manifest["iterations"][0]
     assert it["samples"] >= 1 and it["accepted"] >= 1 and it["reward_rate"] == it["accepted"] / it["samples"]
@@ -93,6 +97,37 @@ def test_train_policy_end_to_end(tmp_path, tiny_model_dir, tiny_generator_dir):
     assert (out / "policy" / "adapter_config.json").is_file()
     again = train_policy(meta, [spec], tiny_generator_dir, out, log=lambda _: None)  # resumes: nothing re-run
     assert again["iterations"][0]["accepted"] == it["accepted"]
+
+
+def test_sharded_e_step_splits_tasks_and_the_unsharded_run_only_does_the_m_step(tmp_path, tiny_model_dir, tiny_generator_dir):
+    specs_dir = tmp_path / "specs"
+    specs_dir.mkdir()
+    data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
+    for name in ("a", "b", "c"):
+        (specs_dir / f"{name}.yaml").write_text(yaml.safe_dump(mc_spec_dict(data, model=str(tiny_model_dir), task=name,
+                                                                             adapt={"reward": "strict"})))
+    meta_file = specs_dir / "meta.yaml"
+    meta_file.write_text(yaml.safe_dump({"version": 1, "name": "toy", "tasks": ["a.yaml", "b.yaml", "c.yaml"],
+                                         "model": str(tiny_model_dir), "device": "cpu",
+                                         "policy": RECIPE.model_dump() | {"max_length": 4096}}))
+    meta = load_meta_spec(meta_file)
+    specs = [load_spec(specs_dir / f"{n}.yaml", [f"model={tiny_model_dir}", "device=cpu"]) for n in ("a", "b", "c")]
+    out = tmp_path / "run"
+    for spec in specs:  # θ₀ gets every item wrong: an action scoring above 0 earns reward 1, so the M-step has data
+        zero_theta0(spec, meta, out, tiny_model_dir, tiny_generator_dir)
+    first = train_policy(meta, specs, tiny_generator_dir, out, log=lambda _: None, shard=(1, 2))
+    assert first == {"shard": [1, 2], "iteration": 1, "rolled_out": ["a", "c"], "missing": ["b"]}
+    assert not (out / "policy").exists() and not (out / "iter-1" / "policy").exists()
+    second = train_policy(meta, specs, tiny_generator_dir, out, log=lambda _: None, shard=(2, 2))
+    assert second["rolled_out"] == ["b"] and second["missing"] == []
+    done = {p.name: p.stat().st_mtime_ns for p in (out / "iter-1").glob("rollouts-*.jsonl")}
+    assert sorted(done) == ["rollouts-a.jsonl", "rollouts-b.jsonl", "rollouts-c.jsonl"]
+    logs: list[str] = []
+    manifest = train_policy(meta, specs, tiny_generator_dir, out, log=logs.append)
+    assert manifest["iterations"][0]["samples"] >= 3 and manifest["iterations"][0]["accepted"] >= 1
+    assert (out / "policy" / "adapter_config.json").is_file()
+    assert not any(" ep0 " in line for line in logs)  # no task was rolled out again
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "iter-1").glob("rollouts-*.jsonl")} == done
 
 
 def test_baseline_is_cached(toy):

@@ -88,3 +88,10 @@ def test_rollout_options_do_not_mix_with_trajectories(meta_file, tmp_path, capsy
     assert code == 2 and "do not apply" in out.err
     code, out = run(["policy", "train", str(meta_file), "--out", str(tmp_path / "p"), "--trajectories", str(tmp_path / "missing.jsonl")], capsys)
     assert code == 2 and "file not found" in out.err
+
+
+@pytest.mark.parametrize("shard", ["0/2", "3/2", "1-2", "a/b", "1/"])
+def test_bad_shard_is_one_line_exit_2(meta_file, tmp_path, capsys, shard):
+    code, out = run(["policy", "train", str(meta_file), "--out", str(tmp_path / "p"), "--shard", shard], capsys)
+    assert code == 2 and "--shard" in out.err and len(out.err.strip().splitlines()) == 1
+    assert not (tmp_path / "p").exists()
