@@ -27,7 +27,7 @@ from degaml.controller.events import BaselineEvent, DecisionEvent, FinalEvent, P
 from degaml.controller.policy import Decision, Policy, canonical
 from degaml.controller.reward import bits, noise_floor
 from degaml.controller.rollout import Configuration, Rollout, Transition, correctness
-from degaml.controller.state import HistoryItem, PolicyState, render_messages
+from degaml.controller.state import HistoryItem, PolicyState, answer_profile, render_messages
 from degaml.controller.store import TrajectoryStore
 from degaml.strategies.base import StrategyContext
 
@@ -87,7 +87,8 @@ def observe(rollout: Rollout, config: Configuration, baseline: float, n_validati
     spec = rollout.ctx.spec
     support = rollout.ctx.support_prompts()[:examples]
     return PolicyState(spec.task, spec.description, spec.format, support, baseline, config.accuracy, n_validation, step,
-                       steps_total, minutes_left, list(history), current=config.describe(), reward_rule=rollout.reward_rule)
+                       steps_total, minutes_left, list(history), current=config.describe(), reward_rule=rollout.reward_rule,
+                       support_answers=answer_profile(rollout.ctx.task.labelled_support))
 
 
 def history_item(step: int, t: Transition, baseline: float) -> HistoryItem:

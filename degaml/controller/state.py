@@ -1,16 +1,24 @@
 """The policy's observation s_t and its rendering into a chat prompt (paper eq. 4, App. F.2).
 
-s_t = task description and format, a few unlabeled support questions, θ₀'s validation accuracy, the current
-configuration (what it is made of) and its accuracy (the reward threshold), the reward rule, the history of actions with their accuracy, delta, reward and cost, and the
-remaining budget. The system message describes the action space from the strategies' JSON Schema (the same
+s_t = task description and format, a few unlabeled support questions, the answer profile of the labelled support
+(how many items, how many distinct answers, the most common one and its share: an answer-prior signal), θ₀'s
+validation accuracy, the current configuration (what it is made of) and its accuracy (the reward threshold), the
+reward rule, the history of actions with their accuracy, delta, reward and cost, and the remaining budget. Both
+classes are pydantic dataclasses: typed and validated, and their JSON Schema comes from pydantic. The system message describes the action space from the strategies' JSON Schema (the same
 schema Outlines constrains the output to — one source of truth).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, field
 from typing import Any
+
+from pydantic.dataclasses import dataclass
+
+from degaml.data.example import Example
 
 MAX_QUESTION_CHARS = 240
 
@@ -40,6 +48,7 @@ class PolicyState:
     history: list[HistoryItem] = field(default_factory=list)
     current: str = "θ₀"  # what the current configuration is made of (controller.rollout.Configuration.describe)
     reward_rule: str = "strict"
+    support_answers: str = ""  # answer_profile() of the labelled support ("" when there is none)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,6 +58,17 @@ class PolicyState:
         data = dict(data)
         data["history"] = [HistoryItem(**h) for h in data.get("history", [])]
         return cls(**data)
+
+
+def answer_profile(labelled: Sequence[Example]) -> str:
+    """'20 labelled; 2 distinct answers; most common "Yes" (14 of 20)' — multiple-choice answers as letters."""
+    answers = [chr(65 + a) if isinstance(a, int) else " ".join(str(a).split()) for a in (ex.answer for ex in labelled)
+               if a is not None]
+    if not answers:
+        return ""
+    top, count = Counter(answers).most_common(1)[0]
+    distinct = len(set(answers))
+    return f"{len(answers)} labelled; {distinct} distinct answer{'s' * (distinct != 1)}; most common {json.dumps(_clip(top, 40))} ({count} of {len(answers)})"
 
 
 def _clip(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
@@ -100,6 +120,8 @@ def user_prompt(state: PolicyState) -> str:
     if state.examples:
         lines.append("Unlabeled examples:")
         lines += [f"  {i + 1}. {_clip(q)}" for i, q in enumerate(state.examples)]
+    if state.support_answers:
+        lines.append(f"Labelled support answers: {state.support_answers}.")
     lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items.")
     rule = "a significant paired gain on the same items" if state.reward_rule == "paired" else "any gain"
     lines.append(f"Each strategy starts from the current configuration and is kept only for {rule}.")

@@ -47,6 +47,9 @@ def test_episode_writes_every_step_then_scores_test_once(spec_file, tmp_path):
     decision = next(e for e in events if e.kind == "decision")
     assert decision.messages[0]["role"] == "system" and "Toy planets quiz." in decision.messages[1]["content"]
     assert json.loads(decision.raw)  # constrained output is JSON even when it does not validate
+    n_support = spec.num_support  # the labelled support's answer profile is observed (adaptation may read labels)
+    assert decision.state["support_answers"].startswith(f"{n_support} labelled;")
+    assert "Labelled support answers:" in decision.messages[1]["content"]
     assert final.test.n == spec.num_test
     assert len(final.test.correct) == spec.num_test and set(final.test.correct) <= {"0", "1"}  # for paired tests
     assert final.test.correct.count("1") == round(final.test.accuracy * spec.num_test)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from degaml.controller.state import HistoryItem, PolicyState, describe_action_space, render_messages
+from degaml.controller.state import HistoryItem, PolicyState, answer_profile, describe_action_space, render_messages
 from degaml.strategies.registry import FAMILIES, Action, action_json_schema
 
 
@@ -52,3 +52,32 @@ def test_state_round_trips_through_json():
 
     s = state(history=[HistoryItem(0, None, None, None, 0, 1.0)])
     assert PolicyState.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+
+
+def test_answer_profile_of_the_labelled_support():
+    from degaml.data.example import Example
+
+    yes_no = [Example(str(i), "q", answer=a) for i, a in enumerate(["Yes", "No", "Yes", "Yes", None])]
+    assert answer_profile(yes_no) == '4 labelled; 2 distinct answers; most common "Yes" (3 of 4)'
+    mc = [Example(str(i), "q", ("a", "b", "c"), answer=2) for i in range(3)]
+    assert answer_profile(mc) == '3 labelled; 1 distinct answer; most common "C" (3 of 3)'
+    assert answer_profile([Example("0", "q")]) == ""  # unlabeled support: no profile, no prompt line
+
+
+def test_support_profile_is_in_the_prompt_and_the_state_round_trips():
+    s = state(support_answers='20 labelled; 2 distinct answers; most common "Yes" (14 of 20)',
+              history=[HistoryItem(0, None, None, None, 0, 1.0)])
+    assert 'Labelled support answers: 20 labelled; 2 distinct answers; most common "Yes" (14 of 20).' in render_messages(
+        s, action_json_schema())[1]["content"]
+    assert "Labelled support answers" not in render_messages(state(), action_json_schema())[1]["content"]
+    assert PolicyState.from_dict(s.to_dict()) == s
+
+
+def test_state_fields_are_validated():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        state(baseline="high")
+    with pytest.raises(ValidationError):
+        PolicyState.from_dict(state().to_dict() | {"history": [{"step": "one"}]})
