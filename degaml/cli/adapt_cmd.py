@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.table import Table
@@ -93,6 +95,9 @@ def adapt_command(
     check_writable(json_path, "--json")
     check_writable_dir(run_dir, "--run-dir")
     allow_remote_code(trust_remote_code)
+    if tui and not (sys.stdin.isatty() and sys.stdout.isatty()):  # before any run directory is created
+        raise DegamlError("--tui: needs an interactive terminal (stdin/stdout are not a TTY); drop --tui, "
+                          "and watch the run from a terminal with: degaml tui RUN_DIR")
     if resume is not None:
         if spec_path is not None or overrides or run_dir is not None:
             raise DegamlError("--resume: give only the run directory (the run keeps its own spec); --steps may raise the budget")
@@ -120,6 +125,8 @@ def adapt_command(
 
         app = RunApp(store.run_dir, runner=lambda: run_adapt(store, spec, runtime))
         app.run()
+        if isinstance(app.runner_exception, OSError):
+            io_error_exit(app.runner_exception, store.run_dir)
         if app.runner_exception is not None:
             raise app.runner_exception
         return
@@ -127,10 +134,8 @@ def adapt_command(
     try:
         with printer.status:
             final = run_adapt(store, spec, runtime, on_event=printer)
-    except OSError as exc:  # a full disk, a vanished mount: nothing of the interrupted step was recorded
-        console_err.print(f"[bold red]error:[/] run stopped by an I/O error ({exc}); no step was recorded for it — "
-                          f"fix the cause, then continue with: degaml adapt --resume {store.run_dir}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None
+    except OSError as exc:
+        io_error_exit(exc, store.run_dir)
     if steps is not None and resume is not None and store.header.budget_steps != steps:
         console_err.print(f"[dim]the run had already finished; --steps {steps} was not applied[/]", highlight=False)
     if final is None:
@@ -139,6 +144,13 @@ def adapt_command(
     print_final(final, store.run_dir)
     if json_path is not None:
         write_json(json_path, final.model_dump(mode="json") | {"run_dir": str(store.run_dir), "task": spec.task})
+
+
+def io_error_exit(exc: OSError, run_dir: Path) -> NoReturn:
+    """A full disk, a vanished mount: nothing of the interrupted step was recorded; one line, exit 1, how to resume."""
+    console_err.print(f"[bold red]error:[/] run stopped by an I/O error ({exc}); no step was recorded for it — "
+                      f"fix the cause, then continue with: degaml adapt --resume {run_dir}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1) from None
 
 
 class ExportFormat(str, enum.Enum):

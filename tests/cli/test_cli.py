@@ -92,3 +92,11 @@ def test_models_lists_embedded_defaults(capsys):
     out = capsys.readouterr().out
     assert "model: default" in out and "encoder: default" in out
     assert "dtype: auto →" in out and "CPU probe" in out  # the measured dtype choice is shown
+
+
+def test_adapt_tui_without_a_terminal_is_one_line_exit_2_before_any_run(spec_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run(["adapt", str(spec_file), "--run-dir", str(run_dir), "--tui"]) == 2  # pytest's stdin is not a TTY
+    err = capsys.readouterr().err
+    assert "--tui" in err and "degaml tui RUN_DIR" in err and len(err.strip().splitlines()) == 1
+    assert not run_dir.exists()
