@@ -23,7 +23,7 @@ class SourceRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     source: str  # as written in the spec, e.g. "hf:openai/gsm8k", "shared:gsm8k/test.jsonl", "data/x.jsonl"
-    kind: str  # hf | shared | reasoning_gym | local
+    kind: str  # hf | shared | reasoning_gym | sklearn | local
     location: str  # hub dataset id, resolved file path, or reasoning-gym dataset name
     config: str | None = None  # hf config name
     split: str | None = None  # hf split name

@@ -1,7 +1,8 @@
 """Loading task data from a spec's sources (through `datasets`) into normalized `Example`s.
 
 Kinds: `hf:<id>` (hub, with config/split), local .json/.jsonl/.parquet/.csv files, `shared:<path>` (the
-normalized benchmark files in the project's shared data dir) and `reasoning_gym:<name>` (seeded, offline).
+normalized benchmark files in the project's shared data dir), `reasoning_gym:<name>` (seeded, offline) and
+`sklearn:<name>` (real datasets bundled in scikit-learn, offline: `degaml.data.sklearn_source`).
 A list of sources is a fallback chain: the first that loads wins. Only expected "unavailable" conditions (hub
 unreachable or dataset not on it, file missing, package missing, no items) fall through to the next source; a parse
 error or a bug is an error. Which source was used and why the others were skipped is recorded (`PoolProvenance`).
@@ -201,13 +202,24 @@ def load_source(src: DataSource, spec: TaskSpec, seed_offset: int = 0) -> list[E
     """
     if src.kind == "reasoning_gym":
         return _reasoning_gym_examples(src, spec.seed + seed_offset)
+    if src.kind == "sklearn":
+        try:
+            from degaml.data.sklearn_source import sklearn_examples
+
+            return sklearn_examples(src.source, src.target, src.options)
+        except ImportError:
+            raise SourceUnavailable("scikit-learn is not installed (pip install scikit-learn)") from None
     records = _records_from_datasets(src, spec.source_dir)
     mc = spec.format == "multiple_choice"
     return [normalize_record(dict(r), i, src, mc) for i, r in enumerate(records)]
 
 
 def source_location(src: DataSource, spec: TaskSpec) -> str:
-    """What a provenance record names: the hub id, the resolved file, or the reasoning-gym dataset."""
+    """What a provenance record names: the hub id, the resolved file, the reasoning-gym or scikit-learn dataset."""
+    if src.kind == "sklearn":
+        from importlib.metadata import version
+
+        return f"scikit-learn {version('scikit-learn')} sklearn.datasets {src.target}"
     return str(source_path(src, spec.source_dir)) if src.kind in ("local", "shared") else src.target
 
 

@@ -18,7 +18,7 @@ from degaml.models.device import DeviceName, DtypeName
 
 SPEC_VERSION = 1
 TaskFormat = Literal["multiple_choice", "numeric", "exact_match", "math"]
-SOURCE_PREFIXES = ("hf:", "shared:", "reasoning_gym:")
+SOURCE_PREFIXES = ("hf:", "shared:", "reasoning_gym:", "sklearn:")
 LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
 
 
@@ -44,7 +44,8 @@ class DataSource(StrictModel):
     """One place task data can come from. Sources in a list are fallbacks, tried in order.
 
     `source` is `hf:<dataset id>`, `shared:<path under the shared data dir>`, `reasoning_gym:<dataset name>`,
-    or a local .json/.jsonl/.parquet/.csv path (relative to the spec file).
+    `sklearn:<name>` (a real dataset bundled in scikit-learn: breast_cancer, wine, iris, digits), or a local
+    .json/.jsonl/.parquet/.csv path (relative to the spec file).
     """
 
     source: str = Field(min_length=1)
@@ -53,7 +54,7 @@ class DataSource(StrictModel):
     fields: FieldMap = FieldMap()
     answer_regex: str | None = Field(None, description="regex whose group 1 is the gold answer inside `answer`")
     size: int = Field(1000, ge=1, le=1_000_000, description="reasoning_gym: number of generated items")
-    options: dict[str, Any] = Field(default_factory=dict, description="reasoning_gym: dataset config kwargs")
+    options: dict[str, Any] = Field(default_factory=dict, description="reasoning_gym: dataset config kwargs; sklearn: {features: [...]}")
     substitute: bool = Field(False, description="this source is a different benchmark standing in for the task's own; "
                              "using it is announced on stderr and recorded in the run's data provenance")
 
@@ -69,7 +70,7 @@ class DataSource(StrictModel):
             return value
         if not value.lower().endswith(LOCAL_SUFFIXES):
             raise ValueError(
-                f"'{value}' is neither hf:<id>, shared:<path>, reasoning_gym:<name> nor a {'/'.join(LOCAL_SUFFIXES)} file"
+                f"'{value}' is neither hf:<id>, shared:<path>, reasoning_gym:<name>, sklearn:<name> nor a {'/'.join(LOCAL_SUFFIXES)} file"
             )
         return value
 
@@ -85,7 +86,7 @@ class DataSource(StrictModel):
         return value
 
     @property
-    def kind(self) -> Literal["hf", "shared", "reasoning_gym", "local"]:
+    def kind(self) -> Literal["hf", "shared", "reasoning_gym", "sklearn", "local"]:
         prefix = self.source.split(":", 1)[0]
         return prefix if self.source.startswith(SOURCE_PREFIXES) else "local"  # type: ignore[return-value]
 
@@ -213,4 +214,7 @@ class TaskSpec(StrictModel):
             raise ValueError(f"metric 'acc_norm' applies to multiple_choice only, not format '{self.format}'")
         if self.format == "multiple_choice" and any(s.kind == "reasoning_gym" for s in self.dataset):
             raise ValueError("reasoning_gym sources are generative; use format numeric, exact_match or math")
+        sources = [*self.dataset, *(self.train_dataset or [])]
+        if self.format != "multiple_choice" and any(s.kind == "sklearn" for s in sources):
+            raise ValueError("sklearn sources are classification sets (class names as choices); use format multiple_choice")
         return self
