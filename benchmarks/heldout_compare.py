@@ -142,13 +142,22 @@ def main() -> None:
             save(args, task, seed, rows, overrides)
 
 
+def policy_sha256(policy: str) -> str | None:
+    """The sha256 of the policy adapter the `policy` arm decodes with (None: the base model or random)."""
+    from degaml.controller.policy import SHIPPED_POLICY
+    from degaml.io import file_sha256
+
+    path = (SHIPPED_POLICY if policy == "default" else Path(policy)) / "adapter_model.safetensors"
+    return file_sha256(path) if path.is_file() else None
+
+
 def save(args, task: str, seed: int, rows: dict[str, Any], overrides: list[str]) -> None:
     """Merge this task-seed's rows into the report (other processes may fill other task-seeds)."""
     from degaml.io import write_text_atomic
 
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
     report.update(command="python benchmarks/heldout_compare.py", overrides=overrides, fixed=FIXED,
-                  policy=args.policy, seed_stride=SEED_STRIDE)
+                  policy=args.policy, policy_adapter_sha256=policy_sha256(args.policy), seed_stride=SEED_STRIDE)
     report.setdefault("cells", {}).setdefault(task, {}).setdefault(str(seed), {}).update(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out, json.dumps(report, indent=1, default=str) + "\n")
