@@ -92,8 +92,9 @@ class CellRunner:
         return run_baseline(method, ptask, config_class(method).model_validate(config), ctx)
 
     def _run_degaml(self, spec_path, spec, overrides, work) -> dict:
-        """`degaml adapt` (resumed if its run directory exists), its final artifact re-scored on the test items
-        for per-item correctness (the same predictor; strategies without an artifact get no paired test)."""
+        """`degaml adapt` (resumed if its run directory exists); per-item test correctness from its final event (the
+        episode's single test read, any predictor — SLOT and TTS included); runs from before that field existed
+        have their final adapter re-scored instead."""
         import time
 
         from degaml.comparison.protocol import ProtocolTask, final_score
@@ -108,14 +109,17 @@ class CellRunner:
         final = run_adapt(store, run_spec)
         if final is None:
             raise DegamlError(f"adaptation run {run_dir} stopped before its final scoring")
-        ptask = ProtocolTask.from_task(load_task_data(run_spec, on_skip=lambda _: None))
+        task = load_task_data(run_spec, on_skip=lambda _: None)
+        ptask = ProtocolTask.from_task(task)
         record = {"method": "degaml", "task": spec.task, "profile": self.profile, "config": {"overrides": overrides},
                   "validation": {"accuracy": final.best_validation, "ci95": None, "n": None},
                   "test": final.test.model_dump(mode="json"), "labelled_items": ptask.labelled_items(),
                   "info": {"run_dir": str(run_dir), "best_action": final.best_action, "artifact": final.artifact},
                   "data_source": ptask.data_source, "predictions": None}
         artifact = Path(final.artifact) if final.artifact else None
-        if artifact is not None and (artifact / "adapter_config.json").is_file():
+        if final.test.correct and len(final.test.correct) == len(task.test):  # test ids only: the labels were read in the episode
+            record["predictions"] = {"ids": [e.id for e in task.test], "correct": [c == "1" for c in final.test.correct]}
+        elif artifact is not None and (artifact / "adapter_config.json").is_file():
             rescored = final_score(self._loaded(run_spec), ptask, [artifact])
             record["predictions"] = {"ids": rescored.ids, "correct": rescored.correct}
             record["info"]["rescored_test_accuracy"] = rescored.accuracy

@@ -36,6 +36,11 @@ def test_reproduce_writes_the_table_files_and_resumes(name, rows, world, tmp_pat
     assert "Δ" in md and "p=" in md
     cells = sorted((out / "cells").rglob("*.json"))
     assert len(cells) == rows
+    for cell in map(lambda c: json.loads(c.read_text()), cells):  # every row is paired on the same test items
+        assert len(cell["predictions"]["correct"]) == cell["test"]["n"] == len(cell["predictions"]["ids"])
+        if cell["method"] == "degaml":  # from the episode's own test read (any predictor), not a re-scoring
+            assert cell["predictions"]["correct"] == [c == "1" for c in cell["test"]["correct"]]
+            assert "rescored_test_accuracy" not in cell["info"]
     victim, kept = cells[0], cells[1:]
     stamps = {c: c.stat().st_mtime_ns for c in kept}
     victim.unlink()  # as if killed before this cell finished
