@@ -21,6 +21,15 @@ META_TRAINED = {"union_lora", "maml", "abmll"}
 DEGAML_OVERRIDES = {"tiny": ["adapt.policy=random", "adapt.steps=1"], "cpu": [], "paper": []}
 
 
+def policy_sha256(name: str) -> str | None:
+    """The sha256 of the policy adapter `adapt.policy` names (None: the base model or the random policy)."""
+    from degaml.controller.policy import resolve_policy
+    from degaml.io import file_sha256
+
+    path = None if name == "random" else resolve_policy(name)
+    return file_sha256(path / "adapter_model.safetensors") if path is not None else None
+
+
 class CellRunner:
     """Runs (or loads) cells; keeps one loaded model per (model, device, dtype)."""
 
@@ -68,6 +77,10 @@ class CellRunner:
             config = make_config(method, self.profile, extra + [f"seed={seed}"]).model_dump(mode="json")
         inputs = {"method": method, "spec": spec.model_dump(mode="json"), "config": config, "exclude": exclude,
                   "generator": generator, "version": __version__}
+        if method == "degaml":  # a retrained (re-shipped) policy is another cell
+            policy = next((o.split("=", 1)[1] for o in reversed(config["overrides"]) if o.startswith("adapt.policy=")),
+                          spec.adapt.policy)
+            inputs["policy_sha256"] = policy_sha256(policy)
         key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:12]
         path = self.out_dir / "cells" / spec.task / f"{method}-s{seed}-{key}.json"
         if path.is_file():

@@ -61,3 +61,17 @@ def test_paired_tests():
     assert mcnemar_exact([True] * 10, [False] * 10) < 0.01
     result = paired_bootstrap([[True, False] * 10], [[True, False] * 10])
     assert result["delta"] == 0 and result["p"] == 1.0
+
+
+def test_the_degaml_cell_key_follows_the_policy_adapter(tmp_path):
+    from degaml.comparison.cells import policy_sha256
+
+    dirs = []
+    for i in range(2):
+        d = tmp_path / f"policy-{i}"
+        d.mkdir()
+        (d / "adapter_config.json").write_text("{}")
+        (d / "adapter_model.safetensors").write_bytes(bytes([i]) * 16)
+        dirs.append(str(d))
+    assert policy_sha256(dirs[0]) != policy_sha256(dirs[1])  # a retrained policy is a new cell, never a cache hit
+    assert policy_sha256("random") is None and policy_sha256("base") is None
