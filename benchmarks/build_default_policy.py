@@ -1,7 +1,7 @@
 """Rebuild the shipped default policy adapter (SmolLM2-135M, ReST^EM) with one command.
 
     python benchmarks/build_default_policy.py [--meta specs/meta/broad.yaml] [--set draws=1] [--iterations 1]
-        [--generator DIR] [--shards 2] [--out runs/policy-broad] [--skip-training]
+        [--exclude TASK ...] [--generator DIR] [--shards 2] [--out runs/policy-broad] [--skip-training]
 
 runs `degaml policy train META [KEY=VALUE...] --out OUT --iterations N [--generator DIR]` (resumes if interrupted;
 strategy outcomes are cached under OUT/outcomes); with `--shards N` each iteration's E-step runs as N processes of
@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meta", type=Path, default=REPO / "specs" / "meta" / "broad.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="meta spec override")
+    parser.add_argument("--exclude", action="append", default=[], metavar="TASK", help="leave this task (spec stem) out")
     parser.add_argument("--generator", type=Path, default=None, help="generator directory (default: the meta spec's)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "policy-broad")
     parser.add_argument("--iterations", type=int, default=1)
@@ -40,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     meta_rel = args.meta.resolve().relative_to(REPO)
     generator = f" --generator {args.generator}" if args.generator else ""
-    options = "".join(f" {o}" for o in args.overrides)
+    options = "".join(f" {o}" for o in args.overrides) + "".join(f" --exclude {e}" for e in args.exclude)
     out_rel = args.out.resolve().relative_to(REPO)
     if not args.skip_training:
         for k in range(1, args.iterations + 1):
@@ -62,6 +63,7 @@ def main() -> None:
     manifest = {
         "what": "DeGAML adaptation policy: a LoRA on SmolLM2-135M-Instruct (embedded default), trained by ReST^EM",
         "rebuild": (f"python benchmarks/build_default_policy.py --meta {meta_rel}" + "".join(f" --set {o}" for o in args.overrides)
+                    + "".join(f" --exclude {e}" for e in args.exclude)
                     + f" --iterations {args.iterations}{generator} --shards {args.shards} --out {out_rel}"),
         "command": command,
         "meta_spec": str(meta_rel),
