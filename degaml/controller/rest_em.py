@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import random
 import shutil
 import time
 from collections.abc import Callable
@@ -97,11 +98,14 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
                  seed: int, log: Log, adapt: AdaptConfig | None = None) -> list[dict[str, Any]]:
     """E-step on one task: episodes through the same rollout path as `degaml adapt`; every sample is a record.
 
-    At each state several actions are sampled (temperature > 0); each is tried from the current configuration and
+    At each state several actions are sampled (temperature > 0; with probability `recipe.exploration` a sample is a
+    uniformly random action instead, recorded with `sampler: random`); each is tried from the current configuration and
     recorded with its reward; the first valid new sample is the one the episode takes (kept iff its reward is 1)."""
+    from degaml.controller.baselines import RandomPolicy
     from degaml.strategies.registry import action_json_schema
 
     adapt = adapt or ctx.spec.adapt
+    explorer = RandomPolicy(salt=ctx.spec.task)
     schema = action_json_schema()
     rollout = Rollout(ctx, adapt.reward, adapt.alpha)
     theta0 = baseline_configuration(rollout, cache, generator)
@@ -117,7 +121,9 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
             tried = {canonical(a) for a in config.actions} | {canonical(h.action) for h in history if h.action}
             taken: Transition | None = None
             for k in range(recipe.samples_per_state):
-                d = policy.decide(messages, sampling, seed=seed + 7919 * episode + 131 * t + k, tried=tried)
+                sample_seed = seed + 7919 * episode + 131 * t + k
+                explore = random.Random(f"explore:{ctx.spec.task}:{sample_seed}").random() < recipe.exploration
+                d = (explorer if explore else policy).decide(messages, sampling, seed=sample_seed, tried=tried)
                 if d.action is not None and canonical(d.action) in tried:
                     continue  # a repeat within this state or episode adds no new information
                 tr = transition(rollout, d.action, config, t, cache, generator) if d.action is not None else None
@@ -126,7 +132,7 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
                 log(f"{ctx.spec.task} ep{episode} t{t} k{k}: {action_text(d.action, d.raw)[:90]} → "
                     f"{'failed' if accuracy is None else f'{accuracy:.3f}'} (current {config.accuracy:.3f}) reward {reward}")
                 records.append({"prompt": messages, "completion": [{"role": "assistant", "content": action_text(d.action, d.raw)}],
-                                "reward": reward, "accuracy": accuracy, "baseline": config.accuracy, "theta0": theta0.accuracy,
+                                "sampler": "random" if explore else "policy", "reward": reward, "accuracy": accuracy, "baseline": config.accuracy, "theta0": theta0.accuracy,
                                 "p_value": tr.comparison.p_value if tr is not None and tr.comparison else None,
                                 "task": ctx.spec.task, "family": (d.action or {}).get("strategy", {}).get("family"),
                                 "episode": episode, "step": t})

@@ -94,6 +94,9 @@ class PolicyRecipe(StrictModel):
     steps_per_episode: int = Field(3, ge=1, le=100, description="T of each rollout episode")
     samples_per_state: int = Field(4, ge=1, le=64, description="actions sampled (and executed) per state")
     temperature: float = Field(1.0, gt=0, le=5.0)
+    exploration: float = Field(0.0, ge=0, le=1.0, description="E-step: the probability that a sample is a uniformly random "
+                               "action (controller.baselines.RandomPolicy) instead of the policy's: off-policy exploration "
+                               "where the untrained policy's own samples are too narrow (1.0 = a random first E-step)")
     validation_items: int | None = Field(None, ge=1, description="validation items scored per strategy run (None: the task's)")
     lora_rank: int = Field(16, ge=1, le=256)
     lora_alpha: int = Field(16, ge=1, le=1024)

@@ -43,6 +43,23 @@ def test_rollout_records_and_cache_reuse(toy, tiny_loaded):
     assert again == records and len(cache) == executed  # seeded sampling replays; every outcome came from the cache
 
 
+def test_exploration_samples_uniformly_random_actions_and_says_so(toy, tiny_loaded):
+    from degaml.strategies.registry import Action
+
+    ctx, cache = toy
+    explore = RECIPE.model_copy(update={"exploration": 1.0, "samples_per_state": 3})
+    records = rollout_task(ctx, Policy(tiny_loaded, None), explore, cache, "gen", seed=0, log=lambda _: None)
+    assert records and all(r["sampler"] == "random" for r in records)
+    for r in records:  # the completion is a valid action in the policy's own canonical JSON
+        action = json.loads(r["completion"][0]["content"])
+        assert Action.model_validate(action).model_dump(mode="json", by_alias=True) == action
+    assert len({r["completion"][0]["content"] for r in records}) == len(records)  # tried actions are not repeated
+    again = rollout_task(ctx, Policy(tiny_loaded, None), explore, cache, "gen", seed=0, log=lambda _: None)
+    assert again == records  # seeded: a resumed E-step replays the same exploration
+    plain = rollout_task(ctx, Policy(tiny_loaded, None), RECIPE, cache, "gen", seed=0, log=lambda _: None)
+    assert all(r["sampler"] == "policy" for r in plain)
+
+
 def test_cache_keys_separate_what_outcomes_depend_on(toy):
     ctx, _ = toy
     action = {"strategy": {"family": "lora_mix", "lambda": 0.5}}
