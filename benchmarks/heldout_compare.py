@@ -142,17 +142,9 @@ def main() -> None:
             save(args, task, seed, rows, overrides)
 
 
-def policy_sha256(policy: str) -> str | None:
-    """The sha256 of the policy adapter the `policy` arm decodes with (None: the base model or random)."""
-    from degaml.controller.policy import SHIPPED_POLICY
-    from degaml.io import file_sha256
-
-    path = (SHIPPED_POLICY if policy == "default" else Path(policy)) / "adapter_model.safetensors"
-    return file_sha256(path) if path.is_file() else None
-
-
 def save(args, task: str, seed: int, rows: dict[str, Any], overrides: list[str]) -> None:
     """Merge this task-seed's rows into the report (other processes may fill other task-seeds)."""
+    from degaml.comparison.cells import policy_sha256
     from degaml.io import write_text_atomic
 
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
