@@ -7,7 +7,8 @@ generator, the same step budget `adapt.steps`, the spec's reward rule on validat
 once on test). Arms:
   base          the base model without adapter, test split (scored through the episode's evaluator)
   theta0        the generator's adapter θ₀ alone (its test score is recorded by every episode; all must agree)
-  policy        the policy (`--policy`: `default` = the shipped ReST^EM adapter, or a directory)
+  policy        the policy (`--policy`: `default` = the shipped ReST^EM adapter, or a directory); its runs are
+                kept per adapter (run directory `policy-<sha256[:12]>`), and the report records the adapter's sha256
   random        a uniformly random family, then uniformly random parameters (the controller's RandomPolicy)
   fixed:F       one fixed setting of family F (FIXED below; declared before any test read, from the
                 validation-only strategy ablation in docs/results.md)
@@ -52,6 +53,11 @@ def episode(spec_path: Path, arm: str, seed: int, policy: str, overrides: list[s
     from degaml.controller.baselines import FixedPolicy, RandomPolicy
 
     run_dir = runs / spec_path.stem / f"s{seed}" / arm.replace(":", "-")
+    if arm == "policy":  # one run per policy adapter: a re-shipped policy never reads back another's episode
+        from degaml.comparison.cells import policy_sha256
+
+        sha = policy_sha256(policy)
+        run_dir = run_dir.with_name(f"policy-{sha[:12]}" if sha else "policy-base")
     spec_policy = {"policy": policy, "random": "random"}.get(arm, "base")
     spec_overrides = [*overrides, f"seed={spec_seed(spec_path, seed)}", f"adapt.policy={spec_policy}", "adapt.minutes=null"]
     if not (run_dir / "run.json").is_file():

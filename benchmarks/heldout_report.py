@@ -18,7 +18,18 @@ from degaml.comparison.stats import bootstrap_average, mcnemar_exact, paired_boo
 ORDER = ["base", "theta0", "policy", "random", "fixed:support_sft", "fixed:slot", "fixed:ttt"]
 
 
+def policy_of(reports: list[dict[str, Any]]) -> str | None:
+    """The sha256 of the policy adapter behind the merged `policy` rows; files of two policies do not merge."""
+    shas = {r.get("policy_adapter_sha256") for r in reports
+            if any("policy" in rows for seeds in r.get("cells", {}).values() for rows in seeds.values())}
+    if len(shas) > 1:
+        raise SystemExit(f"heldout_report: policy rows of {len(shas)} different policy adapters "
+                         f"({', '.join(str(s)[:12] for s in shas)}): report one policy at a time")
+    return next(iter(shas), None)
+
+
 def merge(reports: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    policy_of(reports)
     cells: dict[str, dict[str, dict[str, Any]]] = {}
     for report in reports:
         for task, seeds in report.get("cells", {}).items():
@@ -78,7 +89,9 @@ def render(reports: list[dict[str, Any]] | dict[str, Any]) -> str:
             accs = [rows[arm]["test"] for rows in cells[task].values() if arm in rows]
             row.append(f"{100 * sum(accs) / len(accs):.1f}" if accs else "–")
         lines.append("| " + " | ".join(row) + " |")
-    out = ["Test accuracy % per held-out task (mean over seeds):", "", *lines, ""]
+    sha = policy_of(reports)
+    out = [f"Policy adapter sha256: {sha[:12] if sha else '–'}.", "",
+           "Test accuracy % per held-out task (mean over seeds):", "", *lines, ""]
     out += ["Mean over task-seeds (only task-seeds every listed arm has; 95% CI: bootstrap of items within each):", "",
             "| arm | task-seeds | test accuracy % | 95% CI |", "| --- | --- | --- | --- |"]
     for arm in arms:

@@ -29,6 +29,7 @@ from degaml.specs import load_meta_spec
 from degaml.specs.meta import MetaSpec
 
 STATE_FILE = "state.safetensors"
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"  # artifacts shipped for the embedded default (with manifests)
 MANIFEST_FILE = "manifest.json"
 
 
@@ -65,10 +66,24 @@ def exclusion_for(meta: MetaSpec, task_name: str, spec_path: Path | None) -> lis
     return [task_name] if task_name in stems else []
 
 
+def artifact_name(meta: MetaSpec, method: str, exclude: list[str], config_json: str) -> str:
+    """`<method>[-minus-<task>...]-<digest>`; the digest covers the training config (without the meta spec's path,
+    which may be written in many ways) and what the meta spec means: its model and its tasks with their draws."""
+    config = {k: v for k, v in json.loads(config_json).items() if k != "meta"}
+    identity = {"config": config, "model": meta.model,
+                "tasks": sorted((p.stem, draws) for p, draws in meta.task_draws())}
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{method}{''.join(f'-minus-{e}' for e in sorted(exclude))}-{digest}"
+
+
 def artifact_dir(meta: MetaSpec, method: str, exclude: list[str], config_json: str) -> Path:
-    suffix = "".join(f"-minus-{e}" for e in sorted(exclude))
-    digest = hashlib.sha256(config_json.encode()).hexdigest()[:8]
-    return meta.output_dir() / "baselines" / f"{method}{suffix}-{digest}"
+    """Where the artifact is: the shipped copy (`degaml/baselines/pretrained/<meta name>/`) if this install has one
+    built from exactly these inputs, else the meta spec's output directory (where it is built, or resumed)."""
+    name = artifact_name(meta, method, exclude, config_json)
+    shipped = PRETRAINED / meta.name / name
+    if is_complete(shipped):
+        return shipped
+    return meta.output_dir() / "baselines" / name
 
 
 def load_state(out_dir: Path) -> dict[str, torch.Tensor]:

@@ -58,3 +58,27 @@ def test_meta_trained_artifacts_leave_the_target_out(name, world, tiny_loaded, t
     manifest = json.loads((art / "manifest.json").read_text())
     assert manifest["tasks"] == ["task_a", "task_b"] and manifest["excluded"] == ["target"]
     assert "minus-target" in art.name
+
+
+def test_a_shipped_artifact_is_used_only_for_exactly_its_inputs(world, tiny_loaded, tmp_path, monkeypatch):
+    import shutil
+
+    from degaml.baselines import artifacts, union_lora
+    from degaml.baselines.artifacts import load_meta
+
+    monkeypatch.setattr(artifacts, "PRETRAINED", tmp_path / "pretrained")
+    config = make_config("union_lora", "tiny", [f"meta={world['meta']}", "seed=7"])
+    built = union_lora.build_union(tiny_loaded, config, ["target"])
+    meta = load_meta(world["meta"])
+    assert built.parent == meta.output_dir() / "baselines"
+    shipped = tmp_path / "pretrained" / meta.name / built.name  # what benchmarks/build_baseline_artifacts.py copies
+    shutil.copytree(built, shipped)
+    shutil.rmtree(built)
+    assert union_lora.build_union(tiny_loaded, config, ["target"]) == shipped  # reused, nothing trained or written
+    assert not built.exists()
+    # The meta path written another way names the same inputs; another seed or exclusion does not.
+    relative = make_config("union_lora", "tiny", [f"meta={world['meta'].parent}/./{world['meta'].name}", "seed=7"])
+    assert artifacts.artifact_dir(meta, "union_lora", ["target"], relative.training_key()) == shipped
+    other = make_config("union_lora", "tiny", [f"meta={world['meta']}", "seed=8"])
+    assert artifacts.artifact_dir(meta, "union_lora", ["target"], other.training_key()).parent == meta.output_dir() / "baselines"
+    assert artifacts.artifact_dir(meta, "union_lora", ["task_a"], config.training_key()).parent == meta.output_dir() / "baselines"
