@@ -13,8 +13,14 @@ fine-tuned on the task's 20 labelled support examples (25 steps, batch 4; `gener
   carried over from `--previous` (a report of an earlier run that had it); its prompt-blind column reproduces
   that run's, which checks that the re-collected checkpoints are the same.
 
+- held-out (`--held-out META2`): every task of META2 (tasks never in `--meta`, collected with `degaml generator
+  collect META2`, e.g. specs/heldout/rg_families.yaml), scored as a never-seen task against the given generator,
+  which was trained on all of `--meta`: its first 8 prompt batches (seeds 10000+i) × all its checkpoints, in that
+  generator's token space, with the same baselines (prompt-blind mean and retrieval over `--meta`'s tasks).
+
 Usage: python benchmarks/generator_reconstruction.py [--meta specs/meta/in_domain.yaml] [--generator default]
-         [--inputs spec|question] [--out docs/results/generator_reconstruction.json]
+         [--inputs spec|question] [--parts in_training leave_one_out held_out] [--held-out META2]
+         [--out docs/results/generator_reconstruction.json]
 (needs `degaml generator collect META` first; `--inputs question` feeds the encoder the plain prompts, ignoring
 the specs' `generator_input`, as generators trained before that field existed saw them.)
 """
@@ -70,7 +76,12 @@ def main() -> None:
     parser.add_argument("--previous", type=Path, default=REPO / "docs" / "results" / "generator.json")
     parser.add_argument("--work", type=Path, default=Path("runs") / "generator_reconstruction")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "generator_reconstruction.json")
+    parser.add_argument("--parts", nargs="+", default=["in_training", "leave_one_out"],
+                        choices=["in_training", "leave_one_out", "held_out"])
+    parser.add_argument("--held-out", type=Path, default=None, help="meta spec of never-seen evaluation tasks (collected)")
     args = parser.parse_args()
+    if ("held_out" in args.parts) != (args.held_out is not None):
+        parser.error("--parts held_out and --held-out META go together")
     meta = load_meta_spec(args.meta)
     specs = [spec for _, spec in included_tasks(meta, [])]
     trajectories = load_trajectories(meta, [])
@@ -80,8 +91,13 @@ def main() -> None:
     names = [t.task for t in trajectories]
     encoder = load_encoder(meta.encoder)
     loaded = load_llm(meta.model, meta.device, "float32")
+    held_meta = load_meta_spec(args.held_out) if args.held_out else None
+    held_specs = [spec for _, spec in included_tasks(held_meta, [])] if held_meta else []
+    if {s.task for s in held_specs} & set(names):
+        raise SystemExit(f"--held-out: {sorted({s.task for s in held_specs} & set(names))} are tasks of {args.meta}")
     finetuned = {}
-    for spec in specs:  # resumable: collect_task returns a finished run's manifest
+    needs = (specs if {"in_training", "leave_one_out"} & set(args.parts) else []) + held_specs
+    for spec in needs:  # resumable: collect_task returns a finished run's manifest
         finetune_on_support(loaded, load_task_data(spec, on_skip=lambda _: None), meta.collection, args.work / "finetune" / spec.task)
         finetuned[spec.task] = TrajectoryFile(args.work / "finetune" / spec.task / "trajectory.safetensors")[-1]
     del loaded
@@ -91,10 +107,14 @@ def main() -> None:
     embedder = CachedEmbedder(encoder, recipe.num_prompts, recipe.prompt_tokens)
     report = {"meta": meta.name, "inputs": args.inputs, "generator_input": {s.task: s.generator_input for s in specs},
               "inputs_truncated": {t.task: embedder.truncated_fraction(t.prompts) for t in trajectories},
-              "in_training": in_training(bundle, args.generator, trajectories, names, recipe, embedder, finetuned, args.work),
-              "leave_one_out": {}}
+              "generator": str(args.generator), "leave_one_out": {}}
+    if "in_training" in args.parts:
+        report["in_training"] = in_training(bundle, args.generator, trajectories, names, recipe, embedder, finetuned, args.work)
+    if held_meta is not None:
+        report["held_out_meta"] = held_meta.name
+        report["held_out"] = held_out(bundle, trajectories, held_meta, embedder, recipe, finetuned, args.work)
     previous = json.loads(args.previous.read_text())["tasks"] if args.previous.is_file() else {}
-    for k, name in enumerate(names):
+    for k, name in enumerate(names if "leave_one_out" in args.parts else []):
         report["leave_one_out"][name] = leave_one_out(meta, trajectories, k, embedder, finetuned[name], args.work,
                                                      (previous.get(name) or {}).get("unseen_task_reconstruction"))
         print(name, json.dumps(report["leave_one_out"][name]), flush=True)
@@ -114,6 +134,24 @@ def in_training(bundle, generator: str, trajectories, names, recipe, embedder, f
     shutil.rmtree(work / "shards-in-training", ignore_errors=True)
     seen = "held_out" not in (bundle.config.meta.get("metrics") or {})  # trained before checkpoints were held out
     return {"generator": generator, "checkpoints_seen_in_training": seen, **result}
+
+
+def held_out(bundle, trajectories, held_meta, embedder, recipe, finetuned, work: Path) -> dict:
+    """Tasks of another meta spec, never in training: each against the generator trained on all of `trajectories`."""
+    tok = bundle.tokenizer
+    train_shards = build_shards(trajectories, tok, embedder, recipe, work / "shards-held-out-train")
+    rows = {}
+    for unseen in load_trajectories(held_meta, []):
+        fold = work / f"shards-held-out-{unseen.task}"
+        (shard,) = build_shards([unseen], tok, embedder, recipe.model_copy(update={"seed": UNSEEN_SEED}), fold, n_batches=UNSEEN_BATCHES)
+        mask = tok.tokenize(unseen.checkpoints[0])[1].float()
+        rows[unseen.task] = unseen_task_reconstruction(bundle.model, train_shards, shard, range(UNSEEN_BATCHES), mask,
+                                                       {"finetune_support": tok.tokenize(finetuned[unseen.task])[0]},
+                                                       [t.task for t in trajectories])
+        print(unseen.task, json.dumps(rows[unseen.task]), flush=True)
+        shutil.rmtree(fold, ignore_errors=True)
+    shutil.rmtree(work / "shards-held-out-train", ignore_errors=True)
+    return rows
 
 
 def leave_one_out(meta, trajectories, k: int, embedder, finetuned: dict, work: Path, previous: dict | None) -> dict:

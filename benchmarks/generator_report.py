@@ -84,13 +84,29 @@ def reconstruction_in_training_table(recon: dict) -> str:
     return markdown(header, body)
 
 
-def reconstruction_unseen_table(recon: dict) -> str:
-    header = ["never-seen task", "pairs", *[label for _, label in PREDICTORS[:-1]], "its own mean checkpoint (floor, unknowable)", "retrieved"]
+def reconstruction_unseen_table(rows: dict, what: str = "never-seen task") -> str:
+    """Never-seen tasks (leave-one-out folds or another meta spec's tasks), with the issue's target count: on how
+    many tasks the generator is closer to the task's own checkpoints than the prompt-blind mean."""
+    header = [what, "pairs", *[label for _, label in PREDICTORS[:-1]], "its own mean checkpoint (floor, unknowable)", "retrieved"]
     body = []
-    for name, r in recon["leave_one_out"].items():
+    for name, r in rows.items():
         gen = _cell(r, "generator") + (" †" if "generator_from" in r else "")
         body.append([name, str(r["pairs"]), gen, *[_cell(r, key) for key, _ in PREDICTORS[1:]], ", ".join(r.get("retrieved", []))])
-    return markdown(header, body)
+    scored = [r for r in rows.values() if "generator" in r]
+    wins = sum(r["generator"] < r["prompt_blind_mean"] for r in scored)
+    return markdown(header, body) + (f"\n\nGenerator closer than the prompt-blind mean on {wins} of {len(scored)} tasks."
+                                     if scored else "")
+
+
+def reconstruction_tables(recon: dict) -> str:
+    parts = []
+    if "in_training" in recon:
+        parts.append(reconstruction_in_training_table(recon))
+    if recon.get("leave_one_out"):
+        parts.append(reconstruction_unseen_table(recon["leave_one_out"]))
+    if recon.get("held_out"):
+        parts.append(reconstruction_unseen_table(recon["held_out"], f"task of {recon['held_out_meta']} (never in training)"))
+    return "\n\n".join(parts)
 
 
 def inputs_table(inputs: dict) -> str:
@@ -107,13 +123,18 @@ def inputs_table(inputs: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--report", type=Path, default=REPO / "docs" / "results" / "generator.json")
+    parser.add_argument("--reconstruction", type=Path, default=None,
+                        help="only render this generator_reconstruction.py report (e.g. of the broad generator)")
     args = parser.parse_args()
+    if args.reconstruction is not None:
+        print(reconstruction_tables(json.loads(args.reconstruction.read_text())))
+        return
     tasks = json.loads(args.report.read_text())["tasks"]
     print(in_training_table(tasks), end="\n\n")
     print(leave_one_out_table(tasks), end="\n\n")
     if any("unseen_task_reconstruction" in t for t in tasks.values()):
         print(unseen_reconstruction_table(tasks), end="\n\n")
-    for name, render in (("generator_reconstruction.json", lambda r: reconstruction_in_training_table(r) + "\n\n" + reconstruction_unseen_table(r)),
+    for name, render in (("generator_reconstruction.json", reconstruction_tables),
                          ("generator_inputs.json", inputs_table)):
         path = args.report.with_name(name)
         if path.is_file():
