@@ -65,3 +65,10 @@ def test_exclude_works_for_a_family_and_refuses_held_out_ones():
     assert kept and not [t for t in kept if t == f"rg_{family}" or t.startswith(f"rg_{family}-draw")]
     with pytest.raises(DegamlError, match="not a task of this meta spec"):
         included_tasks(meta, [HELD_OUT[0]])
+
+
+def test_the_held_out_evaluation_spec_lists_exactly_the_held_out_families():
+    held = load_meta_spec(REPO / "specs" / "heldout" / "rg_families.yaml")
+    assert sorted(p.stem for p in held.task_paths()) == sorted(HELD_OUT)
+    broad = {spec.task for _, spec in included_tasks(load_meta_spec(BROAD), [])}
+    assert not {spec.task for _, spec in included_tasks(held, [])} & broad
