@@ -43,7 +43,8 @@ def summarize(run_dir: Path) -> list[dict]:
                 action = r["completion"][0]["content"]
                 rows.append({"iteration": int(it_dir.name.split("-")[1]), "task": r["task"], "step": r["step"],
                              "family": r["family"], "action": action, "accuracy": r["accuracy"], "from": r["baseline"],
-                             "theta0": r["theta0"], "reward": r["reward"], "p_value": r["p_value"]})
+                             "theta0": r["theta0"], "reward": r["reward"], "p_value": r["p_value"],
+                             "sampler": r.get("sampler", "policy")})
     return rows
 
 
