@@ -28,6 +28,9 @@ def iterations_table(manifest: dict) -> str:
         loss = f"{sft['examples']}, {sft['steps']}, {sft['first_loss']:.3f} → {sft['last_loss']:.3f}" if sft else "–"
         rewarded = sum(1 for v in it["accepted_per_task"].values() if v)
         policy_in = "base model" if it["policy_in"] == "base" else Path(it["policy_in"]).parent.name
+        explore = (manifest.get("recipe") or {}).get("exploration", 0.0)
+        if explore:  # that share of the samples came from the uniformly random policy instead
+            policy_in = "uniformly random actions" if explore == 1.0 else f"{policy_in}, {explore:.0%} random actions"
         rows.append(f"| {it['iteration']} | {policy_in} | {it['samples']} | {it['accepted']} | {it.get('failed', '–')} | "
                     f"{it['reward_rate']:.3f} | {rewarded} of {len(it['accepted_per_task'])} | {loss} |")
     return "\n".join(rows)
