@@ -18,7 +18,7 @@ fine-tuned on the task's 20 labelled support examples (25 steps, batch 4; `gener
   which was trained on all of `--meta`: its first 8 prompt batches (seeds 10000+i) × all its checkpoints, in that
   generator's token space, with the same baselines (prompt-blind mean and retrieval over `--meta`'s tasks).
 
-Usage: python benchmarks/generator_reconstruction.py [--meta specs/meta/in_domain.yaml] [--generator default]
+Usage: python benchmarks/generator_reconstruction.py [--meta specs/meta/in_domain.yaml] [--set KEY=VALUE ...] [--generator default]
          [--inputs spec|question] [--parts in_training leave_one_out held_out] [--held-out META2]
          [--out docs/results/generator_reconstruction.json]
 (needs `degaml generator collect META` first; `--inputs question` feeds the encoder the plain prompts, ignoring
@@ -79,10 +79,12 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", default=["in_training", "leave_one_out"],
                         choices=["in_training", "leave_one_out", "held_out"])
     parser.add_argument("--held-out", type=Path, default=None, help="meta spec of never-seen evaluation tasks (collected)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override of --meta, as given to `degaml generator collect/train` (e.g. draws=1)")
     args = parser.parse_args()
     if ("held_out" in args.parts) != (args.held_out is not None):
         parser.error("--parts held_out and --held-out META go together")
-    meta = load_meta_spec(args.meta)
+    meta = load_meta_spec(args.meta, args.overrides)
     specs = [spec for _, spec in included_tasks(meta, [])]
     trajectories = load_trajectories(meta, [])
     if args.inputs == "question":
