@@ -60,7 +60,7 @@ def eval_command(
     data_line(spec.task, data, split.value, len(examples))
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     with progress_bar(f"eval {spec.task}/{split.value}", total=len(examples)) as advance:
-        result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.train, adapter=adapter, progress=advance)
+        result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.fewshot_pool(), adapter=adapter, progress=advance)
     print_result(result)
     if json_path is not None:
         write_json(json_path, result.summary() | {"spec": str(spec_path), "data_source": data.source.source,

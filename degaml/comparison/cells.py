@@ -18,7 +18,9 @@ from degaml.io import write_text_atomic
 
 SEEDED = {"no_meta_lora", "union_lora", "maml", "abmll"}  # deterministic rows (base, generator, degaml) run once
 META_TRAINED = {"union_lora", "maml", "abmll"}
-DEGAML_OVERRIDES = {"tiny": ["adapt.policy=random", "adapt.steps=1"], "cpu": [], "paper": []}
+# the DeGAML row reads what every baseline reads: few-shot prompt examples from the labelled support (protocol)
+DEGAML_OVERRIDES = {"tiny": ["fewshot_from=support", "adapt.policy=random", "adapt.steps=1"],
+                    "cpu": ["fewshot_from=support"], "paper": ["fewshot_from=support"]}
 
 
 def policy_sha256(name: str) -> str | None:
@@ -75,7 +77,10 @@ class CellRunner:
         else:
             extra = [f"meta={self.meta_path}"] if method in META_TRAINED else []
             config = make_config(method, self.profile, extra + [f"seed={seed}"]).model_dump(mode="json")
-        inputs = {"method": method, "spec": spec.model_dump(mode="json"), "config": config, "exclude": exclude,
+        spec_inputs = spec.model_dump(mode="json")
+        if spec_inputs.get("fewshot_from") == "train":  # the default (baselines read the support either way): keys of
+            del spec_inputs["fewshot_from"]  # cells cached before the field existed stay valid
+        inputs = {"method": method, "spec": spec_inputs, "config": config, "exclude": exclude,
                   "generator": generator, "version": __version__}
         if method == "degaml":  # a retrained (re-shipped) policy is another cell
             policy = next((o.split("=", 1)[1] for o in reversed(config["overrides"]) if o.startswith("adapt.policy=")),

@@ -62,6 +62,10 @@ class TaskData:
 
         return guard_task_data(self, log)
 
+    def fewshot_pool(self) -> tuple[Example, ...]:
+        """The examples few-shot prompts are drawn from (spec `fewshot_from`): the train pool or the labelled support."""
+        return self.labelled_support if self.spec.fewshot_from == "support" else self.train
+
     def support_prompts(self) -> list[str]:
         """The support questions (unlabeled task inputs) as plain text."""
         return [ex.question for ex in self.support]

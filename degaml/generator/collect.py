@@ -198,11 +198,11 @@ def _score_checkpoints(loaded, model, task: TaskData, recipe: CollectionRecipe, 
     steps = sorted({round(n * (i + 1) / recipe.eval_checkpoints) for i in range(recipe.eval_checkpoints)})
     results = []
     with model.disable_adapter():
-        base = evaluate(loaded, task.spec, items, "validation", fewshot_pool=task.train)
+        base = evaluate(loaded, task.spec, items, "validation", fewshot_pool=task.fewshot_pool())
     results.append({"step": 0, "accuracy": base.accuracy, "ci95": list(base.ci95), "n": base.n})
     for step in steps:
         set_peft_model_state_dict(model, checkpoints[step - 1])
         inner = LoadedModel(model, loaded.tokenizer, loaded.name, loaded.source, loaded.device, loaded.dtype)
-        result = evaluate(inner, task.spec, items, "validation", fewshot_pool=task.train)
+        result = evaluate(inner, task.spec, items, "validation", fewshot_pool=task.fewshot_pool())
         results.append({"step": step, "accuracy": result.accuracy, "ci95": list(result.ci95), "n": result.n})
     return results

@@ -170,6 +170,9 @@ class TaskSpec(StrictModel):
     doc_to_target: str = Field("{{choice}}", description="multiple_choice: continuation scored for each choice")
     target_delimiter: str = " "
     num_fewshot: int = Field(0, ge=0, le=64)
+    fewshot_from: Literal["train", "support"] = Field(
+        "train", description="where few-shot prompt examples come from: the train pool, or the labelled support items "
+        "(the comparison protocol: nothing of the target but support + validation is read)")
     fewshot_target: str = Field("{{gold}}", description="answer shown after each few-shot question (gold = gold choice text or answer)")
     fewshot_delimiter: str = "\n\n"
     generation: GenerationConfig = GenerationConfig()

@@ -104,7 +104,7 @@ class StrategyContext:
                 self.progress(f"{what} {int(min(done[0], total))}/{total}", min(1.0, done[0] / total))  # type: ignore[misc]
 
             self.progress(f"{what} 0/{total}", 0.0)
-        return evaluate(self.loaded, self.spec, items, split, fewshot_pool=self.task.train, adapter=adapter, progress=advance)
+        return evaluate(self.loaded, self.spec, items, split, fewshot_pool=self.task.fewshot_pool(), adapter=adapter, progress=advance)
 
     def report(self, what: str, fraction: float) -> None:
         self._phase = what

@@ -115,7 +115,7 @@ def run_slot(params: SlotParams, ctx: StrategyContext, split: ScoredSplit) -> Ou
     timer = Timer()
     spec, loaded = ctx.spec, ctx.loaded
     examples = list(ctx.examples(split))
-    builder = PromptBuilder(spec, ctx.task.train)
+    builder = PromptBuilder(spec, ctx.task.fewshot_pool())
     adapter = ctx.initial_adapter()
     fits: list[DeltaFit] = []
     tokens = [0]

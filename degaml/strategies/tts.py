@@ -195,7 +195,7 @@ def run_tts(params: TTSParams, ctx: StrategyContext, split: ScoredSplit) -> Outc
         predictions, acc, acc_norm = _both_metrics(spec.metric, lambda m: [_combine_choice(params.method, q, m) for q in per_q])
     else:
         ctx.report("tts: scoring confidences", k_total / (k_total + 1))
-        builder = PromptBuilder(spec, ctx.task.train)
+        builder = PromptBuilder(spec, ctx.task.fewshot_pool())
         contexts = [builder.context(ex) for ex in examples]
         candidates = [list(dict.fromkeys(p.output for p in preds if p.output)) for preds in per_q]
         conf = _generative_confidences(ctx, params.method, adapters, runs, contexts, candidates, tokens)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,8 @@ def test_reproduce_writes_the_table_files_and_resumes(name, rows, world, tmp_pat
         if cell["method"] == "degaml":  # from the episode's own test read (any predictor), not a re-scoring
             assert cell["predictions"]["correct"] == [c == "1" for c in cell["test"]["correct"]]
             assert "rescored_test_accuracy" not in cell["info"]
+            run = json.loads((Path(cell["info"]["run_dir"]) / "run.json").read_text())
+            assert run["spec"]["fewshot_from"] == "support"  # the protocol's budget: no train-pool demonstrations
     victim, kept = cells[0], cells[1:]
     stamps = {c: c.stat().st_mtime_ns for c in kept}
     victim.unlink()  # as if killed before this cell finished

@@ -29,6 +29,16 @@ def test_support_is_unlabeled(mc_file):
     assert data.support_prompts() == [e.question for e in data.support]
 
 
+def test_fewshot_examples_come_from_the_train_pool_or_the_labelled_support(mc_file):
+    data = load_task_data(spec_from_dict(mc_spec_dict(mc_file, num_train=10)))
+    assert data.fewshot_pool() == data.train
+    protocol = load_task_data(spec_from_dict(mc_spec_dict(mc_file, num_train=10, fewshot_from="support")))
+    assert ids(protocol.fewshot_pool()) == ids(protocol.support)
+    assert all(e.answer is not None for e in protocol.fewshot_pool())  # demonstrations need their labels
+    with pytest.raises(Exception, match="fewshot_from"):
+        spec_from_dict(mc_spec_dict(mc_file, fewshot_from="test"))
+
+
 def test_same_seed_same_splits_other_seed_different(mc_file):
     a = load_task_data(spec_from_dict(mc_spec_dict(mc_file)))
     b = load_task_data(spec_from_dict(mc_spec_dict(mc_file)))
