@@ -8,6 +8,7 @@ Cells are cached by their inputs under `--cells` (`degaml/comparison/cells.py`):
 
 Usage: python benchmarks/generator_heldout.py [--generator NAME=DIR ...] [--tasks rg/gcd ...] [--seeds 1]
            [--cells runs/generator_heldout] [--out docs/results/generator_heldout.json]
+       python benchmarks/generator_heldout.py --report docs/results/generator_heldout.json   # markdown tables
   e.g. --generator shipped=default --generator broad=runs/meta/broad/generator
 """
 
@@ -50,7 +51,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--cells", type=Path, default=REPO / "runs" / "generator_heldout")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "generator_heldout.json")
+    parser.add_argument("--report", type=Path, default=None, help="only print the markdown tables of this report")
     args = parser.parse_args()
+    if args.report is not None:
+        print(render(json.loads(args.report.read_text())))
+        return
     generators = parse_generators(args.generator or ["shipped=default"])
     specs = [REPO / "specs" / f"{t}.yaml" for t in args.tasks]
     missing = [str(s) for s in specs if not s.is_file()]
@@ -72,6 +77,24 @@ def main() -> None:
                       f"(p={row['generators'][name]['mcnemar_p']:.3g})", flush=True)
             rows.append(row)
             _write(args.out, generators, rows)
+
+
+def render(report: dict) -> str:
+    """Per task-seed test accuracy (Wilson CI) of base and each θ₀ with McNemar p vs base; pooled paired tests."""
+    names = list(report["generators"])
+    pct = lambda s: f"{100 * s['accuracy']:.1f} [{100 * s['ci95'][0]:.1f}–{100 * s['ci95'][1]:.1f}]"  # noqa: E731
+    lines = ["| task / seed | test n | base | " + " | ".join(f"θ₀ {n} (Δ, McNemar p)" for n in names) + " |",
+             "| --- " * (3 + len(names)) + "|"]
+    for r in report["rows"]:
+        cells = [f"{pct(g['test'])} ({100 * g['delta_vs_base']:+.1f}, p={g['mcnemar_p']:.2g})" for g in r["generators"].values()]
+        lines.append(f"| {r['task']} / s{r['seed']} | {r['n_test']} | {pct(r['base']['test'])} | " + " | ".join(cells) + " |")
+    lines += ["", "| θ₀ vs base, pooled | task-seeds | Δ mean (points) | 95% CI | bootstrap p | McNemar p (pooled items) |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    for name, p in report["pooled"].items():
+        b = p["vs_base_bootstrap"]
+        lines.append(f"| {name} | {p['task_seeds']} | {100 * b['delta']:+.1f} | {100 * b['ci95'][0]:+.1f} to "
+                     f"{100 * b['ci95'][1]:+.1f} | {b['p']:.2g} | {p['vs_base_mcnemar_p']:.2g} |")
+    return "\n".join(lines)
 
 
 def _score(record: dict) -> dict:
