@@ -1,19 +1,14 @@
 """benchmarks/generator_heldout.py: generator arguments are validated, the pooled paired tests use the same items."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "generator_heldout.py"
+from tests.benchmarks.helpers import load_script
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("generator_heldout", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("generator_heldout")
 
 
 def test_generator_arguments_need_a_name_and_a_directory(tmp_path):

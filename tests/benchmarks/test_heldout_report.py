@@ -1,18 +1,13 @@
 """benchmarks/heldout_report.py: files of one policy merge, θ₀ comes from the episodes, two policies never mix."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "heldout_report.py"
+from tests.benchmarks.helpers import load_script
 
 
 def load():
-    spec = importlib.util.spec_from_file_location("heldout_report", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("heldout_report")
 
 
 def row(correct: str, theta0: str) -> dict:
