@@ -13,16 +13,11 @@ import statistics
 from pathlib import Path
 
 from degaml.generator.pipeline import collection_dir, included_tasks
+from degaml.models.dtype_probe import cpu_flags
 from degaml.specs import load_meta_spec
 
 
-def cpu_flags() -> list[str]:
-    """The CPU features that decide bf16/fp32 matmul speed (from /proc/cpuinfo; empty elsewhere)."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return []
-    return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+MATMUL_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")  # what decides bf16/fp32 matmul speed
 
 
 def main() -> None:
@@ -47,7 +42,7 @@ def main() -> None:
                "total_minutes": sum(t["seconds"] for t in tasks.values()) / 60,
                "seconds_per_step": {"median": statistics.median(per_step), "min": min(per_step), "max": max(per_step)},
                "steps_per_task": meta.collection.phase1_steps + meta.collection.phase2_steps,
-               "machine": {"cpu_flags": cpu_flags(), "processor": platform.processor()}, "tasks": tasks}
+               "machine": {"cpu_flags": [f for f in MATMUL_FLAGS if f in cpu_flags().split()], "processor": platform.processor()}, "tasks": tasks}
     print(json.dumps({k: v for k, v in summary.items() if k != "tasks"}, indent=1))
     if args.out:
         args.out.write_text(json.dumps(summary, indent=1) + "\n")

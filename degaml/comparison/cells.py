@@ -18,9 +18,9 @@ from degaml.io import write_text_atomic
 
 SEEDED = {"no_meta_lora", "union_lora", "maml", "abmll"}  # deterministic rows (base, generator, degaml) run once
 META_TRAINED = {"union_lora", "maml", "abmll"}
-# the DeGAML row reads what every baseline reads: few-shot prompt examples from the labelled support (protocol)
-DEGAML_OVERRIDES = {"tiny": ["fewshot_from=support", "adapt.policy=random", "adapt.steps=1"],
-                    "cpu": ["fewshot_from=support"], "paper": ["fewshot_from=support"]}
+PROTOCOL_OVERRIDES = ["fewshot_from=support"]  # the DeGAML row reads what every baseline reads (few-shot from support)
+DEGAML_OVERRIDES = {"tiny": [*PROTOCOL_OVERRIDES, "adapt.policy=random", "adapt.steps=1"],
+                    "cpu": PROTOCOL_OVERRIDES, "paper": PROTOCOL_OVERRIDES}
 
 
 def policy_sha256(name: str) -> str | None:
