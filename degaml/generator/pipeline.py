@@ -69,11 +69,14 @@ def collect_all(meta: MetaSpec, exclude: list[str], loaded, on_task: Callable[[T
     return manifests
 
 
-def load_trajectories(meta: MetaSpec, exclude: list[str]) -> list[TaskTrajectory]:
-    """Collected trajectories (read lazily from disk) + the generator inputs of the included tasks' train pools."""
+def load_trajectories(meta: MetaSpec, exclude: list[str], skip_missing: bool = False) -> list[TaskTrajectory]:
+    """Collected trajectories (read lazily from disk) + the generator inputs of the included tasks' train pools.
+    A task not collected yet is an error, or left out with `skip_missing` (analyses of a partial collection)."""
     trajectories = []
     for _, spec in included_tasks(meta, exclude):
         path = collection_dir(meta, spec.task) / TRAJECTORY_FILE
+        if not path.is_file() and skip_missing:
+            continue
         if not path.is_file():
             raise DegamlError(f"task '{spec.task}': no collected trajectory at {path}; run `degaml generator collect` first")
         task = load_task_data(spec, on_skip=lambda _: None)

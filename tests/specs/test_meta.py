@@ -92,3 +92,23 @@ def test_a_task_entry_needs_a_valid_draw_count(tmp_path):
     with pytest.raises(SpecError) as info:
         load_meta_spec(write(tmp_path, base(tasks=[{"spec": "missing.yaml", "draws": 2}])))
     assert 'task spec not found (got "missing.yaml")' in str(info.value)
+
+
+def test_load_trajectories_reads_collected_draws_and_skips_missing_only_when_asked(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from degaml.errors import DegamlError
+    from degaml.generator.pipeline import collection_dir, load_trajectories
+    from degaml.generator.collect import TRAJECTORY_FILE
+
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(rg_spec("a")))
+    meta = load_meta_spec(write(tmp_path, base(tasks=["a.yaml"], draws=2, out_dir=str(tmp_path / "out"))))
+    path = collection_dir(meta, "a") / TRAJECTORY_FILE
+    path.parent.mkdir(parents=True)
+    save_file({"w": torch.zeros(3, 2)}, str(path))  # draw 0 collected (3 checkpoints), draw 1 not
+    with pytest.raises(DegamlError) as info:
+        load_trajectories(meta, [])
+    assert "a-draw1" in str(info.value)
+    (only,) = load_trajectories(meta, [], skip_missing=True)
+    assert only.task == "a" and len(only.checkpoints) == 3 and only.prompts
