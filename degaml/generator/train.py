@@ -123,6 +123,8 @@ def train_generator(
                              encoder=encoder_name, base_model=base_model)
     bundle = GeneratorBundle.create(config, tokenizer)
     model = bundle.model
+    if recipe.init == "variance_preserving":
+        model.reset_variance_preserving()
     model.to(run_device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     rng = random.Random(recipe.seed)

@@ -81,6 +81,9 @@ class GeneratorRecipe(StrictModel):
     batch_size: int = Field(ge=1, le=4096)
     grad_clip: float = Field(1.0, gt=0)
     input_noise: float = Field(1e-4, ge=0)
+    init: Literal["torch", "variance_preserving"] = Field(
+        "torch", description="decoder weights at the start: PyTorch's defaults, or N(0, 1/fan_in) so the output depends "
+        "on the prompts at the targets' scale (HyperConvGenerator.reset_variance_preserving)")
     pairs_per_task: int = Field(5000, ge=1, le=10_000_000)
     held_out_fraction: float = Field(0.1, gt=0, lt=1, description="pairs kept aside for validation loss")
     seed: int = Field(0, ge=0)

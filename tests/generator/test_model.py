@@ -45,3 +45,31 @@ def test_wrong_input_shape_is_rejected():
         make()(torch.randn(1, 5, 12, 16))
     with pytest.raises(ValueError, match="position embedding"):
         HyperConvGenerator(DIMS, 3, torch.randn(3, 8))
+
+
+def input_dependent_variance(gen: HyperConvGenerator, dims) -> float:
+    """Mean over output units of the variance across inputs (how much the output moves with the prompts)."""
+    with torch.no_grad():
+        out = gen(torch.randn(32, *dims[0], generator=torch.Generator().manual_seed(1)))
+    return float(out.var(0).mean())
+
+
+def test_variance_preserving_init_keeps_the_output_moving_with_the_input():
+    dims = [(6, 12, 48), (16, 8, 32), (32, 8, 24), (64, 4, 16), (10, 4, 8)]
+    default = make(dims)
+    preserving = make(dims)
+    preserving.reset_variance_preserving()
+    assert all(float(m.bias.abs().max()) == 0 for m in preserving.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)))
+    # PyTorch's default init shrinks the input-dependent part ~3× per axis map; N(0, 1/fan_in) keeps its scale
+    assert input_dependent_variance(preserving, dims) > 0.05
+    assert input_dependent_variance(preserving, dims) > 20 * input_dependent_variance(default, dims)
+
+
+def test_generator_recipe_names_a_bad_init():
+    from pydantic import ValidationError
+
+    from degaml.specs.meta import PROFILES, GeneratorRecipe
+
+    with pytest.raises(ValidationError) as info:
+        GeneratorRecipe(**PROFILES["cpu"]["generator"], init="xavier")
+    assert "init" in str(info.value)
