@@ -19,7 +19,10 @@ retrieval baseline uses) and its mean checkpoint in a generator's normalised tok
 - `redraws`: tasks of `--meta` collected again on another seeded draw (`draws=2`: other items, another train
   pool; only the families collected so far): is a new draw of a family closest to its own first draw — i.e. is the
   LoRA a property of the task rather than of the sampled data — and would recognising the family (the first draw's
-  mean, what a generator that memorised its training tasks could output) beat the prompt-blind mean there?
+  mean, what a generator that memorised its training tasks could output) beat the prompt-blind mean there? The
+  generator's own MSE on these new draws is reported beside (its training saw only the first draws);
+- `generator_output`: does the generator's mean output move across its training tasks as their mean checkpoints
+  do (between-task spreads, cosine of the deviations)? A collapsed decoder outputs the same tokens for every task.
 
 Usage: python benchmarks/generator_predictability.py [--meta specs/meta/broad.yaml --set draws=1]
          [--held-out specs/heldout/rg_families.yaml] [--generator runs/meta/broad/generator]
@@ -155,7 +158,7 @@ def main() -> None:
     from degaml.generator.artifact import GeneratorBundle
     from degaml.generator.embedding import PromptEmbedder
     from degaml.generator.pipeline import load_trajectories, resolve_generator
-    from degaml.generator.reconstruction import generate_tokens
+    from degaml.generator.reconstruction import TargetSet, generate_tokens
     from degaml.generator.train import build_shards
     from degaml.models import load_encoder
     from degaml.specs import load_meta_spec
@@ -212,8 +215,14 @@ def main() -> None:
     }
     for row, name in zip(report["neighbours"]["per_task"], names):
         row["task"] = name
-    for row, r in zip(report["redraws"]["per_task"], family):
+    for row, r in zip(report["redraws"]["per_task"], family):  # a new draw of a training family: in distribution
         row["task"] = names[r]
+        targets = TargetSet.of(shards[r], range(shards[r].n_checkpoints), mask)
+        row["generator"] = targets.mse(generate_tokens(bundle.model, shards[r], range(BATCHES)))
+    rows = report["redraws"]["per_task"]
+    report["redraws"]["summary"]["generator"] = {
+        "mean_mse": float(np.mean([r["generator"] for r in rows])) if rows else None,
+        "beats_prompt_blind": int(sum(r["generator"] < r["prompt_blind_mean"] for r in rows))}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     shutil.rmtree(args.work / "shards", ignore_errors=True)
