@@ -70,16 +70,26 @@ def mantel(a: np.ndarray, b: np.ndarray, permutations: int = PERMUTATIONS, seed:
             "pairs": len(iu[0])}
 
 
-def neighbour_predictions(prompt: np.ndarray, lora: np.ndarray, spread: np.ndarray, ks=KS) -> dict:
-    """Leave-one-task-out MSE of each task's checkpoints under each predictor, from the pairwise matrices alone.
-
-    For a prediction p = mean of tasks S, MSE against task i's checkpoints = ‖p − m_i‖² + spread_i, and
+def group_mse(lora: np.ndarray, spread: np.ndarray, i: int, group: list[int]) -> float:
+    """MSE of task i's checkpoints under the mean of the tasks in `group`: ‖mean_S m − m_i‖² + spread_i, where
     ‖mean_S m − m_i‖² = mean_{s∈S} D_si − mean_{s,s'∈S} D_ss' / 2 (D = squared distances `lora`)."""
+    g = np.array(group)
+    return float(lora[i, g].mean() - lora[np.ix_(g, g)].mean() / 2 + spread[i])
+
+
+def summarise(rows: list[dict], names) -> dict:
+    """Per predictor: mean MSE over the rows and on how many rows it beats the prompt-blind mean."""
+    return {n: {"mean_mse": float(np.mean([r[n] for r in rows])) if rows else None,
+                "beats_prompt_blind": int(sum(r[n] < r["prompt_blind_mean"] for r in rows))} for n in names}
+
+
+def neighbour_predictions(prompt: np.ndarray, lora: np.ndarray, spread: np.ndarray, ks=KS) -> dict:
+    """Leave-one-task-out MSE of each task's checkpoints under each predictor, from the pairwise matrices alone
+    (`group_mse`)."""
     k_all = prompt.shape[0]
 
     def mse(i: int, group: list[int]) -> float:
-        g = np.array(group)
-        return float(lora[i, g].mean() - lora[np.ix_(g, g)].mean() / 2 + spread[i])
+        return group_mse(lora, spread, i, group)
 
     rows = []
     for i in range(k_all):
@@ -89,10 +99,7 @@ def neighbour_predictions(prompt: np.ndarray, lora: np.ndarray, spread: np.ndarr
                "own_task_mean": float(spread[i])}
         row |= {f"nearest_{k}": mse(i, by_prompt[:k]) for k in ks if k < k_all - 1}
         rows.append(row)
-    names = rows[0].keys()
-    summary = {n: {"mean_mse": float(np.mean([r[n] for r in rows])),
-                   "beats_prompt_blind": int(sum(r[n] < r["prompt_blind_mean"] for r in rows))} for n in names}
-    return {"tasks": k_all, "summary": summary, "per_task": rows}
+    return {"tasks": k_all, "summary": summarise(rows, rows[0].keys()), "per_task": rows}
 
 
 def redraw_predictions(prompt: np.ndarray, lora: np.ndarray, spread: np.ndarray, family: dict[int, int],
@@ -105,15 +112,13 @@ def redraw_predictions(prompt: np.ndarray, lora: np.ndarray, spread: np.ndarray,
         nearest = main[int(np.argmin(prompt[r, g]))]
         others = np.array([j for j in main if j != i])
         rows.append({"same_family": float(lora[r, i] + spread[r]),
-                     "prompt_blind_mean": float(lora[r, g].mean() - lora[np.ix_(g, g)].mean() / 2 + spread[r]),
+                     "prompt_blind_mean": group_mse(lora, spread, r, main),
                      "retrieval": float(lora[r, nearest] + spread[r]), "retrieval_hit": nearest == i,
                      "own_task_mean": float(spread[r]),
                      "lora_distance_same_family": float(lora[r, i]),
                      "lora_distance_other_families_min": float(lora[r, others].min()),
                      "same_family_is_nearest_lora": bool(lora[r, i] < lora[r, others].min())})
-    names = ["same_family", "prompt_blind_mean", "retrieval", "own_task_mean"]
-    summary = {n: {"mean_mse": float(np.mean([r[n] for r in rows])),
-                   "beats_prompt_blind": int(sum(r[n] < r["prompt_blind_mean"] for r in rows))} for n in names}
+    summary = summarise(rows, ["same_family", "prompt_blind_mean", "retrieval", "own_task_mean"])
     summary["retrieval_hit_rate"] = float(np.mean([r["retrieval_hit"] for r in rows])) if rows else None
     summary["same_family_is_nearest_lora"] = int(sum(r["same_family_is_nearest_lora"] for r in rows))
     return {"redraws": len(rows), "summary": summary, "per_task": rows}
@@ -188,9 +193,9 @@ def main() -> None:
     shards = build_shards(trajectories, tok, embedder, recipe, args.work / "shards", bundle.config.encoder, n_batches=BATCHES)
     mask = tok.tokenize(trajectories[0].checkpoints[0])[1].float()
     keys = torch.stack([s.pooled.mean(0) for s in shards])  # (K, C)
-    means = torch.stack([s.mean_tokens(range(s.n_checkpoints)) for s in shards])  # (K, T, r, chunk)
-    spread = np.array([sum(float(((s.tokens(c) - means[k]) ** 2 * mask).sum()) for c in range(s.n_checkpoints))
-                       / s.n_checkpoints / float(mask.sum()) for k, s in enumerate(shards)])
+    targets = [TargetSet.of(s, range(s.n_checkpoints), mask) for s in shards]
+    means = torch.stack([t.mean for t in targets])  # (K, T, r, chunk)
+    spread = np.array([t.spread for t in targets]) / float(mask.sum())
     prompt, lora = pairwise(keys, means, mask)
     main_idx = list(range(main_count))
     family = {r: names.index(names[r].rsplit("-draw", 1)[0]) for r in range(main_count, len(names))}
@@ -217,12 +222,8 @@ def main() -> None:
         row["task"] = name
     for row, r in zip(report["redraws"]["per_task"], family):  # a new draw of a training family: in distribution
         row["task"] = names[r]
-        targets = TargetSet.of(shards[r], range(shards[r].n_checkpoints), mask)
-        row["generator"] = targets.mse(generate_tokens(bundle.model, shards[r], range(BATCHES)))
-    rows = report["redraws"]["per_task"]
-    report["redraws"]["summary"]["generator"] = {
-        "mean_mse": float(np.mean([r["generator"] for r in rows])) if rows else None,
-        "beats_prompt_blind": int(sum(r["generator"] < r["prompt_blind_mean"] for r in rows))}
+        row["generator"] = targets[r].mse(generate_tokens(bundle.model, shards[r], range(BATCHES)))
+    report["redraws"]["summary"] |= summarise(report["redraws"]["per_task"], ["generator"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     shutil.rmtree(args.work / "shards", ignore_errors=True)

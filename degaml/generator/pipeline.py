@@ -75,9 +75,9 @@ def load_trajectories(meta: MetaSpec, exclude: list[str], skip_missing: bool = F
     trajectories = []
     for _, spec in included_tasks(meta, exclude):
         path = collection_dir(meta, spec.task) / TRAJECTORY_FILE
-        if not path.is_file() and skip_missing:
-            continue
         if not path.is_file():
+            if skip_missing:
+                continue
             raise DegamlError(f"task '{spec.task}': no collected trajectory at {path}; run `degaml generator collect` first")
         task = load_task_data(spec, on_skip=lambda _: None)
         trajectories.append(TaskTrajectory(spec.task, TrajectoryFile(path), generator_inputs(spec, task.train)))
