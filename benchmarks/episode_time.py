@@ -4,7 +4,10 @@ Runs the episode as a child process (`python -m degaml adapt SPEC --run-dir RUN_
 torch threads = --threads) and reports: wall-clock seconds, the child's peak resident set size
 (`resource.getrusage(RUSAGE_CHILDREN).ru_maxrss`, i.e. the maximum over the whole episode, not a sample), CPU
 seconds, the dtype `auto` chose on this machine, the CPU flags, and the load average before and after (the
-machine may be shared; the load says how much of the two cores the episode had).
+machine may be shared; the load says how much of the two cores the episode had). Where the memory goes: the
+child's resident set (`VmRSS` of /proc/PID/status) is sampled every 0.2 s and each sample is attributed to the phase
+the run's events say was under way (the `what` of the last progress event, coarsened to its phase; `startup`
+before the first event) → `memory.per_phase` (max RSS per phase, in order of first appearance).
 
 Usage: python benchmarks/episode_time.py [--spec specs/gsm8k.yaml] [--threads 2] [--run-dir runs/episode-time/<time>]
        [--out docs/benchmarks/episode_time.json] [-- extra KEY=VALUE overrides]
@@ -44,7 +47,9 @@ def main() -> None:
            "--json", str(run_dir.with_suffix(".summary.json"))]
     load_start = os.getloadavg()
     start = time.perf_counter()
-    code = subprocess.call(cmd, env=env, cwd=REPO)
+    child = subprocess.Popen(cmd, env=env, cwd=REPO)
+    samples = sample_rss(child)  # [(unix time, RSS GiB)]
+    code = child.returncode
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     from degaml.models.dtype_probe import cpu_flags
@@ -56,11 +61,48 @@ def main() -> None:
               "peak_rss_gib": usage.ru_maxrss * 1024 / 2**30, "cpu_seconds": usage.ru_utime + usage.ru_stime,
               "threads": args.threads, "auto_dtype": choose_dtype("auto", torch.device("cpu"))[1],
               "flags": [f for f in FLAGS if f in flags], "load_start": load_start, "load_end": os.getloadavg(),
-              "goal_minutes": 5}
+              "goal_minutes": 5,
+              "memory": {"sampled_peak_rss_gib": max((r for _, r in samples), default=0.0),
+                         "per_phase": rss_per_phase(samples, run_dir / "events.jsonl")}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     sys.exit(code)
+
+
+def sample_rss(child: subprocess.Popen, every: float = 0.2) -> list[tuple[float, float]]:
+    """Sample the child's VmRSS until it exits (Linux /proc; an empty list elsewhere)."""
+    samples, status = [], Path(f"/proc/{child.pid}/status")
+    while child.poll() is None:
+        try:
+            kib = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS:"))
+            samples.append((time.time(), kib / 2**20))
+        except (OSError, StopIteration, ValueError):  # not readable (yet / any more) or not Linux
+            pass
+        time.sleep(every)
+    return samples
+
+
+def phase_of(what: str) -> str:
+    """A progress label coarsened to its phase: "θ₀ baseline · validation 3/40" → "θ₀ baseline"."""
+    return what.split(" · ")[0].split(":")[0].split(" (")[0].strip()
+
+
+def rss_per_phase(samples: list[tuple[float, float]], events_path: Path) -> list[dict]:
+    """Max sampled RSS (GiB) per phase of the run, phases in order of first appearance."""
+    marks = []  # (time, phase)
+    if events_path.is_file():
+        for line in events_path.read_text().splitlines():
+            event = json.loads(line)
+            if event.get("kind") == "progress":
+                marks.append((event["time"], phase_of(event["what"])))
+            elif event.get("kind") in ("baseline", "decision", "step", "final"):
+                marks.append((event["time"], f"after {event['kind']}"))
+    peaks: dict[str, float] = {}
+    for t, rss in samples:
+        phase = next((p for when, p in reversed(marks) if when <= t), "startup")
+        peaks[phase] = max(peaks.get(phase, 0.0), rss)
+    return [{"phase": p, "max_rss_gib": round(r, 3)} for p, r in peaks.items()]
 
 
 if __name__ == "__main__":
