@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -84,8 +85,9 @@ def sample_rss(child: subprocess.Popen, every: float = 0.2) -> list[tuple[float,
 
 
 def phase_of(what: str) -> str:
-    """A progress label coarsened to its phase: "θ₀ baseline · validation 3/40" → "θ₀ baseline"."""
-    return what.split(" · ")[0].split(":")[0].split(" (")[0].strip()
+    """A progress label coarsened to its phase: "θ₀ baseline · validation 3/40" → "θ₀ baseline",
+    "support_sft step 3/50 (6%, eta 4m)" → "support_sft step"."""
+    return re.sub(r"\s+\d+/\S+.*$", "", what.split(" · ")[0].split(":")[0].split(" (")[0]).strip()
 
 
 def rss_per_phase(samples: list[tuple[float, float]], events_path: Path) -> list[dict]:

@@ -10,6 +10,7 @@ et = load_script("episode_time")
 def test_phase_of_coarsens_progress_labels():
     assert et.phase_of("θ₀ baseline · validation 3/40") == "θ₀ baseline"
     assert et.phase_of("policy decision (attempt 1): token 4/≤96") == "policy decision"
+    assert et.phase_of("support_sft step 3/50 (6%, eta 4m)") == "support_sft step"
 
 
 def test_rss_per_phase_takes_the_max_per_phase_in_order(tmp_path):
