@@ -22,12 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-BATCHES, SEED = 8, 10
+sys.path.insert(0, str(Path(__file__).parent))
+from generator_predictability import BATCHES, SEED, TaskSpace  # noqa: E402  (the same token space and batches)
+
 DEFAULT_INPUT = "{{question}}"
 
 
@@ -42,15 +45,11 @@ def retrieval(pooled: torch.Tensor, keys: torch.Tensor, own: int) -> dict:
 
 
 def main() -> None:
-    from degaml.generator.artifact import GeneratorBundle
-    from degaml.generator.embedding import PromptEmbedder
     from degaml.data import load_task_data
-    from degaml.generator.pipeline import included_tasks, load_trajectories, resolve_generator
-    from degaml.generator.reconstruction import TargetSet, generate_tokens
+    from degaml.generator.pipeline import included_tasks, load_trajectories
+    from degaml.generator.reconstruction import generate_tokens
     from degaml.generator.train import build_shards
-    from degaml.models import load_encoder
     from degaml.specs import load_meta_spec
-    from degaml.specs.meta import GeneratorRecipe
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meta", type=Path, default=REPO / "specs" / "meta" / "broad.yaml")
@@ -67,15 +66,9 @@ def main() -> None:
     chosen = [i for i, s in enumerate(specs) if s.generator_input.strip() != DEFAULT_INPUT]
     if not chosen:
         raise SystemExit(f"{args.meta}: no task sets generator_input; nothing to compare")
-    bundle = GeneratorBundle.load(resolve_generator(args.generator))
-    recipe = GeneratorRecipe(**bundle.config.meta["recipe"]).model_copy(update={"seed": SEED})
-    embedder = PromptEmbedder(load_encoder(meta.encoder), recipe.num_prompts, recipe.prompt_tokens)
-    tok = bundle.tokenizer
-    shards = build_shards(trajectories, tok, embedder, recipe, args.work / "spec", bundle.config.encoder, n_batches=BATCHES)
-    mask = tok.tokenize(trajectories[0].checkpoints[0])[1].float()
-    keys = torch.stack([s.pooled.mean(0) for s in shards])  # (K, C)
-    targets = [TargetSet.of(s, range(s.n_checkpoints), mask) for s in shards]
-    means = torch.stack([t.mean for t in targets])  # (K, T, r, chunk)
+    space = TaskSpace.build(args.generator, meta.encoder, trajectories, args.work / "spec")
+    bundle, recipe, embedder, tok = space.bundle, space.recipe, space.embedder, space.bundle.tokenizer
+    shards, mask, keys, targets, means = space.shards, space.mask, space.keys, space.targets, space.means
     rows = {}
     for i in chosen:
         plain = trajectories[i]

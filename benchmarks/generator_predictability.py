@@ -35,7 +35,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -159,15 +161,44 @@ def delta_w_report(prompt: np.ndarray, dw: np.ndarray, family: dict[int, int], m
             "neighbours": neighbours["summary"], "redraws": redraw_predictions(prompt, dw, zeros, family, main)["summary"]}
 
 
+@dataclass
+class TaskSpace:
+    """Tasks in a trained generator's token space: its bundle and embedder, each task's shard of BATCHES seeded
+    prompt batches, the token mask, prompt keys (K, C), target sets and mean checkpoints (K, T, r, chunk)."""
+
+    bundle: Any
+    recipe: Any
+    embedder: Any
+    shards: list
+    mask: torch.Tensor
+    keys: torch.Tensor
+    targets: list
+    means: torch.Tensor
+
+    @classmethod
+    def build(cls, generator: str, encoder: str, trajectories: list, work: Path) -> TaskSpace:
+        from degaml.generator.artifact import GeneratorBundle
+        from degaml.generator.embedding import PromptEmbedder
+        from degaml.generator.pipeline import resolve_generator
+        from degaml.generator.reconstruction import TargetSet
+        from degaml.generator.train import build_shards
+        from degaml.models import load_encoder
+        from degaml.specs.meta import GeneratorRecipe
+
+        bundle = GeneratorBundle.load(resolve_generator(generator))
+        recipe = GeneratorRecipe(**bundle.config.meta["recipe"]).model_copy(update={"seed": SEED})
+        embedder = PromptEmbedder(load_encoder(encoder), recipe.num_prompts, recipe.prompt_tokens)
+        shards = build_shards(trajectories, bundle.tokenizer, embedder, recipe, work, bundle.config.encoder, n_batches=BATCHES)
+        mask = bundle.tokenizer.tokenize(trajectories[0].checkpoints[0])[1].float()
+        targets = [TargetSet.of(s, range(s.n_checkpoints), mask) for s in shards]
+        return cls(bundle, recipe, embedder, shards, mask, torch.stack([s.pooled.mean(0) for s in shards]),
+                   targets, torch.stack([t.mean for t in targets]))
+
+
 def main() -> None:
-    from degaml.generator.artifact import GeneratorBundle
-    from degaml.generator.embedding import PromptEmbedder
-    from degaml.generator.pipeline import load_trajectories, resolve_generator
-    from degaml.generator.reconstruction import TargetSet, generate_tokens
-    from degaml.generator.train import build_shards
-    from degaml.models import load_encoder
+    from degaml.generator.pipeline import load_trajectories
+    from degaml.generator.reconstruction import generate_tokens
     from degaml.specs import load_meta_spec
-    from degaml.specs.meta import GeneratorRecipe
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meta", type=Path, default=REPO / "specs" / "meta" / "broad.yaml")
@@ -186,15 +217,8 @@ def main() -> None:
                if t.task not in first]
     main_count, trajectories = len(trajectories), trajectories + redraws
     names = [t.task for t in trajectories]
-    bundle = GeneratorBundle.load(resolve_generator(args.generator))
-    recipe = GeneratorRecipe(**bundle.config.meta["recipe"]).model_copy(update={"seed": SEED})
-    embedder = PromptEmbedder(load_encoder(meta.encoder), recipe.num_prompts, recipe.prompt_tokens)
-    tok = bundle.tokenizer
-    shards = build_shards(trajectories, tok, embedder, recipe, args.work / "shards", bundle.config.encoder, n_batches=BATCHES)
-    mask = tok.tokenize(trajectories[0].checkpoints[0])[1].float()
-    keys = torch.stack([s.pooled.mean(0) for s in shards])  # (K, C)
-    targets = [TargetSet.of(s, range(s.n_checkpoints), mask) for s in shards]
-    means = torch.stack([t.mean for t in targets])  # (K, T, r, chunk)
+    space = TaskSpace.build(args.generator, meta.encoder, trajectories, args.work / "shards")
+    bundle, shards, mask, keys, targets, means = space.bundle, space.shards, space.mask, space.keys, space.targets, space.means
     spread = np.array([t.spread for t in targets]) / float(mask.sum())
     prompt, lora = pairwise(keys, means, mask)
     main_idx = list(range(main_count))
