@@ -17,6 +17,7 @@ Goal (issue 14): ≤ 5 min wall-clock at 2 threads on an idle machine of this pr
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -71,15 +72,23 @@ def main() -> None:
     sys.exit(code)
 
 
+def read_rss_gib(pid: int) -> float | None:
+    """VmRSS of a process in GiB, or None where /proc/PID/status is unreadable (process gone, not Linux)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    kib = [int(line.split()[1]) for line in lines if line.startswith("VmRSS:")]
+    return kib[0] / 2**20 if kib else None
+
+
 def sample_rss(child: subprocess.Popen, every: float = 0.2) -> list[tuple[float, float]]:
-    """Sample the child's VmRSS until it exits (Linux /proc; an empty list elsewhere)."""
-    samples, status = [], Path(f"/proc/{child.pid}/status")
+    """Sample the child's VmRSS until it exits (an empty list where /proc is not readable)."""
+    samples = []
     while child.poll() is None:
-        try:
-            kib = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS:"))
-            samples.append((time.time(), kib / 2**20))
-        except (OSError, StopIteration, ValueError):  # not readable (yet / any more) or not Linux
-            pass
+        rss = read_rss_gib(child.pid)
+        if rss is not None:
+            samples.append((time.time(), rss))
         time.sleep(every)
     return samples
 
@@ -100,9 +109,11 @@ def rss_per_phase(samples: list[tuple[float, float]], events_path: Path) -> list
                 marks.append((event["time"], phase_of(event["what"])))
             elif event.get("kind") in ("baseline", "decision", "step", "final"):
                 marks.append((event["time"], f"after {event['kind']}"))
+    times = [when for when, _ in marks]  # events are appended in time order
     peaks: dict[str, float] = {}
     for t, rss in samples:
-        phase = next((p for when, p in reversed(marks) if when <= t), "startup")
+        k = bisect.bisect_right(times, t)
+        phase = marks[k - 1][1] if k else "startup"
         peaks[phase] = max(peaks.get(phase, 0.0), rss)
     return [{"phase": p, "max_rss_gib": round(r, 3)} for p, r in peaks.items()]
 

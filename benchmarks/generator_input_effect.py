@@ -8,8 +8,9 @@ the task's collected checkpoints (MSE units of `degaml/generator/reconstruction.
   the spec's way — so `plain` is what a generator trained before the field existed would have read, not a retrained
   one), and `generator_shift`: MSE between the two readings' outputs (how much the decoder responds at all);
 - `retrieval`: per batch the task whose key (mean pooled embedding of its 8 batches; the other tasks read the
-  spec's way, the task itself read as its batches are) is the most cosine-similar — hit rate (its own task), margin (cosine to its own key minus the best other task's), and
-  the MSE of the retrieved tasks' mean checkpoints (a predictor that needs no training, so both readings are fair);
+  spec's way, the task itself read as its batches are) is the most cosine-similar — hit rate (its own task),
+  margin (cosine to its own key minus the best other task's), and the MSE of the retrieved tasks' mean checkpoints
+  (a predictor that needs no training, so both readings are fair);
 - `prompt_blind_mean`: the mean checkpoint of the other tasks (the same for both readings: a reference).
 
 Usage: python benchmarks/generator_input_effect.py [--meta specs/meta/broad.yaml --set draws=1]
@@ -31,11 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from generator_predictability import BATCHES, SEED, TaskSpace  # noqa: E402  (the same token space and batches)
 
-DEFAULT_INPUT = "{{question}}"
 
 
 def retrieval(pooled: torch.Tensor, keys: torch.Tensor, own: int) -> dict:
-    """(P, C) batch embeddings of one reading, (K, C) task keys (spec reading) → hit rate, margin, retrieved index per batch."""
+    """(P, C) batch embeddings, (K, C) task keys, the batches' own task → hit rate, margin, retrieved index per batch."""
     sims = torch.nn.functional.normalize(pooled, dim=-1) @ torch.nn.functional.normalize(keys, dim=-1).T  # (P, K)
     others = sims.clone()
     others[:, own] = -2.0
@@ -50,6 +50,7 @@ def main() -> None:
     from degaml.generator.reconstruction import generate_tokens
     from degaml.generator.train import build_shards
     from degaml.specs import load_meta_spec
+    from degaml.specs.model import TaskSpec
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meta", type=Path, default=REPO / "specs" / "meta" / "broad.yaml")
@@ -63,7 +64,8 @@ def main() -> None:
     specs = [spec for _, spec in included_tasks(meta, [])]
     trajectories = load_trajectories(meta, [])
     names = [t.task for t in trajectories]
-    chosen = [i for i, s in enumerate(specs) if s.generator_input.strip() != DEFAULT_INPUT]
+    default = TaskSpec.model_fields["generator_input"].default
+    chosen = [i for i, s in enumerate(specs) if s.generator_input.strip() != default]
     if not chosen:
         raise SystemExit(f"{args.meta}: no task sets generator_input; nothing to compare")
     space = TaskSpace.build(args.generator, meta.encoder, trajectories, args.work / "spec")
