@@ -8,6 +8,7 @@ import torch
 from torch.func import functional_call
 
 from degaml.generator.collect import build_batch
+from degaml.models.heads import answer_nll
 from degaml.models.llm import LoadedModel
 
 Params = dict[str, torch.Tensor]  # LoRA parameter name → tensor (may carry a graph)
@@ -21,7 +22,19 @@ def pairs_loss(model: torch.nn.Module, loaded: LoadedModel, params: Params, pair
         "attention_mask": batch.attention_mask.to(loaded.device),
         "labels": batch.labels.to(loaded.device),
     }
-    return functional_call(model, params, args=(), kwargs=kwargs, strict=False).loss
+    wrapped = _AnswerNLL(model)  # its parameters are the model's, under the prefix "model."
+    return functional_call(wrapped, {f"model.{name}": t for name, t in params.items()}, args=(), kwargs=kwargs, strict=False)
+
+
+class _AnswerNLL(torch.nn.Module):
+    """`answer_nll` of a model as a module's forward, so `functional_call` can substitute the model's tensors."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return answer_nll(self.model, input_ids, attention_mask, labels)
 
 
 def second_order_attention(enabled: bool):

@@ -25,6 +25,7 @@ from degaml.errors import DataError
 from degaml.evaluation import PromptBuilder, evaluate
 from degaml.evaluation.loglikelihood import encode_pair
 from degaml.io import atomic_path
+from degaml.models.heads import answer_nll
 from degaml.models.llm import LoadedModel
 from degaml.specs.meta import CollectionRecipe
 
@@ -84,17 +85,14 @@ def training_pairs(spec, examples: list[Example]) -> list[tuple[str, str]]:
 def supervised_step(model, loaded: LoadedModel, optimizer, pairs: list[tuple[str, str]], max_length: int, what: str) -> float:
     """One optimizer step on the answer-token NLL of `pairs`; raises FloatingPointError(`what`) on a non-finite loss."""
     batch = build_batch(loaded.tokenizer, pairs, max_length)
-    out = model(
-        input_ids=batch.input_ids.to(loaded.device),
-        attention_mask=batch.attention_mask.to(loaded.device),
-        labels=batch.labels.to(loaded.device),
-    )
-    if not torch.isfinite(out.loss):
+    loss = answer_nll(model, batch.input_ids.to(loaded.device), batch.attention_mask.to(loaded.device),
+                      batch.labels.to(loaded.device))
+    if not torch.isfinite(loss):
         raise FloatingPointError(what)
     optimizer.zero_grad(set_to_none=True)
-    out.loss.backward()
+    loss.backward()
     optimizer.step()
-    return float(out.loss.detach())
+    return float(loss.detach())
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path) -> None:

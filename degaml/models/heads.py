@@ -1,7 +1,10 @@
 """Splitting a causal LM into its backbone (hidden states) and LM head.
 
-Scoring needs logits only at a few positions, and SLOT optimises a vector added to the last hidden state before
-the head; both call the backbone and head separately. Works through a PeftModel wrapper (LoRA layers are
+Scoring needs logits only at a few positions, SLOT optimises a vector added to the last hidden state before
+the head, and training losses need logits only at the labelled (answer) positions; all call the backbone and head
+separately. `answer_nll` is the one training loss: it equals the model's own `labels=` loss but applies the LM head
+to the labelled positions only, so the (B, T, V) logits tensor and its gradient are never built (V = 49 152 for
+SmolLM2: on a GSM8K support batch of 8 × 369 tokens that is 0.6 GB in float32, several times over in backward). Works through a PeftModel wrapper (LoRA layers are
 injected in place, so the inner backbone still applies them).
 """
 
@@ -24,3 +27,17 @@ def backbone_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn
     if backbone is None or head is None:
         raise TypeError(f"{type(inner).__name__} does not expose a decoder and an LM head")
     return backbone, head
+
+
+def answer_nll(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+               labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token NLL over the positions whose label is not -100 (HF's shifted `labels=` loss), a scalar.
+
+    input_ids, attention_mask, labels: (B, T); labels[b, t] is the target of position t (predicted at t - 1).
+    """
+    backbone, head = backbone_and_head(model)
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, d)
+    targets = labels[:, 1:]  # (B, T-1): the token each position 0..T-2 predicts
+    keep = targets != -100  # (B, T-1)
+    logits = head(hidden[:, :-1][keep])  # (N, V), N = labelled positions
+    return torch.nn.functional.cross_entropy(logits.float(), targets[keep])

@@ -19,6 +19,7 @@ import torch
 
 from degaml.generator.collect import TrainingBatch
 from degaml.io import atomic_directory
+from degaml.models.heads import answer_nll
 from degaml.models.llm import LoadedModel
 
 DIVERGENCE_FACTOR = 4.0  # a loss above this multiple of the first loss counts as divergence
@@ -32,10 +33,8 @@ class StepsResult:
 
 
 def batch_loss(model: torch.nn.Module, batch: TrainingBatch, device: torch.device) -> torch.Tensor:
-    """Mean next-token NLL over the positions of `batch` whose label is not -100."""
-    out = model(input_ids=batch.input_ids.to(device), attention_mask=batch.attention_mask.to(device),
-                labels=batch.labels.to(device))
-    return out.loss
+    """Mean next-token NLL over the positions of `batch` whose label is not -100 (logits only there)."""
+    return answer_nll(model, batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device))
 
 
 def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_for_step: Callable[[int], TrainingBatch],
