@@ -2,12 +2,13 @@
 
 Both compute the same mean answer-token NLL; `answer_nll` applies the LM head only at the labelled positions
 (degaml.models.heads), the reference builds the full (B, T, V) logits. Each loss runs in a fresh child process
-(`--child NAME`) so `ru_maxrss` is that loss's own peak: the embedded model in the dtype `auto` picks, a fresh
+(`--child NAME`) so `ru_maxrss` is that loss's own peak, alternating between the losses `--repeats` times (RSS
+peaks vary by a few hundred MB from run to run; the ratios use the median peak and the fastest step): the embedded model in the dtype `auto` picks, a fresh
 seeded LoRA (the baselines' default shape), the spec's first `--batch` labelled support items (support_sft's
 batch), `--steps` AdamW steps. Reports peak RSS (GiB), seconds per step, the losses (must agree), the CPU flags
 and the load average (the machine may be shared: seconds are a side-by-side ratio, not an absolute figure).
 
-Usage: python benchmarks/train_step_memory.py [--spec specs/gsm8k.yaml] [--batch 8] [--steps 2]
+Usage: python benchmarks/train_step_memory.py [--spec specs/gsm8k.yaml] [--batch 8] [--steps 2] [--repeats 3]
        [--out docs/benchmarks/train_step_memory.json]
 """
 
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--spec", default=str(REPO / "specs" / "gsm8k.yaml"))
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "train_step_memory.json")
     parser.add_argument("--child", choices=LOSSES, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -80,17 +83,20 @@ def main() -> None:
 
     load_start = os.getloadavg()
     runs = []
-    for name in LOSSES:
-        cmd = [sys.executable, __file__, "--child", name, "--spec", args.spec, "--batch", str(args.batch),
-               "--steps", str(args.steps)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
-        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for _ in range(args.repeats):
+        for name in LOSSES:
+            cmd = [sys.executable, __file__, "--child", name, "--spec", args.spec, "--batch", str(args.batch),
+                   "--steps", str(args.steps)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
+            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     flags = set(cpu_flags().split())
-    by = {r["loss"]: r for r in runs}
-    report = {"command": sys.argv, "spec": args.spec, "runs": runs,
-              "peak_rss_ratio": by["answer_nll"]["peak_rss_gib"] / by["labels_loss"]["peak_rss_gib"],
-              "step_time_ratio": min(by["answer_nll"]["seconds_per_step"]) / min(by["labels_loss"]["seconds_per_step"]),
-              "max_loss_difference": max(abs(a - b) for a, b in zip(by["answer_nll"]["losses"], by["labels_loss"]["losses"])),
+    peak = {n: statistics.median(r["peak_rss_gib"] for r in runs if r["loss"] == n) for n in LOSSES}
+    step = {n: min(min(r["seconds_per_step"]) for r in runs if r["loss"] == n) for n in LOSSES}
+    losses = {n: next(r["losses"] for r in runs if r["loss"] == n) for n in LOSSES}
+    report = {"command": sys.argv, "spec": args.spec, "runs": runs, "median_peak_rss_gib": peak,
+              "fastest_step_seconds": step, "peak_rss_ratio": peak["answer_nll"] / peak["labels_loss"],
+              "step_time_ratio": step["answer_nll"] / step["labels_loss"],
+              "max_loss_difference": max(abs(a - b) for a, b in zip(losses["answer_nll"], losses["labels_loss"])),
               "flags": [f for f in FLAGS if f in flags], "load_start": load_start, "load_end": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -4,8 +4,8 @@ Scoring needs logits only at a few positions, SLOT optimises a vector added to t
 the head, and training losses need logits only at the labelled (answer) positions; all call the backbone and head
 separately. `answer_nll` is the one training loss: it equals the model's own `labels=` loss but applies the LM head
 to the labelled positions only, so the (B, T, V) logits tensor and its gradient are never built (V = 49 152 for
-SmolLM2: on a GSM8K support batch of 8 × 369 tokens that is 0.6 GB in float32, several times over in backward). Works through a PeftModel wrapper (LoRA layers are
-injected in place, so the inner backbone still applies them).
+SmolLM2: on a GSM8K support batch of 8 × 369 tokens that is 0.6 GB in float32, several times over in backward).
+Works through a PeftModel wrapper (LoRA layers are injected in place, so the inner backbone still applies them).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def answer_nll(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: 
     input_ids, attention_mask, labels: (B, T); labels[b, t] is the target of position t (predicted at t - 1).
     """
     backbone, head = backbone_and_head(model)
-    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, d)
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state  # (B, T, d)
     targets = labels[:, 1:]  # (B, T-1): the token each position 0..T-2 predicts
     keep = targets != -100  # (B, T-1)
     logits = head(hidden[:, :-1][keep])  # (N, V), N = labelled positions
