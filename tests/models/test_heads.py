@@ -8,7 +8,6 @@ from degaml.baselines.functional import pairs_loss
 from degaml.generator.collect import build_batch, lora_config
 from degaml.models.heads import answer_nll
 
-
 PAIRS = [("Question: 2 + 2 =", " 4"), ("A much longer prompt that is padded less: 7 + 1 =", " 8 and some more"),
          ("Q:", " yes")]
 
@@ -48,7 +47,6 @@ def test_gradients_through_a_lora_equal_the_models(tiny_loaded):
         assert torch.allclose(pairs_loss(model, tiny_loaded, named, PAIRS, 64), reference, atol=1e-5)
     finally:
         model.unload()
-
 
 
 def test_a_batch_without_labels_gives_a_non_finite_loss(tiny_loaded):
