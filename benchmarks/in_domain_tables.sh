@@ -8,11 +8,13 @@
 # (`--set adapt.steps=2`, one seed of the trained baselines). The DeGAML row uses the shipped policy, trained on
 # reasoning-gym families only (its manifest excludes all six in-domain tasks).
 # Usage: bash benchmarks/in_domain_tables.sh [TASK...]   (spec stems; default: the six of specs/meta/in_domain.yaml)
-#        OUT=runs/tables-in-domain (default)
+#        OUT=runs/tables-in-domain (default); TABLES="table2 table1" (default; e.g. TABLES=table2 for the generator
+#        rows only, so that a second process can fill Table 1's baseline cells of the same tasks side by side)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 meta=specs/meta/in_domain.yaml
 out="${OUT:-runs/tables-in-domain}"
+read -r -a tables <<< "${TABLES:-table2 table1}"
 tasks=("$@")
 [ ${#tasks[@]} -gt 0 ] || tasks=(arc_challenge arc_easy hellaswag boolq piqa winogrande)
 for task in "${tasks[@]}"; do
@@ -21,7 +23,7 @@ for task in "${tasks[@]}"; do
     echo "== generator without $task → $gen"
     python -m degaml generator train "$meta" --exclude "$task"
   fi
-  for table in table2 table1; do
+  for table in "${tables[@]}"; do
     echo "== $table on $task"
     python -m degaml reproduce "$table" --meta "$meta" --tasks "specs/$task.yaml" --set adapt.steps=2 --out "$out"
   done

@@ -49,17 +49,18 @@ class CellRunner:
         return self._models[key]
 
     def _generator(self, spec, exclude: list[str], meta) -> str:
+        """The generator the cell uses: the spec's, or the leave-one-out one's directory (it may not be built yet:
+        a cached cell loads without it; `_require_generator` checks it before a cell is computed)."""
         from degaml.generator.pipeline import generator_dir, resolve_generator
 
-        if not exclude:
-            return str(resolve_generator(spec.generator))
-        path = generator_dir(meta, exclude)
-        if not (path / "generator.json").is_file():
+        return str(generator_dir(meta, exclude)) if exclude else str(resolve_generator(spec.generator))
+
+    def _require_generator(self, generator: str, exclude: list[str]) -> None:
+        if exclude and not (Path(generator) / "generator.json").is_file():
             from degaml.errors import DegamlError
 
-            raise DegamlError(f"no leave-one-out generator at {path}; build it with `degaml generator train "
+            raise DegamlError(f"no leave-one-out generator at {generator}; build it with `degaml generator train "
                               f"{self.meta_path} --exclude {exclude[0]}` (after `degaml generator collect`)")
-        return str(path)
 
     def cell(self, method: str, spec_path: Path, seed: int) -> dict[str, Any]:
         """The cell's record (cached, or computed now)."""
@@ -90,6 +91,8 @@ class CellRunner:
         path = self.out_dir / "cells" / spec.task / f"{method}-s{seed}-{key}.json"
         if path.is_file():
             return json.loads(path.read_text())
+        if generator is not None:
+            self._require_generator(generator, exclude)
         work = self.out_dir / "work" / f"{spec.task}-{method}-s{seed}-{key}"
         if method == "degaml":
             record = self._run_degaml(spec_path, spec, config["overrides"], work)

@@ -78,3 +78,17 @@ def test_the_degaml_cell_key_follows_the_policy_adapter(tmp_path):
         dirs.append(str(d))
     assert policy_sha256(dirs[0]) != policy_sha256(dirs[1])  # a retrained policy is a new cell, never a cache hit
     assert policy_sha256("random") is None and policy_sha256("base") is None
+
+
+def test_cached_generator_cells_load_without_the_generator(tmp_path, tiny_model_dir, tiny_generator_dir):
+    paths = write_world(tmp_path / "world", tiny_model_dir)
+    generator = paths["meta"].parent / "meta-out" / "generator-minus-target"
+    shutil.copytree(tiny_generator_dir, generator)
+    out = tmp_path / "out"
+    first = reproduce("table2", [paths["target"]], "tiny", 1, out, paths["meta"])
+    shutil.rmtree(generator)  # artifacts are not versioned: a new machine has the cells, not the generator
+    again = reproduce("table2", [paths["target"]], "tiny", 1, out, paths["meta"])
+    assert again["failed"] == [] and again["rows"] == first["rows"]
+    fresh = reproduce("table2", [paths["target"]], "tiny", 1, tmp_path / "fresh", paths["meta"])
+    assert {f["method"] for f in fresh["failed"]} == {"generator", "degaml"}  # never computed without it
+    assert all("no leave-one-out generator" in f["error"] for f in fresh["failed"])
