@@ -1,0 +1,80 @@
+"""Accuracy of reproduced-table cells split by the gold answer: does a method learn the task or a class prior?
+
+Reads the cells' per-item test correctness (`predictions`, written at the cell's single test read) and, after that
+final scoring, the test items' gold answers from the task's own seeded split. For each cell: accuracy per gold
+answer with its 95% Wilson CI, and the share of items it gets right that are of the majority answer. A method that
+predicts one answer everywhere scores 100% on that answer and 0% on the others.
+
+Usage: python benchmarks/cell_answer_breakdown.py SPEC CELL.json... [--out JSON]
+  e.g. python benchmarks/cell_answer_breakdown.py specs/boolq.yaml docs/results/tables-in-domain/cells/boolq/*.json \
+       --out docs/results/tables-in-domain/boolq_answer_breakdown.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from degaml.data import load_task_data  # noqa: E402
+from degaml.evaluation.metrics import wilson_interval  # noqa: E402
+from degaml.specs import load_spec  # noqa: E402
+
+
+def gold_label(example) -> str:
+    """The gold answer as text (the choice's text for multiple choice)."""
+    if example.choices and isinstance(example.answer, int):
+        return example.choices[example.answer]
+    return str(example.answer)
+
+
+def breakdown(cell: dict[str, Any], gold: dict[str, str]) -> dict[str, Any]:
+    ids, correct = cell["predictions"]["ids"], cell["predictions"]["correct"]
+    missing = [i for i in ids if i not in gold]
+    if missing:
+        raise SystemExit(f"cell_answer_breakdown: {cell['method']} cell has test ids not in the spec's test split "
+                         f"(e.g. {missing[0]}): another spec or seed")
+    per: dict[str, list[bool]] = {}
+    for item, ok in zip(ids, correct):
+        per.setdefault(gold[item], []).append(bool(ok))
+    rows = {}
+    for answer, oks in sorted(per.items()):
+        low, high = wilson_interval(sum(oks), len(oks))
+        rows[answer] = {"n": len(oks), "accuracy": sum(oks) / len(oks), "ci95": [low, high]}
+    return {"method": cell["method"], "seed": cell.get("seed", 0), "accuracy": cell["test"]["accuracy"],
+            "n": len(ids), "by_gold_answer": rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("cells", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    task = load_task_data(load_spec(args.spec), on_skip=lambda _: None)
+    gold = {e.id: gold_label(e) for e in task.test}
+    counts = Counter(gold.values())
+    report = {"task": task.spec.task, "spec": str(args.spec), "test_n": len(gold),
+              "gold_answer_share": {a: c / len(gold) for a, c in sorted(counts.items())},
+              "cells": [breakdown(json.loads(p.read_text()), gold) for p in sorted(args.cells)],
+              "command": "python benchmarks/cell_answer_breakdown.py " + " ".join(sys.argv[1:])}
+    answers = sorted(counts)
+    print(f"{report['task']}: test n={len(gold)}; gold share " +
+          ", ".join(f"{a!r} {counts[a] / len(gold):.1%}" for a in answers))
+    print("| method | accuracy | " + " | ".join(f"acc. on {a!r} (n)" for a in answers) + " |")
+    print("|---|---|" + "---|" * len(answers))
+    for row in report["cells"]:
+        cells = [f"{row['by_gold_answer'][a]['accuracy']:.1%} ({row['by_gold_answer'][a]['n']})"
+                 if a in row["by_gold_answer"] else "—" for a in answers]
+        print(f"| {row['method']} | {row['accuracy']:.1%} | " + " | ".join(cells) + " |")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
