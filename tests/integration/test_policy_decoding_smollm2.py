@@ -37,6 +37,24 @@ def _states() -> list[PolicyState]:
     return states
 
 
+TIE = 0.25  # nats: two computation orders (a chunk of forced tokens vs one token per pass) may round a near-tie
+# differently in bf16 (an `auto` dtype on CPUs with AVX512-BF16) — seen once on an AMD EPYC without AMX
+
+
+def _divergence_margin(loaded, adapter, messages, ref_tokens: list[int], got_tokens: list[int]) -> float:
+    """|log p(ref) − log p(got)| at the first token where the two greedy paths differ (one full forward pass)."""
+    import torch
+
+    from degaml.controller.policy_decoding import prompt_ids
+    from degaml.models.adapters import attached_adapter
+
+    k = next(i for i, (a, b) in enumerate(zip(ref_tokens, got_tokens)) if a != b)
+    ids = torch.cat([prompt_ids(loaded.tokenizer, messages)[0], torch.tensor(ref_tokens[:k])])[None]
+    with attached_adapter(loaded.model, adapter) as model, torch.inference_mode():
+        logprobs = torch.log_softmax(model(ids.to(model.device)).logits[0, -1].float(), -1)
+    return abs(float(logprobs[ref_tokens[k]] - logprobs[got_tokens[k]]))
+
+
 def test_greedy_decisions_on_real_states_equal_generate():
     from degaml.models import load_llm
 
@@ -50,8 +68,11 @@ def test_greedy_decisions_on_real_states_equal_generate():
         messages = render_messages(state, schema)
         expected = reference.decide(messages, config, seed=0, tried=set())
         got = jump.decide(messages, config, seed=0, tried=set())
-        assert got.raw == expected.raw, (state.task, state.step)
         tokens, ref_tokens = jump.decoder.calls[-1].tokens, reference.decoder.calls[-1].tokens
+        if got.raw != expected.raw:  # allowed only where greedy is a float-level tie between the two tokens
+            margin = _divergence_margin(loaded, adapter, messages, ref_tokens, tokens)
+            assert margin < TIE, (state.task, state.step, got.raw, expected.raw, margin)
+            continue
         assert tokens == ref_tokens[: len(tokens)] and len(ref_tokens) - len(tokens) <= 1  # an EOS at most
         assert jump.decoder.calls[-1].forward_passes < len(ref_tokens)
         if got.action is not None:  # excluding it: another action, in one attempt
