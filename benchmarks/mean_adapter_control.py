@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,7 +32,8 @@ from degaml.data import load_task_data  # noqa: E402
 from degaml.generator.collect import TRAJECTORY_FILE, lora_config  # noqa: E402
 from degaml.generator.pipeline import collection_dir, included_tasks  # noqa: E402
 from degaml.generator.shards import TrajectoryFile  # noqa: E402
-from degaml.io import atomic_directory, write_text_atomic  # noqa: E402
+from degaml.generator.generate import save_lora_adapter  # noqa: E402
+from degaml.io import write_text_atomic  # noqa: E402
 from degaml.models import load_llm  # noqa: E402
 from degaml.specs import load_spec  # noqa: E402
 
@@ -60,10 +60,7 @@ def mean_state(meta, exclude: list[str], arm: str) -> tuple[dict[str, torch.Tens
 def write_adapter(state: dict[str, torch.Tensor], recipe, base_model: str, out_dir: Path) -> Path:
     config = lora_config(recipe.rank, recipe.alpha, recipe.target_modules)
     config.base_model_name_or_path, config.task_type = base_model, "CAUSAL_LM"
-    with atomic_directory(out_dir) as tmp:
-        config.save_pretrained(str(tmp))
-        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "adapter_model.safetensors"))
-    return out_dir
+    return save_lora_adapter(state, config, out_dir)
 
 
 def table_cell(cells: Path, task: str, method: str) -> dict | None:

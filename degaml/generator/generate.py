@@ -50,6 +50,11 @@ def write_peft_adapter(state_dict: dict[str, torch.Tensor], bundle: GeneratorBun
         base_model_name_or_path=bundle.config.base_model,
         task_type="CAUSAL_LM",
     )
+    return save_lora_adapter(state_dict, config, out_dir)
+
+
+def save_lora_adapter(state_dict: dict[str, torch.Tensor], config, out_dir: Path) -> Path:
+    """Write a PEFT LoRA state dict (saved-key format) and its `LoraConfig` as an adapter directory, atomically."""
     with atomic_directory(Path(out_dir)) as tmp:
         config.save_pretrained(str(tmp))
         save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp / "adapter_model.safetensors"))
