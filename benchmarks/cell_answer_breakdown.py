@@ -2,8 +2,10 @@
 
 Reads the cells' per-item test correctness (`predictions`, written at the cell's single test read) and, after that
 final scoring, the test items' gold answers from the task's own seeded split. For each cell: accuracy per gold
-answer with its 95% Wilson CI, and the share of items it gets right that are of the majority answer. A method that
-predicts one answer everywhere scores 100% on that answer and 0% on the others.
+answer with its 95% Wilson CI. A method that predicts one answer everywhere scores 100% on that answer and 0% on
+the others. Reference row: the constant predictor a practitioner gets for free from the protocol's labelled budget —
+always the most common answer of the 20 labelled support items — with each cell's paired exact McNemar p against it
+on the same test items (is a method better than answering the support's majority label?).
 
 Usage: python benchmarks/cell_answer_breakdown.py SPEC CELL.json... [--out JSON]
   e.g. python benchmarks/cell_answer_breakdown.py specs/boolq.yaml docs/results/tables-in-domain/cells/boolq/*.json \
@@ -21,19 +23,21 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from degaml.comparison.stats import mcnemar_exact  # noqa: E402
 from degaml.data import load_task_data  # noqa: E402
 from degaml.evaluation.metrics import wilson_interval  # noqa: E402
 from degaml.specs import load_spec  # noqa: E402
 
 
-def gold_label(example) -> str:
-    """The gold answer as text (the choice's text for multiple choice)."""
+def gold_label(example, by_position: bool) -> str:
+    """The gold answer as text: the choice's text for multiple choice over one fixed label set (BoolQ's no / yes),
+    its position ("choice 2") where every item has its own choices (ARC, PIQA: a constant answer is a position)."""
     if example.choices and isinstance(example.answer, int):
-        return example.choices[example.answer]
+        return f"choice {example.answer}" if by_position else example.choices[example.answer]
     return str(example.answer)
 
 
-def breakdown(cell: dict[str, Any], gold: dict[str, str]) -> dict[str, Any]:
+def breakdown(cell: dict[str, Any], gold: dict[str, str], constant: str) -> dict[str, Any]:
     ids, correct = cell["predictions"]["ids"], cell["predictions"]["correct"]
     missing = [i for i in ids if i not in gold]
     if missing:
@@ -46,8 +50,11 @@ def breakdown(cell: dict[str, Any], gold: dict[str, str]) -> dict[str, Any]:
     for answer, oks in sorted(per.items()):
         low, high = wilson_interval(sum(oks), len(oks))
         rows[answer] = {"n": len(oks), "accuracy": sum(oks) / len(oks), "ci95": [low, high]}
+    constant_ok = [gold[item] == constant for item in ids]
     return {"method": cell["method"], "seed": cell.get("seed", 0), "accuracy": cell["test"]["accuracy"],
-            "n": len(ids), "by_gold_answer": rows}
+            "n": len(ids), "by_gold_answer": rows,
+            "vs_support_majority": {"delta": sum(map(bool, correct)) / len(ids) - sum(constant_ok) / len(ids),
+                                    "mcnemar_p": mcnemar_exact([bool(c) for c in correct], constant_ok)}}
 
 
 def main() -> None:
@@ -57,21 +64,32 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     task = load_task_data(load_spec(args.spec), on_skip=lambda _: None)
-    gold = {e.id: gold_label(e) for e in task.test}
+    by_position = len({tuple(e.choices or ()) for e in task.test}) > 1
+    gold = {e.id: gold_label(e, by_position) for e in task.test}
     counts = Counter(gold.values())
+    support = Counter(gold_label(e, by_position) for e in task.labelled_support)
+    constant = max(sorted(support), key=lambda a: support[a])  # ties: the first in sorted order
+    hits = counts.get(constant, 0)
+    low, high = wilson_interval(hits, len(gold))
     report = {"task": task.spec.task, "spec": str(args.spec), "test_n": len(gold),
               "gold_answer_share": {a: c / len(gold) for a, c in sorted(counts.items())},
-              "cells": [breakdown(json.loads(p.read_text()), gold) for p in sorted(args.cells)],
+              "support_majority": {"answer": constant, "support_counts": dict(sorted(support.items())),
+                                   "accuracy": hits / len(gold), "ci95": [low, high]},
+              "cells": [breakdown(json.loads(p.read_text()), gold, constant) for p in sorted(args.cells)],
               "command": "python benchmarks/cell_answer_breakdown.py " + " ".join(sys.argv[1:])}
     answers = sorted(counts)
     print(f"{report['task']}: test n={len(gold)}; gold share " +
           ", ".join(f"{a!r} {counts[a] / len(gold):.1%}" for a in answers))
-    print("| method | accuracy | " + " | ".join(f"acc. on {a!r} (n)" for a in answers) + " |")
-    print("|---|---|" + "---|" * len(answers))
+    print(f"support majority: {constant!r} ({support[constant]} of {sum(support.values())} support items); "
+          f"always answering it scores {hits / len(gold):.1%} ({low:.1%}–{high:.1%}) on test")
+    print("| method | accuracy | " + " | ".join(f"acc. on {a!r} (n)" for a in answers) + " | Δ vs support majority (p) |")
+    print("|---|---|" + "---|" * len(answers) + "---|")
     for row in report["cells"]:
         cells = [f"{row['by_gold_answer'][a]['accuracy']:.1%} ({row['by_gold_answer'][a]['n']})"
                  if a in row["by_gold_answer"] else "—" for a in answers]
-        print(f"| {row['method']} | {row['accuracy']:.1%} | " + " | ".join(cells) + " |")
+        vs = row["vs_support_majority"]
+        print(f"| {row['method']} | {row['accuracy']:.1%} | " + " | ".join(cells) +
+              f" | {100 * vs['delta']:+.1f} (p={vs['mcnemar_p']:.3g}) |")
     if args.out:
         args.out.write_text(json.dumps(report, indent=1) + "\n")
 
