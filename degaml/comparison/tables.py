@@ -131,8 +131,9 @@ def render_png(table: dict[str, Any], path) -> None:
             acc, (lo, hi) = 100 * cell["accuracy"], cell["ci95"]
             xs.append(i + (k - (len(methods) - 1) / 2) * width)
             ys.append(acc)
-            err[0].append(acc - 100 * lo if lo is not None else 0)
-            err[1].append(100 * hi - acc if hi is not None else 0)
+            # whiskers are lengths: a bootstrap interval may sit a hair off its point estimate
+            err[0].append(max(0.0, acc - 100 * lo) if lo is not None else 0)
+            err[1].append(max(0.0, 100 * hi - acc) if hi is not None else 0)
         ax.bar(xs, ys, width, yerr=err, capsize=2, label=LABELS[method])
     ax.set_xticks(range(len(cols)), [c if c != "avg" else "Avg" for c in cols], rotation=20)
     ax.set_ylabel("test accuracy (%)")

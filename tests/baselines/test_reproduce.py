@@ -92,3 +92,14 @@ def test_cached_generator_cells_load_without_the_generator(tmp_path, tiny_model_
     fresh = reproduce("table2", [paths["target"]], "tiny", 1, tmp_path / "fresh", paths["meta"])
     assert {f["method"] for f in fresh["failed"]} == {"generator", "degaml"}  # never computed without it
     assert all("no leave-one-out generator" in f["error"] for f in fresh["failed"])
+
+
+def test_the_plot_accepts_an_interval_a_hair_off_its_point_estimate(tmp_path):
+    from degaml.comparison.tables import render_png
+
+    # gsm8k's base cell at 0/100 once had a lower bound of 3.5e-18 > 0: matplotlib refuses negative whiskers
+    table = {"title": "t", "tasks": ["gsm8k"],
+             "rows": {"base": {"gsm8k": {"accuracy": 0.0, "ci95": [3.5e-18, 0.037]},
+                               "avg": {"accuracy": 0.02, "ci95": [0.0201, 0.05]}}}}
+    render_png(table, tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 0

@@ -15,3 +15,10 @@ def test_wilson_known_values():
 
 def test_wilson_empty_sample_is_uninformative():
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("n", [1, 40, 100, 300, 2050])
+def test_wilson_bounds_are_exact_at_zero_and_all_correct(n):
+    # the closed form is ±1 ulp off at the ends (0/100 gave 3.5e-18 > 0, which made a plot's whisker negative)
+    assert wilson_interval(0, n)[0] == 0.0
+    assert wilson_interval(n, n)[1] == 1.0
