@@ -29,6 +29,9 @@ from degaml.evaluation.metrics import wilson_interval  # noqa: E402
 from degaml.specs import load_spec  # noqa: E402
 
 
+MAX_COLUMNS = 6  # answers shown in the printed table (GCD has dozens)
+
+
 def gold_label(example, by_position: bool) -> str:
     """The gold answer as text: the choice's text for multiple choice over one fixed label set (BoolQ's no / yes),
     its position ("choice 2") where every item has its own choices (ARC, PIQA: a constant answer is a position)."""
@@ -77,16 +80,16 @@ def main() -> None:
                                    "accuracy": hits / len(gold), "ci95": [low, high]},
               "cells": [breakdown(json.loads(p.read_text()), gold, constant) for p in sorted(args.cells)],
               "command": "python benchmarks/cell_answer_breakdown.py " + " ".join(sys.argv[1:])}
-    answers = sorted(counts)
+    shown = sorted(sorted(counts), key=lambda a: -counts[a])[:MAX_COLUMNS]  # the most common answers; the JSON has all
     print(f"{report['task']}: test n={len(gold)}; gold share " +
-          ", ".join(f"{a!r} {counts[a] / len(gold):.1%}" for a in answers))
+          ", ".join(f"{a!r} {counts[a] / len(gold):.1%}" for a in shown) + (", …" if len(counts) > len(shown) else ""))
     print(f"support majority: {constant!r} ({support[constant]} of {sum(support.values())} support items); "
           f"always answering it scores {hits / len(gold):.1%} ({low:.1%}–{high:.1%}) on test")
-    print("| method | accuracy | " + " | ".join(f"acc. on {a!r} (n)" for a in answers) + " | Δ vs support majority (p) |")
-    print("|---|---|" + "---|" * len(answers) + "---|")
+    print("| method | accuracy | " + " | ".join(f"acc. on {a!r} (n)" for a in shown) + " | Δ vs support majority (p) |")
+    print("|---|---|" + "---|" * len(shown) + "---|")
     for row in report["cells"]:
         cells = [f"{row['by_gold_answer'][a]['accuracy']:.1%} ({row['by_gold_answer'][a]['n']})"
-                 if a in row["by_gold_answer"] else "—" for a in answers]
+                 if a in row["by_gold_answer"] else "—" for a in shown]
         vs = row["vs_support_majority"]
         print(f"| {row['method']} | {row['accuracy']:.1%} | " + " | ".join(cells) +
               f" | {100 * vs['delta']:+.1f} (p={vs['mcnemar_p']:.3g}) |")
