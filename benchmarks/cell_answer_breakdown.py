@@ -4,8 +4,8 @@ Reads the cells' per-item test correctness (`predictions`, written at the cell's
 final scoring, the test items' gold answers from the task's own seeded split. For each cell: accuracy per gold
 answer with its 95% Wilson CI. A method that predicts one answer everywhere scores 100% on that answer and 0% on
 the others. Reference row: the constant predictor a practitioner gets for free from the protocol's labelled budget —
-always the most common answer of the 20 labelled support items — with each cell's paired exact McNemar p against it
-on the same test items (is a method better than answering the support's majority label?).
+always the most common answer of the 20 labelled support items (the `majority` baseline) — with each cell's paired
+exact McNemar p against it on the same test items (is a method better than answering the support's majority label?).
 
 Usage: python benchmarks/cell_answer_breakdown.py SPEC CELL.json... [--out JSON]
   e.g. python benchmarks/cell_answer_breakdown.py specs/boolq.yaml docs/results/tables-in-domain/cells/boolq/*.json \
@@ -18,11 +18,13 @@ import argparse
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from degaml.baselines.majority import majority_answer  # noqa: E402
 from degaml.comparison.stats import mcnemar_exact  # noqa: E402
 from degaml.data import load_task_data  # noqa: E402
 from degaml.evaluation.metrics import wilson_interval  # noqa: E402
@@ -71,7 +73,8 @@ def main() -> None:
     gold = {e.id: gold_label(e, by_position) for e in task.test}
     counts = Counter(gold.values())
     support = Counter(gold_label(e, by_position) for e in task.labelled_support)
-    constant = max(sorted(support), key=lambda a: support[a])  # ties: the first in sorted order
+    answer = majority_answer(task.labelled_support)  # the `majority` baseline's answer, as a gold label
+    constant = gold_label(replace(task.test[0], answer=answer), by_position)
     hits = counts.get(constant, 0)
     low, high = wilson_interval(hits, len(gold))
     report = {"task": task.spec.task, "spec": str(args.spec), "test_n": len(gold),

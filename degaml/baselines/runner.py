@@ -16,6 +16,7 @@ from degaml.errors import DegamlError
 
 METHODS: dict[str, tuple[str, str]] = {  # name → (module, config class)
     "base": ("degaml.baselines.simple", "BaseConfig"),
+    "majority": ("degaml.baselines.majority", "MajorityConfig"),
     "generator": ("degaml.baselines.simple", "GeneratorConfig"),
     "no_meta_lora": ("degaml.baselines.no_meta_lora", "NoMetaLoraConfig"),
     "union_lora": ("degaml.baselines.union_lora", "UnionLoraConfig"),
@@ -52,6 +53,7 @@ class Fitted:
     adapters: list[Path | None]  # several = posterior samples averaged
     info: dict[str, Any] = field(default_factory=dict)
     validation: SplitScore | None = None
+    constant: int | str | None = None  # a constant answer instead of the model (`majority`)
 
 
 def _exclude(config, ptask: ProtocolTask, ctx: RunContext) -> list[str]:
@@ -65,6 +67,14 @@ def fit_method(name: str, ptask: ProtocolTask, config: BaselineConfig, ctx: RunC
     work = ctx.work_dir
     if name == "base":
         return Fitted([None])
+    if name == "majority":
+        from collections import Counter
+
+        from degaml.baselines.majority import majority_answer
+
+        answer = majority_answer(ptask.support)
+        counts = Counter(str(ex.answer) for ex in ptask.support)
+        return Fitted([], {"answer": answer, "support_counts": dict(sorted(counts.items()))}, constant=answer)
     if name == "generator":
         from degaml.generator.pipeline import resolve_generator
         from degaml.generator.sampler import AdapterSampler
@@ -102,8 +112,8 @@ def run_baseline(name: str, ptask: ProtocolTask, config: BaselineConfig, ctx: Ru
     """Fit, score validation, then read the test split once; the JSON record of `degaml baseline`."""
     began = time.perf_counter()
     fitted = fit_method(name, ptask, config, ctx)
-    validation = fitted.validation or validation_score(ctx.loaded, ptask, fitted.adapters)
-    test = final_score(ctx.loaded, ptask, fitted.adapters)
+    validation = fitted.validation or validation_score(ctx.loaded, ptask, fitted.adapters, constant=fitted.constant)
+    test = final_score(ctx.loaded, ptask, fitted.adapters, constant=fitted.constant)
     return {
         "method": name,
         "task": ptask.task,

@@ -19,7 +19,7 @@ def _fmt(score: dict) -> str:
 
 
 def baseline_command(
-    name: str = typer.Argument(..., metavar="NAME", help="base, generator, no_meta_lora, union_lora, maml, abmll"),
+    name: str = typer.Argument(..., metavar="NAME", help="base, majority, generator, no_meta_lora, union_lora, maml, abmll"),
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="target task spec YAML"),
     overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="method config overrides, e.g. fit.lrs=[1e-3]"),
     profile: str = PROFILE,

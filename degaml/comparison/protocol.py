@@ -88,11 +88,21 @@ class SplitScore:
         return {"accuracy": self.accuracy, "ci95": list(self.ci95), "n": self.n}
 
 
-def score_split(loaded, spec: TaskSpec, examples, split: str, adapters: list[Path | None], fewshot_pool) -> SplitScore:
+def score_split(loaded, spec: TaskSpec, examples, split: str, adapters: list[Path | None], fewshot_pool,
+                constant: int | str | None = None) -> SplitScore:
     """Score `examples` with the base model + each adapter; several adapters = an ensemble that averages
-    per-choice log-probs (multiple choice) — generative formats need exactly one adapter."""
+    per-choice log-probs (multiple choice) — generative formats need exactly one adapter. `constant`: no model,
+    the same answer for every item (a choice index, or a string checked as a generated answer would be)."""
     from degaml.evaluation import evaluate, wilson_interval
 
+    if constant is not None:
+        from degaml.evaluation.answers import is_correct
+
+        correct = [ex.answer == constant if spec.format == "multiple_choice" else is_correct(str(constant), ex, spec.format)
+                   for ex in examples]
+        hits = sum(correct)
+        return SplitScore(hits / len(correct) if correct else 0.0, wilson_interval(hits, len(correct)), len(correct),
+                          correct, [ex.id for ex in examples])
     if not adapters:
         raise ValueError("a predictor needs at least one adapter (None = the base model)")
     results = [evaluate(loaded, spec, examples, split, fewshot_pool=fewshot_pool, adapter=a) for a in adapters]
@@ -112,16 +122,17 @@ def score_split(loaded, spec: TaskSpec, examples, split: str, adapters: list[Pat
     return SplitScore(hits / n if n else 0.0, wilson_interval(hits, n), n, correct, [ex.id for ex in examples])
 
 
-def final_score(loaded, ptask: ProtocolTask, adapters: list[Path | None]) -> SplitScore:
+def final_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], constant: int | str | None = None) -> SplitScore:
     """The single read of the test split: release it, score the predictor, lock it again."""
     ptask._released = True
     try:
         items = ptask.test
     finally:
         ptask._released = False
-    return score_split(loaded, ptask.spec, items, "test", adapters, ptask.fewshot_pool)
+    return score_split(loaded, ptask.spec, items, "test", adapters, ptask.fewshot_pool, constant)
 
 
-def validation_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], limit: int | None = None) -> SplitScore:
+def validation_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], limit: int | None = None,
+                     constant: int | str | None = None) -> SplitScore:
     items = ptask.validation[:limit] if limit else ptask.validation
-    return score_split(loaded, ptask.spec, items, "validation", adapters, ptask.fewshot_pool)
+    return score_split(loaded, ptask.spec, items, "validation", adapters, ptask.fewshot_pool, constant)

@@ -36,7 +36,7 @@ def test_every_method_fits_without_the_test_split_then_reads_it_once(name, world
     config = make_config(name, "tiny", [f"meta={world['meta']}"] if name in ("union_lora", "maml", "abmll") else [])
     ctx = RunContext(tiny_loaded, tmp_path, world["target"], generator=str(tiny_generator_dir))
     fitted = fit_method(name, ptask, config, ctx)  # any test access would raise ProtocolError
-    assert ptask.test_reads == 0 and fitted.adapters
+    assert ptask.test_reads == 0 and (fitted.adapters or fitted.constant is not None)
     record = run_baseline(name, ptask, config, ctx)
     assert ptask.test_reads == 1  # the one final scoring; none while fitting
     assert record["labelled_items"] == 5 and record["test"]["n"] == 10 and record["validation"]["n"] == 8

@@ -1,0 +1,28 @@
+"""`majority`: the constant predictor the labelled budget gives for free — always the most common answer among the
+labelled support items (a choice position for multiple choice, the gold string otherwise).
+
+It reads no model. It is the reference a method must beat to show that it reads the task rather than moving its
+answer prior: on BoolQ and reasoning-gym syllogism the table winners are answer priors (docs/results.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from degaml.baselines.config import BaselineConfig
+from degaml.data import Example
+from degaml.errors import DegamlError
+
+
+class MajorityConfig(BaselineConfig):
+    """No parameters: the answer is a function of the support labels."""
+
+
+def majority_answer(support: Sequence[Example]) -> int | str:
+    """The most common support answer (choice index or gold string); ties go to the first in sorted order."""
+    counts = Counter(ex.answer if isinstance(ex.answer, int) else str(ex.answer) for ex in support
+                     if ex.answer is not None)
+    if not counts:
+        raise DegamlError("majority: the target has no labelled support items (num_support)")
+    return min(counts, key=lambda answer: (-counts[answer], str(answer)))
