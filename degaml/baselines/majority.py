@@ -19,10 +19,14 @@ class MajorityConfig(BaselineConfig):
     """No parameters: the answer is a function of the support labels."""
 
 
+def answer_counts(support: Sequence[Example]) -> Counter:
+    """How often each answer (choice index or gold string) occurs among the labelled items."""
+    return Counter(ex.answer if isinstance(ex.answer, int) else str(ex.answer) for ex in support if ex.answer is not None)
+
+
 def majority_answer(support: Sequence[Example]) -> int | str:
     """The most common support answer (choice index or gold string); ties go to the first in sorted order."""
-    counts = Counter(ex.answer if isinstance(ex.answer, int) else str(ex.answer) for ex in support
-                     if ex.answer is not None)
+    counts = answer_counts(support)
     if not counts:
         raise DegamlError("majority: the target has no labelled support items (num_support)")
     return min(counts, key=lambda answer: (-counts[answer], str(answer)))

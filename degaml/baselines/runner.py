@@ -68,13 +68,11 @@ def fit_method(name: str, ptask: ProtocolTask, config: BaselineConfig, ctx: RunC
     if name == "base":
         return Fitted([None])
     if name == "majority":
-        from collections import Counter
-
-        from degaml.baselines.majority import majority_answer
+        from degaml.baselines.majority import answer_counts, majority_answer
 
         answer = majority_answer(ptask.support)
-        counts = Counter(str(ex.answer) for ex in ptask.support)
-        return Fitted([], {"answer": answer, "support_counts": dict(sorted(counts.items()))}, constant=answer)
+        counts = {str(a): n for a, n in sorted(answer_counts(ptask.support).items(), key=lambda kv: str(kv[0]))}
+        return Fitted([], {"answer": answer, "support_counts": counts}, constant=answer)
     if name == "generator":
         from degaml.generator.pipeline import resolve_generator
         from degaml.generator.sampler import AdapterSampler
