@@ -24,7 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from degaml.baselines.majority import majority_answer  # noqa: E402
+from degaml.baselines.majority import answer_counts, majority_answer  # noqa: E402
+from degaml.comparison.protocol import score_split  # noqa: E402
 from degaml.comparison.stats import mcnemar_exact  # noqa: E402
 from degaml.data import load_task_data  # noqa: E402
 from degaml.evaluation.metrics import wilson_interval  # noqa: E402
@@ -42,7 +43,8 @@ def gold_label(example, by_position: bool) -> str:
     return str(example.answer)
 
 
-def breakdown(cell: dict[str, Any], gold: dict[str, str], constant: str) -> dict[str, Any]:
+def breakdown(cell: dict[str, Any], gold: dict[str, str], constant_ok: dict[str, bool]) -> dict[str, Any]:
+    """Accuracy per gold answer, and the paired comparison with the constant (`constant_ok`: its per-item correctness)."""
     ids, correct = cell["predictions"]["ids"], cell["predictions"]["correct"]
     missing = [i for i in ids if i not in gold]
     if missing:
@@ -55,11 +57,11 @@ def breakdown(cell: dict[str, Any], gold: dict[str, str], constant: str) -> dict
     for answer, oks in sorted(per.items()):
         low, high = wilson_interval(sum(oks), len(oks))
         rows[answer] = {"n": len(oks), "accuracy": sum(oks) / len(oks), "ci95": [low, high]}
-    constant_ok = [gold[item] == constant for item in ids]
+    constant_hits = [constant_ok[item] for item in ids]
     return {"method": cell["method"], "seed": cell.get("seed", 0), "accuracy": cell["test"]["accuracy"],
             "n": len(ids), "by_gold_answer": rows,
-            "vs_support_majority": {"delta": sum(map(bool, correct)) / len(ids) - sum(constant_ok) / len(ids),
-                                    "mcnemar_p": mcnemar_exact([bool(c) for c in correct], constant_ok)}}
+            "vs_support_majority": {"delta": sum(map(bool, correct)) / len(ids) - sum(constant_hits) / len(ids),
+                                    "mcnemar_p": mcnemar_exact([bool(c) for c in correct], constant_hits)}}
 
 
 def main() -> None:
@@ -72,16 +74,19 @@ def main() -> None:
     by_position = len({tuple(e.choices or ()) for e in task.test}) > 1
     gold = {e.id: gold_label(e, by_position) for e in task.test}
     counts = Counter(gold.values())
-    support = Counter(gold_label(e, by_position) for e in task.labelled_support)
-    answer = majority_answer(task.labelled_support)  # the `majority` baseline's answer, as a gold label
+    answer = majority_answer(task.labelled_support)  # the `majority` baseline's answer, scored as that baseline is
     constant = gold_label(replace(task.test[0], answer=answer), by_position)
-    hits = counts.get(constant, 0)
+    support = {gold_label(replace(task.test[0], answer=a), by_position): n
+               for a, n in answer_counts(task.labelled_support).items()}
+    scored = score_split(None, task.spec, task.test, "test", [], (), constant=answer)
+    constant_ok = dict(zip(scored.ids, scored.correct))
+    hits = sum(scored.correct)
     low, high = wilson_interval(hits, len(gold))
     report = {"task": task.spec.task, "spec": str(args.spec), "test_n": len(gold),
               "gold_answer_share": {a: c / len(gold) for a, c in sorted(counts.items())},
               "support_majority": {"answer": constant, "support_counts": dict(sorted(support.items())),
                                    "accuracy": hits / len(gold), "ci95": [low, high]},
-              "cells": [breakdown(json.loads(p.read_text()), gold, constant) for p in sorted(args.cells)],
+              "cells": [breakdown(json.loads(p.read_text()), gold, constant_ok) for p in sorted(args.cells)],
               "command": "python benchmarks/cell_answer_breakdown.py " + " ".join(sys.argv[1:])}
     shown = sorted(sorted(counts), key=lambda a: -counts[a])[:MAX_COLUMNS]  # the most common answers; the JSON has all
     print(f"{report['task']}: test n={len(gold)}; gold share " +

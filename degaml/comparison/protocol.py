@@ -93,16 +93,24 @@ def score_split(loaded, spec: TaskSpec, examples, split: str, adapters: list[Pat
     """Score `examples` with the base model + each adapter; several adapters = an ensemble that averages
     per-choice log-probs (multiple choice) — generative formats need exactly one adapter. `constant`: no model,
     the same answer for every item (a choice index, or a string checked as a generated answer would be)."""
-    from degaml.evaluation import evaluate, wilson_interval
+    from degaml.evaluation import wilson_interval
 
     if constant is not None:
         from degaml.evaluation.answers import is_correct
 
         correct = [ex.answer == constant if spec.format == "multiple_choice" else is_correct(str(constant), ex, spec.format)
                    for ex in examples]
-        hits = sum(correct)
-        return SplitScore(hits / len(correct) if correct else 0.0, wilson_interval(hits, len(correct)), len(correct),
-                          correct, [ex.id for ex in examples])
+    else:
+        correct = _model_correct(loaded, spec, examples, split, adapters, fewshot_pool)
+    n = len(correct)
+    hits = sum(correct)
+    return SplitScore(hits / n if n else 0.0, wilson_interval(hits, n), n, correct, [ex.id for ex in examples])
+
+
+def _model_correct(loaded, spec: TaskSpec, examples, split: str, adapters: list[Path | None], fewshot_pool) -> list[bool]:
+    """Per-item correctness of the base model + adapters (one adapter, or an ensemble for multiple choice)."""
+    from degaml.evaluation import evaluate
+
     if not adapters:
         raise ValueError("a predictor needs at least one adapter (None = the base model)")
     results = [evaluate(loaded, spec, examples, split, fewshot_pool=fewshot_pool, adapter=a) for a in adapters]
@@ -117,9 +125,7 @@ def score_split(loaded, spec: TaskSpec, examples, split: str, adapters: list[Pat
             correct.append(max(range(len(mean)), key=mean.__getitem__) == ex.answer)
     else:
         raise DegamlError(f"task '{spec.task}': averaging several adapters needs a multiple-choice task (format {spec.format})")
-    n = len(correct)
-    hits = sum(correct)
-    return SplitScore(hits / n if n else 0.0, wilson_interval(hits, n), n, correct, [ex.id for ex in examples])
+    return correct
 
 
 def final_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], constant: int | str | None = None) -> SplitScore:
