@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's degaml
-from degaml.comparison.stats import mcnemar_exact  # noqa: E402
+from degaml.stats import mcnemar_exact  # noqa: E402
 
 
 def main(paths: list[str]) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from degaml.baselines.artifacts import MANIFEST_FILE, PRETRAINED, STATE_FILE, artifact_name, is_complete, load_meta
 from degaml.baselines.runner import make_config
-from degaml.io import file_sha256, write_text_atomic
+from degaml.io import file_sha256, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("union_lora", "maml", "abmll")
@@ -61,7 +61,7 @@ def main() -> None:
                 "sha256": {STATE_FILE: file_sha256(shipped / STATE_FILE)},
                 "bytes": (shipped / STATE_FILE).stat().st_size,
             }
-            write_text_atomic(shipped / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str) + "\n")
+            write_json(shipped / MANIFEST_FILE, manifest, indent=2)
             print(f"{method}{' without ' + exclude[0] if exclude else ''} → {shipped.relative_to(REPO)}")
 
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from degaml.generator.pipeline import SHIPPED_GENERATOR, collection_dir, generator_dir, included_tasks
-from degaml.io import file_sha256
+from degaml.io import file_sha256, write_json
 from degaml.specs import load_meta_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def main() -> None:
         "sha256": {name: file_sha256(SHIPPED_GENERATOR / name) for name in FILES},
         "bytes": sum((SHIPPED_GENERATOR / name).stat().st_size for name in FILES),
     }
-    (SHIPPED_GENERATOR / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_json(SHIPPED_GENERATOR / "manifest.json", manifest, indent=2)
     print(json.dumps({k: manifest[k] for k in ("metrics", "bytes", "sha256")}, indent=2))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from degaml.controller.policy import SHIPPED_POLICY
 from degaml.generator.pipeline import SHIPPED_GENERATOR
-from degaml.io import file_sha256
+from degaml.io import file_sha256, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -78,7 +78,7 @@ def main() -> None:
         "sha256": {name: file_sha256(SHIPPED_POLICY / name) for name in FILES},
         "bytes": sum((SHIPPED_POLICY / name).stat().st_size for name in FILES),
     }
-    (SHIPPED_POLICY / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_json(SHIPPED_POLICY / "manifest.json", manifest, indent=2)
     print(json.dumps({k: manifest[k] for k in ("iterations", "bytes", "sha256")}, indent=2))
 
 

@@ -24,11 +24,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from degaml.io import write_json
 from degaml.baselines.majority import answer_counts, majority_answer  # noqa: E402
 from degaml.comparison.protocol import score_split  # noqa: E402
-from degaml.comparison.stats import mcnemar_exact  # noqa: E402
+from degaml.stats import mcnemar_exact  # noqa: E402
 from degaml.data import load_task_data  # noqa: E402
-from degaml.evaluation.metrics import wilson_interval  # noqa: E402
+from degaml.stats import wilson_interval  # noqa: E402
 from degaml.specs import load_spec  # noqa: E402
 
 
@@ -102,7 +103,7 @@ def main() -> None:
         print(f"| {row['method']} | {row['accuracy']:.1%} | " + " | ".join(cells) +
               f" | {100 * vs['delta']:+.1f} (p={vs['mcnemar_p']:.3g}) |")
     if args.out:
-        args.out.write_text(json.dumps(report, indent=1) + "\n")
+        write_json(args.out, report, indent=1)
 
 
 if __name__ == "__main__":

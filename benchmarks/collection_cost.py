@@ -12,6 +12,7 @@ import platform
 import statistics
 from pathlib import Path
 
+from degaml.io import write_json
 from degaml.generator.pipeline import collection_dir, included_tasks
 from degaml.models.dtype_probe import cpu_flags
 from degaml.specs import load_meta_spec
@@ -45,7 +46,7 @@ def main() -> None:
                "machine": {"cpu_flags": [f for f in MATMUL_FLAGS if f in cpu_flags().split()], "processor": platform.processor()}, "tasks": tasks}
     print(json.dumps({k: v for k, v in summary.items() if k != "tasks"}, indent=1))
     if args.out:
-        args.out.write_text(json.dumps(summary, indent=1) + "\n")
+        write_json(args.out, summary, indent=1)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from degaml.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -67,7 +68,7 @@ def main() -> None:
               "memory": {"sampled_peak_rss_gib": max((r for _, r in samples), default=0.0),
                          "per_phase": rss_per_phase(samples, run_dir / "events.jsonl")}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report, indent=2)
     print(json.dumps(report, indent=2))
     sys.exit(code)
 

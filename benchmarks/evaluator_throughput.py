@@ -20,7 +20,6 @@ Run from the repo root (`PYTHONPATH=.` when degaml is not installed from this ch
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.evaluation import PromptBuilder, evaluate
 from degaml.evaluation.batching import left_pad
@@ -152,7 +152,7 @@ def main() -> None:
     r["gen"]["bf16_same_text"] = sum(a == c for a, c in zip(gen_text["float32"], gen_text["bfloat16"]))
     r["machine"]["load_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(r, indent=2) + "\n")
+    write_json(args.out, r, indent=2)
     print(markdown(r))
 
 

@@ -18,7 +18,6 @@ Run from the repo root (`PYTHONPATH=.` when degaml is not installed from this ch
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,9 +26,10 @@ from pathlib import Path
 
 import torch
 
+from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.evaluation import PromptBuilder
-from degaml.evaluation.evaluator import generated_prediction
+from degaml.evaluation.result import generated_prediction
 from degaml.evaluation.generation import generate_greedy
 from degaml.evaluation.waves import COMPACT, SINGLE_WAVE, WaveSchedule
 from degaml.models import load_llm
@@ -135,7 +135,7 @@ def main() -> None:
     r["variants"], r["items"] = res, len(prompts)
     r["machine"]["load_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(r, indent=2) + "\n")
+    write_json(args.out, r, indent=2)
     print(markdown(r))
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 
+from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.evaluation import evaluate
 from degaml.generator.collect import collect_task
@@ -96,7 +97,7 @@ def main() -> None:
     if ft:
         report["finetune_over_generation"] = ft["seconds"] / report["latency_seconds"]["median"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_json(args.out, report, indent=2)
     print(json.dumps({k: v for k, v in report.items() if k != "tasks"}, indent=2))
 
 
@@ -116,7 +117,7 @@ def add_leave_one_out(meta, out: Path) -> None:
         prompts = generator_inputs(spec, task.support)
         row["generated_leave_one_out"] = score(loaded, spec, task.validation[: row["n"]], task.train, loo.adapter_for(prompts))
         row["leave_one_out_metrics"] = loo.bundle.config.meta.get("metrics")
-        out.write_text(json.dumps(report, indent=2))
+        write_json(out, report, indent=2)
         print(spec.task, json.dumps(row["generated_leave_one_out"]), flush=True)
 
 

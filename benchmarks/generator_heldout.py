@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from degaml.comparison.cells import CellRunner
-from degaml.comparison.stats import mcnemar_exact, paired_bootstrap
-from degaml.io import write_text_atomic
+from degaml.stats import mcnemar_exact, paired_bootstrap
+from degaml.io import write_json
 
 sys.path.insert(0, str(Path(__file__).parent))
 from heldout_compare import HELD_OUT, spec_seed  # noqa: E402
@@ -111,7 +111,7 @@ def _write(out: Path, generators: dict[str, str], rows: list[dict]) -> None:
     report = {"command": "python benchmarks/generator_heldout.py " + " ".join(sys.argv[1:]), "generators": generators,
               "rows": rows, "pooled": pooled}
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out, json.dumps(report, indent=1) + "\n")
+    write_json(out, report, indent=1)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from generator_predictability import BATCHES, SEED, TaskSpace  # noqa: E402  (the same token space and batches)
+from degaml.io import write_json
 
 
 
@@ -100,7 +101,7 @@ def main() -> None:
     report = {"command": "python benchmarks/generator_input_effect.py " + " ".join(f"--set {o}" for o in overrides),
               "meta": meta.name, "generator": args.generator, "tasks": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report, indent=2)
     shutil.rmtree(args.work / "spec", ignore_errors=True)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.inputs import generator_inputs
@@ -59,7 +60,7 @@ def main() -> None:
         report["tasks"][spec.task] = row
     if args.truncation_only:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2))
+        write_json(args.out, report, indent=2)
         return print(json.dumps(report, indent=2))
     _, held = split_indices(PROMPT_BATCHES_PER_TASK, recipe.held_out_fraction, first=True)
     kept = [b for b in range(PROMPT_BATCHES_PER_TASK) if b not in held]
@@ -74,7 +75,7 @@ def main() -> None:
                 hit_rate=float((nearest_task(queries, keys) == k).float().mean()),
                 margin=float((sims[:, k] - others.max(1).values).mean()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_json(args.out, report, indent=2)
     print(json.dumps(report, indent=2))
 
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from degaml.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 BATCHES, SEED, PERMUTATIONS, KS = 8, 10, 9999, (1, 3, 5, 10)
@@ -249,7 +250,7 @@ def main() -> None:
         row["generator"] = targets[r].mse(generate_tokens(bundle.model, shards[r], range(BATCHES)))
     report["redraws"]["summary"] |= summarise(report["redraws"]["per_task"], ["generator"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report, indent=2)
     shutil.rmtree(args.work / "shards", ignore_errors=True)
     print(json.dumps({k: report[k] for k in ("variance", "mantel", "generator_output")}, indent=2))
     print(json.dumps(report["neighbours"]["summary"], indent=2))

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.generator.artifact import GeneratorBundle
 from degaml.generator.embedding import PromptEmbedder
@@ -121,7 +122,7 @@ def main() -> None:
                                                      (previous.get(name) or {}).get("unseen_task_reconstruction"))
         print(name, json.dumps(report["leave_one_out"][name]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
+    write_json(args.out, report, indent=2)
 
 
 def in_training(bundle, generator: str, trajectories, names, recipe, embedder, finetuned, work: Path) -> dict:

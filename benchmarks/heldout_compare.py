@@ -28,6 +28,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from degaml.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = ["rg/gcd", "rg/word_sorting", "rg/syllogism", "rg/binary_alternation"]  # never in specs/meta/*.yaml
@@ -89,7 +90,7 @@ def base_row(spec_path: Path, seed: int, overrides: list[str], runs: Path, runti
     result = runtime.ctx.evaluate("test", None, label="base model")
     row = {"test": result.accuracy, "test_ci95": list(result.ci95), "n_test": result.n,
            "correct": bits(correctness(result)), "seconds": time.perf_counter() - began}
-    path.write_text(json.dumps(row, indent=1))
+    write_json(path, row, indent=1)
     return row
 
 
@@ -151,14 +152,14 @@ def main() -> None:
 def save(args, task: str, seed: int, rows: dict[str, Any], overrides: list[str]) -> None:
     """Merge this task-seed's rows into the report (other processes may fill other task-seeds)."""
     from degaml.comparison.cells import policy_sha256
-    from degaml.io import write_text_atomic
+    from degaml.io import write_json
 
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
     report.update(command="python benchmarks/heldout_compare.py", overrides=overrides, fixed=FIXED,
                   policy=args.policy, policy_adapter_sha256=policy_sha256(args.policy), seed_stride=SEED_STRIDE)
     report.setdefault("cells", {}).setdefault(task, {}).setdefault(str(seed), {}).update(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out, json.dumps(report, indent=1, default=str) + "\n")
+    write_json(args.out, report, indent=1)
 
 
 if __name__ == "__main__":

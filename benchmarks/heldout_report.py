@@ -13,7 +13,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from degaml.comparison.stats import bootstrap_average, mcnemar_exact, paired_bootstrap  # noqa: E402
+from degaml.stats import bootstrap_average, mcnemar_exact, paired_bootstrap  # noqa: E402
 
 ORDER = ["base", "theta0", "policy", "random", "fixed:support_sft", "fixed:slot", "fixed:ttt"]
 

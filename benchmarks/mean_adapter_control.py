@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from degaml.baselines.artifacts import exclusion_for, load_meta  # noqa: E402
 from degaml.comparison.protocol import ProtocolTask, final_score, validation_score  # noqa: E402
-from degaml.comparison.stats import mcnemar_exact  # noqa: E402
+from degaml.stats import mcnemar_exact  # noqa: E402
 from degaml.data import load_task_data  # noqa: E402
 from degaml.generator.collect import TRAJECTORY_FILE, lora_config  # noqa: E402
 from degaml.generator.pipeline import collection_dir, included_tasks  # noqa: E402
 from degaml.generator.shards import TrajectoryFile  # noqa: E402
 from degaml.generator.generate import save_lora_adapter  # noqa: E402
-from degaml.io import write_text_atomic  # noqa: E402
+from degaml.io import write_json  # noqa: E402
 from degaml.models import load_llm  # noqa: E402
 from degaml.specs import load_spec  # noqa: E402
 
@@ -113,7 +113,7 @@ def main() -> None:
     for spec_path in args.specs:
         report["tasks"][load_spec(spec_path).task] = control(spec_path, args.meta, args.cells, args.work, args.per_task)
         report["command"] = "python benchmarks/mean_adapter_control.py " + " ".join(sys.argv[1:])
-        write_text_atomic(args.out, json.dumps(report, indent=1) + "\n")
+        write_json(args.out, report, indent=1)
 
 
 if __name__ == "__main__":

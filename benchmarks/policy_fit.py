@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from degaml.controller.policy import Policy, canonical, resolve_policy
-from degaml.io import write_text_atomic
+from degaml.io import write_json
 from degaml.models import load_llm
 from degaml.specs.model import AdaptConfig
 
@@ -62,7 +62,7 @@ def main() -> None:
                "states_with_an_accepted_sample": len(with_accepted),
                "greedy_same_family": sum(r["same_family"] for r in with_accepted),
                "greedy_same_action": sum(r["same_action"] for r in with_accepted), "rows": rows}
-    write_text_atomic(args.out, json.dumps(summary, indent=1) + "\n")
+    write_json(args.out, summary, indent=1)
     print(json.dumps({k: v for k, v in summary.items() if k != "rows"}))
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import torch
 
+from degaml.io import write_json
 from degaml.controller.baselines import random_action
 from degaml.controller.policy import Policy, canonical, resolve_policy
 from degaml.controller.policy_decoding import schema_processor
@@ -202,7 +203,7 @@ def main() -> None:
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
+    write_json(args.out, result, indent=2)
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
 
 

@@ -16,6 +16,7 @@ import argparse
 import json
 from collections import defaultdict
 from pathlib import Path
+from degaml.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,7 @@ def main() -> None:
         print(iterations_table(json.loads(args.manifest.read_text())), end="\n\n")
     if args.rollouts is not None:
         rows = summarize(args.rollouts)
-        args.summary.write_text(json.dumps({"rollouts": str(args.rollouts), "records": rows}, indent=0) + "\n")
+        write_json(args.summary, {"rollouts": str(args.rollouts), "records": rows}, indent=0)
     elif args.summary.is_file():
         rows = json.loads(args.summary.read_text())["records"]
     else:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from degaml.io import write_json
 from degaml.controller.baselines import random_action
 from degaml.controller.policy import Policy, canonical, resolve_policy
 from degaml.controller.state import HistoryItem, PolicyState, render_messages
@@ -86,7 +87,7 @@ def main() -> None:
     if args.summarize is not None:
         data = json.loads(args.summarize.read_text())
         data["summary"] = summarize(data["decisions"], data["summary"]["policy"])
-        args.summarize.write_text(json.dumps(data, indent=2))
+        write_json(args.summarize, data, indent=2)
         print(json.dumps(data["summary"], indent=2))
         return
     rng = random.Random(args.seed)
@@ -122,7 +123,7 @@ def main() -> None:
         print(f"{i}: {spec.task} valid={action is not None} {seconds:.1f}s {decision.raw[:100]}", flush=True)
     summary = summarize(results, policy.name)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": summary, "decisions": results}, indent=2))
+    write_json(args.out, {"summary": summary, "decisions": results}, indent=2)
     print(json.dumps(summary, indent=2))
 
 

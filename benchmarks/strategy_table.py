@@ -19,6 +19,7 @@ import json
 import time
 from pathlib import Path
 
+from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.generator.pipeline import resolve_generator
 from degaml.generator.sampler import AdapterSampler
@@ -64,13 +65,13 @@ def run_task(task: str, generator: str | None, out_dir: Path, limit: int | None)
         base = ctx.evaluate("validation", None)
         record["theta0"] = {"accuracy": result.accuracy, "ci95": list(result.ci95), "seconds": time.perf_counter() - start}
         record["base_model"] = {"accuracy": base.accuracy, "ci95": list(base.ci95)}
-        path.write_text(json.dumps(record, indent=2))
+        write_json(path, record, indent=2)
     for setting in SETTINGS:
         if key(setting) in record["runs"]:
             continue
         outcome = run_strategy(Action.model_validate({"strategy": setting}).strategy, ctx, "validation")
         record["runs"][key(setting)] = outcome.summary() | {"delta": None if outcome.accuracy is None else outcome.accuracy - record["theta0"]["accuracy"]}
-        path.write_text(json.dumps(record, indent=2))
+        write_json(path, record, indent=2)
         print(f"{task} {key(setting)}: {outcome.accuracy} ({outcome.seconds:.0f} s){' FAILED ' + str(outcome.error) if not outcome.ok else ''}", flush=True)
     return record
 

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from degaml.io import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 LOSSES = ("labels_loss", "answer_nll")
@@ -99,7 +100,7 @@ def main() -> None:
               "max_loss_difference": max(abs(a - b) for a, b in zip(losses["answer_nll"], losses["labels_loss"])),
               "flags": [f for f in FLAGS if f in flags], "load_start": load_start, "load_end": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report, indent=2)
     print(json.dumps({k: v for k, v in report.items() if k != "runs"}, indent=2))
 
 

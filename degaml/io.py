@@ -1,4 +1,5 @@
-"""Atomic writes: a killed process never leaves a half-written file or directory behind."""
+"""Atomic writes: a killed process never leaves a half-written file or directory behind; JSON is written only
+valid (no NaN/inf)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -52,6 +54,20 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def json_text(data: Any, indent: int | None = 1) -> str:
+    """`data` as JSON text ending in a newline; a NaN/inf value is a bug upstream and raises ValueError instead of
+    being written as invalid JSON."""
+    return json.dumps(data, indent=indent, default=str, allow_nan=False) + "\n"
+
+
+def write_json(path: Path, data: Any, indent: int | None = 1) -> None:
+    """Write `data` as JSON atomically (temporary file + fsync + rename; parents created), refusing NaN/inf."""
+    path = Path(path)
+    text = json_text(data, indent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
 
 
 def as_os_error(exc: BaseException) -> OSError | None:

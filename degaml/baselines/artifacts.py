@@ -24,7 +24,7 @@ from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.generator.collect import training_pairs
 from degaml.generator.pipeline import included_tasks
-from degaml.io import atomic_path, write_text_atomic
+from degaml.io import atomic_path, write_json
 from degaml.specs import load_meta_spec
 from degaml.specs.meta import MetaSpec
 
@@ -98,7 +98,7 @@ def write_artifact(out_dir: Path, state: dict[str, torch.Tensor], manifest: dict
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / STATE_FILE) as tmp:
         save_file({k: v.detach().float().cpu().contiguous() for k, v in state.items()}, str(tmp))
-    write_text_atomic(out_dir / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str) + "\n")
+    write_json(out_dir / MANIFEST_FILE, manifest, indent=2)
 
 
 def sample_episode(tasks: list[MetaTask], n_tasks: int, support: int, query: int, seed: int, step: int) -> list[tuple[MetaTask, list[int], list[int]]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from pydantic import Field
 
 from degaml.baselines.artifacts import (artifact_dir, base_manifest, is_complete, load_meta, load_state, meta_tasks,

@@ -123,5 +123,5 @@ def run_baseline(name: str, ptask: ProtocolTask, config: BaselineConfig, ctx: Ru
         "seconds": time.perf_counter() - began,
         "info": fitted.info,
         "data_source": ptask.data_source,
-        "predictions": {"ids": test.ids, "correct": test.correct},
+        "predictions": test.per_item(),
     }

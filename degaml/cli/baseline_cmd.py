@@ -51,7 +51,8 @@ def baseline_command(
         write_json(json_path, record | {"spec": str(spec_path)})
     if predictions is not None:
         p = record["predictions"]
-        write_jsonl(predictions, [{"id": i, "correct": c} for i, c in zip(p["ids"], p["correct"])])
+        write_jsonl(predictions, [{"id": i, "correct": c, "predicted": a, "gold": g}
+                                  for i, c, a, g in zip(p["ids"], p["correct"], p["predicted"], p["gold"])])
 
 
 def baseline_train_command(

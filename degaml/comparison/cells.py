@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from degaml import __version__
-from degaml.io import write_text_atomic
+from degaml.io import write_json
 
 SEEDED = {"no_meta_lora", "union_lora", "maml", "abmll"}  # deterministic rows (base, generator, degaml) run once
 META_TRAINED = {"union_lora", "maml", "abmll"}
@@ -100,7 +100,7 @@ class CellRunner:
             record = self._run_baseline(method, spec, spec_path, config, generator, work)
         record |= {"seed": seed, "excluded": exclude, "cell": key}
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(path, json.dumps(record, indent=1, default=str) + "\n")
+        write_json(path, record, indent=1)
         return record
 
     def _run_baseline(self, method, spec, spec_path, config, generator, work) -> dict:
@@ -134,15 +134,16 @@ class CellRunner:
         ptask = ProtocolTask.from_task(task)
         record = {"method": "degaml", "task": spec.task, "profile": self.profile, "config": {"overrides": overrides},
                   "validation": {"accuracy": final.best_validation, "ci95": None, "n": None},
-                  "test": final.test.model_dump(mode="json"), "labelled_items": ptask.labelled_items(),
+                  "test": final.test.model_dump(mode="json", exclude={"predicted", "gold"}), "labelled_items": ptask.labelled_items(),
                   "info": {"run_dir": str(run_dir), "best_action": final.best_action, "artifact": final.artifact},
                   "data_source": ptask.data_source, "predictions": None}
         artifact = Path(final.artifact) if final.artifact else None
         if final.test.correct and len(final.test.correct) == len(task.test):  # test ids only: the labels were read in the episode
-            record["predictions"] = {"ids": [e.id for e in task.test], "correct": [c == "1" for c in final.test.correct]}
+            record["predictions"] = {"ids": [e.id for e in task.test], "correct": [c == "1" for c in final.test.correct],
+                                     "predicted": final.test.predicted, "gold": final.test.gold}
         elif artifact is not None and (artifact / "adapter_config.json").is_file():
             rescored = final_score(self._loaded(run_spec), ptask, [artifact])
-            record["predictions"] = {"ids": rescored.ids, "correct": rescored.correct}
+            record["predictions"] = rescored.per_item()
             record["info"]["rescored_test_accuracy"] = rescored.accuracy
         record["seconds"] = time.perf_counter() - began
         return record

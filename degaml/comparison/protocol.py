@@ -18,8 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from degaml.data import Example, TaskData
+from degaml.data.guard import scoring
 from degaml.errors import DegamlError
+from degaml.evaluation.answers import is_correct
+from degaml.evaluation.evaluator import evaluate
+from degaml.evaluation.result import Prediction, ensemble_choice
 from degaml.specs.model import TaskSpec
+from degaml.stats import AnswerMetrics, answer_metrics, wilson_interval
 
 
 class ProtocolError(RuntimeError):
@@ -76,56 +81,61 @@ class ProtocolTask:
 
 @dataclass
 class SplitScore:
-    """Accuracy of a predictor on one split, with per-item correctness (for paired tests)."""
+    """Accuracy of a predictor on one split, with per-item correctness, predicted and gold answers (for paired
+    tests and the answer metrics)."""
 
     accuracy: float
     ci95: tuple[float, float]
     n: int
     correct: list[bool]
     ids: list[str]
+    predicted: list[Any] = field(default_factory=list)  # the chosen answer per item (choice index or answer string)
+    gold: list[Any] = field(default_factory=list)
+    answers: AnswerMetrics | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "ci95": list(self.ci95), "n": self.n}
+        answers = self.answers.model_dump() if self.answers is not None else None
+        return {"accuracy": self.accuracy, "ci95": list(self.ci95), "n": self.n, "answers": answers}
+
+    def per_item(self) -> dict[str, list]:
+        """What a cell stores for paired tests: ids, correctness, predicted and gold answers."""
+        return {"ids": self.ids, "correct": self.correct, "predicted": self.predicted, "gold": self.gold}
 
 
 def score_split(loaded, spec: TaskSpec, examples, split: str, adapters: list[Path | None], fewshot_pool,
                 constant: int | str | None = None) -> SplitScore:
-    """Score `examples` with the base model + each adapter; several adapters = an ensemble that averages
-    per-choice log-probs (multiple choice) — generative formats need exactly one adapter. `constant`: no model,
-    the same answer for every item (a choice index, or a string checked as a generated answer would be)."""
-    from degaml.evaluation import wilson_interval
-
+    """Score `examples` with the base model + each adapter; several adapters = an ensemble that sums per-choice
+    log-probs (multiple choice) — generative formats need exactly one adapter. `constant`: no model, the same
+    answer for every item (a choice index, or a string checked as a generated answer would be)."""
     if constant is not None:
-        from degaml.evaluation.answers import is_correct
-
-        correct = [ex.answer == constant if spec.format == "multiple_choice" else is_correct(str(constant), ex, spec.format)
-                   for ex in examples]
+        predictions = [_constant_prediction(ex, constant, spec) for ex in examples]
     else:
-        correct = _model_correct(loaded, spec, examples, split, adapters, fewshot_pool)
-    n = len(correct)
-    hits = sum(correct)
-    return SplitScore(hits / n if n else 0.0, wilson_interval(hits, n), n, correct, [ex.id for ex in examples])
+        predictions = _model_predictions(loaded, spec, examples, split, adapters, fewshot_pool)
+    correct = [bool(p.correct) for p in predictions]
+    n, hits = len(correct), sum(correct)
+    predicted, gold = [p.prediction for p in predictions], [p.gold for p in predictions]
+    return SplitScore(hits / n if n else 0.0, wilson_interval(hits, n), n, correct, [p.id for p in predictions],
+                      predicted, gold, answer_metrics(predicted, gold, correct) if n else None)
 
 
-def _model_correct(loaded, spec: TaskSpec, examples, split: str, adapters: list[Path | None], fewshot_pool) -> list[bool]:
-    """Per-item correctness of the base model + adapters (one adapter, or an ensemble for multiple choice)."""
-    from degaml.evaluation import evaluate
+def _constant_prediction(example: Example, constant: int | str, spec: TaskSpec) -> Prediction:
+    with scoring():
+        if spec.format == "multiple_choice":
+            return Prediction(example.id, constant, example.answer, example.answer == constant)
+        return Prediction(example.id, str(constant), example.answer, is_correct(str(constant), example, spec.format))
 
+
+def _model_predictions(loaded, spec: TaskSpec, examples, split: str, adapters: list[Path | None],
+                       fewshot_pool) -> list[Prediction]:
+    """Per-item predictions of the base model + adapters (one adapter, or an ensemble for multiple choice)."""
     if not adapters:
         raise ValueError("a predictor needs at least one adapter (None = the base model)")
+    if len(adapters) > 1 and spec.format != "multiple_choice":
+        raise DegamlError(f"task '{spec.task}': averaging several adapters needs a multiple-choice task (format {spec.format})")
     results = [evaluate(loaded, spec, examples, split, fewshot_pool=fewshot_pool, adapter=a) for a in adapters]
     if len(results) == 1:
-        correct = [p.correct for p in results[0].predictions]
-    elif spec.format == "multiple_choice":
-        correct = []
-        for k, ex in enumerate(examples):
-            field_name = "scores_norm" if spec.metric == "acc_norm" else "scores"
-            rows = [getattr(r.predictions[k], field_name) for r in results]
-            mean = [sum(col) / len(col) for col in zip(*rows)]  # (n_choices,)
-            correct.append(max(range(len(mean)), key=mean.__getitem__) == ex.answer)
-    else:
-        raise DegamlError(f"task '{spec.task}': averaging several adapters needs a multiple-choice task (format {spec.format})")
-    return correct
+        return results[0].predictions
+    return [ensemble_choice([r.predictions[k] for r in results], spec.metric) for k in range(len(examples))]
 
 
 def final_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], constant: int | str | None = None) -> SplitScore:

@@ -3,7 +3,6 @@ DIR/<table>.md, .json and .png. A failed cell is reported (table shows "—"), n
 
 from __future__ import annotations
 
-import json
 import time
 import traceback
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any
 
 from degaml.comparison.cells import SEEDED, CellRunner
 from degaml.comparison.tables import TABLES, build_table, render_markdown, render_png
-from degaml.io import atomic_path, write_text_atomic
+from degaml.io import atomic_path, write_json, write_text_atomic
 
 
 def reproduce(name: str, spec_paths: list[Path], profile: str, seeds: int, out_dir: Path, meta_path: Path,
@@ -49,7 +48,7 @@ def reproduce(name: str, spec_paths: list[Path], profile: str, seeds: int, out_d
     table |= {"profile": profile, "seeds": seeds, "meta_spec": str(meta_path), "spec_overrides": spec_overrides or [],
               "failed": failed, "wall_seconds_this_run": time.perf_counter() - began, "command": command,
               "specs": [str(p) for p in spec_paths]}
-    write_text_atomic(out_dir / f"{name}.json", json.dumps(table, indent=1, default=str) + "\n")
+    write_json(out_dir / f"{name}.json", table, indent=1)
     note = "" if not failed else f"\n{len(failed)} cell(s) failed (shown as —); see {name}.json `failed`.\n"
     write_text_atomic(out_dir / f"{name}.md", render_markdown(table) + note)
     with atomic_path(out_dir / f"{name}.png") as tmp:

@@ -1,12 +1,16 @@
 """Tables 1 and 2 of the paper from cell records: per task and average accuracy with 95% CIs, Δ rows with a
-paired test on the same test items (McNemar exact per task; paired bootstrap over items for the average)."""
+paired test on the same test items (McNemar exact per task; paired bootstrap over items for the average).
+
+A balanced-accuracy companion (degaml.stats.answers) has the same rows and Δ rows, with paired bootstraps, on the
+classification-like tasks whose cells all carry predicted and gold answers: a gain in accuracy that leaves balanced
+accuracy flat is a shift of the answer prior, not reading the task."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from degaml.comparison.stats import bootstrap_average, mcnemar_exact, paired_bootstrap
-from degaml.evaluation.metrics import wilson_interval
+from degaml.stats import bootstrap_average, mcnemar_exact, paired_bootstrap, wilson_interval
+from degaml.stats.answers import classification_like
 
 TABLES: dict[str, dict[str, Any]] = {
     "table1": {"title": "Table 1: DeGAML vs the adaptation baselines",
@@ -77,7 +81,51 @@ def build_table(name: str, tasks: list[str], records: dict[tuple[str, str], list
         if len(pairs) == len(tasks):
             entry["avg"] = paired_bootstrap([p[0] for p in pairs], [p[1] for p in pairs]) | {"test": "paired bootstrap"}
         deltas.append(entry)
-    return {"table": name, "title": spec["title"], "tasks": tasks, "rows": rows, "deltas": deltas}
+    table = {"table": name, "title": spec["title"], "tasks": tasks, "rows": rows, "deltas": deltas}
+    balanced = build_balanced(spec, tasks, records)
+    return table | ({"balanced": balanced} if balanced else {})
+
+
+def _gold(records: list[dict]) -> list | None:
+    """Gold answers concatenated over seeds (None if any record lacks them)."""
+    out: list = []
+    for r in records:
+        gold = (r.get("predictions") or {}).get("gold")
+        if not gold:
+            return None
+        out += gold
+    return out
+
+
+def build_balanced(spec: dict[str, Any], tasks: list[str], records: dict[tuple[str, str], list[dict]]) -> dict | None:
+    """The balanced-accuracy companion over the tasks where every row's cells carry gold answers and the gold
+    answers are classification-like (None when there is no such task)."""
+    usable = []
+    for t in tasks:
+        cells = [records.get((m, t)) for m in spec["rows"]]
+        golds = [_gold(c) if c else None for c in cells]
+        if all(g is not None for g in golds) and all(_correct(c) is not None for c in cells) and classification_like(golds[0]):
+            usable.append(t)
+    if not usable:
+        return None
+    vec = {(m, t): (_correct(records[(m, t)]), _gold(records[(m, t)])) for m in spec["rows"] for t in usable}
+    rows: dict[str, dict] = {}
+    for m in spec["rows"]:
+        row = {}
+        for t in usable:
+            point, ci = bootstrap_average([vec[(m, t)][0]], gold=[vec[(m, t)][1]])
+            row[t] = {"balanced_accuracy": point, "ci95": list(ci)}
+        point, ci = bootstrap_average([vec[(m, t)][0] for t in usable], gold=[vec[(m, t)][1] for t in usable])
+        rows[m] = row | {"avg": {"balanced_accuracy": point, "ci95": list(ci)}}
+    deltas = []
+    for a, b in spec["deltas"]:
+        entry: dict[str, Any] = {"a": a, "b": b}
+        for t in usable:
+            entry[t] = paired_bootstrap([vec[(a, t)][0]], [vec[(b, t)][0]], gold=[vec[(a, t)][1]]) | {"test": "paired bootstrap"}
+        entry["avg"] = paired_bootstrap([vec[(a, t)][0] for t in usable], [vec[(b, t)][0] for t in usable],
+                                        gold=[vec[(a, t)][1] for t in usable]) | {"test": "paired bootstrap"}
+        deltas.append(entry)
+    return {"tasks": usable, "rows": rows, "deltas": deltas}
 
 
 def _pct(x: float | None) -> str:
@@ -109,7 +157,23 @@ def render_markdown(table: dict[str, Any]) -> str:
                 p = cell.get("p")
                 cells.append(f"{100 * cell['delta']:+.1f}" + (f" (p={p:.3g})" if p is not None else ""))
         lines.append(f"| Δ {LABELS[d['a']]} vs {LABELS[d['b']]} | " + " | ".join(cells) + " |")
+    if table.get("balanced"):
+        lines += ["", *_balanced_markdown(table["balanced"])]
     return "\n".join(lines) + "\n"
+
+
+def _balanced_markdown(balanced: dict[str, Any]) -> list[str]:
+    cols = balanced["tasks"] + ["avg"]
+    lines = ["Balanced accuracy % (95% CI; mean recall over gold answers) on the classification-like tasks; "
+             "Δ in points (paired bootstrap p-value)", "",
+             "| Method | " + " | ".join(c if c != "avg" else "Avg" for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for method, row in balanced["rows"].items():
+        cells = [f"{_pct(row[c]['balanced_accuracy'])} ({_pct(row[c]['ci95'][0])}–{_pct(row[c]['ci95'][1])})" for c in cols]
+        lines.append(f"| {LABELS[method]} | " + " | ".join(cells) + " |")
+    for d in balanced["deltas"]:
+        cells = [f"{100 * d[c]['delta']:+.1f} (p={d[c]['p']:.3g})" for c in cols]
+        lines.append(f"| Δ {LABELS[d['a']]} vs {LABELS[d['b']]} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def render_png(table: dict[str, Any], path) -> None:

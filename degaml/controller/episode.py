@@ -25,7 +25,8 @@ from pathlib import Path
 
 from degaml.controller.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
 from degaml.controller.policy import Decision, Policy, canonical
-from degaml.controller.reward import bits, noise_floor
+from degaml.controller.reward import bits
+from degaml.stats import noise_floor
 from degaml.controller.rollout import Configuration, Rollout, Transition, correctness
 from degaml.controller.state import HistoryItem, PolicyState, answer_profile, render_messages
 from degaml.controller.store import TrajectoryStore
@@ -43,8 +44,14 @@ class Runtime:
 
 
 def _score(result, per_item: bool = False) -> Score:
-    return Score(accuracy=result.accuracy, ci95=tuple(result.ci95), n=result.n,
-                 correct=bits(correctness(result)) if per_item else "")
+    """A stored Score of an EvalResult; `per_item` (the final test scoring) keeps correctness, predicted and gold
+    answers per item for paired tests."""
+    answers = result.answers.model_dump() if result.answers is not None else None
+    if not per_item:
+        return Score(accuracy=result.accuracy, ci95=tuple(result.ci95), n=result.n, answers=answers)
+    return Score(accuracy=result.accuracy, ci95=tuple(result.ci95), n=result.n, answers=answers,
+                 correct=bits(correctness(result)), predicted=[p.prediction for p in result.predictions],
+                 gold=[p.gold for p in result.predictions])
 
 
 def compute_record(loaded) -> dict:

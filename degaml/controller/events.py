@@ -28,12 +28,15 @@ class _Event(BaseModel):
 
 
 class Score(BaseModel):
-    """An accuracy with its Wilson 95% interval."""
+    """An accuracy with its Wilson 95% interval and the answer metrics (degaml.stats.AnswerMetrics)."""
 
     accuracy: float
     ci95: tuple[float, float]
     n: int
     correct: str = ""  # per-item correctness ('0'/'1', item order of the split) where a paired test needs it
+    answers: dict[str, Any] | None = None  # balanced accuracy, macro-F1, per-answer recall, collapse rate
+    predicted: list[Any] | None = None  # per-item chosen answers, where `correct` is stored (the final test scoring)
+    gold: list[Any] | None = None
 
 
 class BaselineEvent(_Event):
@@ -42,7 +45,7 @@ class BaselineEvent(_Event):
     validation: Score
     seconds: float
     correct: str = ""  # θ₀'s per-item validation correctness ('0'/'1'), for paired rewards
-    noise: dict[str, Any] | None = None  # controller.reward.NoiseFloor of the validation split
+    noise: dict[str, Any] | None = None  # degaml.stats.NoiseFloor of the validation split
     compute: dict[str, Any] | None = None  # where the run scored: device, dtype and why (`dtype: auto`'s probe), threads, CPU
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from degaml.controller.policy import canonical
-from degaml.io import write_text_atomic
+from degaml.io import write_json
 from degaml.specs.model import TaskSpec
 
 
@@ -36,7 +36,7 @@ class OutcomeCache:
 
     def put(self, key: str, summary: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.directory / f"{key}.json", json.dumps(summary))
+        write_json(self.directory / f"{key}.json", summary, indent=None)
 
     def __len__(self) -> int:
         return len(list(self.directory.glob("*.json"))) if self.directory.is_dir() else 0

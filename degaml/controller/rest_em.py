@@ -40,7 +40,7 @@ from degaml.controller.state import HistoryItem, render_messages
 from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.generator.sampler import AdapterSampler
-from degaml.io import atomic_directory, file_sha256, write_text_atomic
+from degaml.io import atomic_directory, file_sha256, write_json, write_text_atomic
 from degaml.models import LoadedModel, load_llm
 from degaml.specs.meta import MetaSpec, PolicyRecipe
 from degaml.specs.model import AdaptConfig, TaskSpec
@@ -178,7 +178,7 @@ def sft_policy(model_name: str, device: str, records: list[dict[str, Any]], reci
         losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
         metrics = {"examples": len(fits), "too_long": len(records) - len(fits), "train_loss": result.training_loss, "first_loss": losses[0] if losses else None,
                    "last_loss": losses[-1] if losses else None, "steps": trainer.state.global_step}
-        (tmp / "sft_metrics.json").write_text(json.dumps(metrics, indent=2))
+        write_json(tmp / "sft_metrics.json", metrics, indent=2)
     return metrics
 
 
@@ -250,5 +250,5 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
             "recipe": recipe.model_dump(), "iterations": history, "outcomes_cached": len(cache),
             "adapter_sha256": file_sha256(tmp / "adapter_model.safetensors"),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        write_json(tmp / "manifest.json", manifest, indent=2)
     return manifest

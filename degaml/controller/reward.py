@@ -7,21 +7,17 @@ Two rules (`adapt.reward`):
       p = P(X ≥ b), X ~ Binomial(b + c, 1/2);   reward 1 iff b > c and p < alpha.
   A few-point difference on 40–200 items is inside the noise; this rule only keeps what would hold up.
 
-The run also records the validation split's noise floor: the half-width of the baseline's 95% Wilson interval,
-and the smallest accuracy gain that could be significant under the paired rule (every discordant item in the
-candidate's favour: b = ⌈log2(1/alpha)⌉, c = 0).
+The run also records the validation split's noise floor (degaml.stats.noise_floor).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from degaml.comparison.stats import mcnemar_tail
-from degaml.evaluation.metrics import wilson_interval
+from degaml.stats import mcnemar_tail
 
 RewardRule = Literal["strict", "paired"]
 
@@ -49,23 +45,6 @@ def compare(candidate: Sequence[bool], reference: Sequence[bool], rule: RewardRu
     p = mcnemar_tail(wins, losses)
     better = acc > ref if rule == "strict" else (wins > losses and p < alpha)
     return Comparison(accuracy=acc, reference=ref, wins=wins, losses=losses, p_value=p, reward=int(better))
-
-
-class NoiseFloor(BaseModel):
-    """How large a validation difference must be before it means anything."""
-
-    model_config = ConfigDict(extra="forbid")
-    n: int
-    ci_half_width: float  # of the baseline accuracy's 95% Wilson interval
-    min_significant_gain: float  # smallest gain the paired rule can accept (all discordant items in favour)
-    alpha: float
-
-
-def noise_floor(correct: Sequence[bool], alpha: float) -> NoiseFloor:
-    n = len(correct)
-    lo, hi = wilson_interval(sum(correct), n)
-    need = math.ceil(math.log2(1 / alpha)) if alpha < 1 else 1
-    return NoiseFloor(n=n, ci_half_width=(hi - lo) / 2, min_significant_gain=need / max(1, n), alpha=alpha)
 
 
 def bits(correct: Sequence[bool]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from degaml.controller.rest_em import sft_policy
 from degaml.errors import DegamlError
-from degaml.io import atomic_directory, file_sha256
+from degaml.io import atomic_directory, file_sha256, write_json
 from degaml.specs.meta import MetaSpec
 
 
@@ -81,5 +81,5 @@ def train_from_trajectories(meta: MetaSpec, paths: list[Path], out_dir: Path, ex
             "tasks": sorted({str(r.get("task")) for r in records}), "sft": metrics,
             "adapter_sha256": file_sha256(tmp / "adapter_model.safetensors"),
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        write_json(tmp / "manifest.json", manifest, indent=2)
     return manifest

@@ -10,7 +10,7 @@ API:
     from degaml.data.guard import AccessLog, guard_task_data, scoring
 
     log = AccessLog()
-    task = guard_task_data(load_task_data(spec), log)   # or task.guarded(log); same splits, same order, same values
+    task = guard_task_data(load_task_data(spec), log)   # same splits, same order, same values
     ... run adapt / a ReST^EM E-step / a strategy / a baseline with `task` ...
     log.mark("final scoring")            # a named point in the access sequence (e.g. from an episode's on_event)
     log.test_reads()                     # reads of test items, in order (each an Access)
@@ -30,12 +30,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from degaml.data.example import Example
-
-if TYPE_CHECKING:
-    from degaml.data.splits import TaskData
+from degaml.data.splits import TaskData
 
 LABEL_FIELDS = ("answer", "rationale", "meta")
 _SCORING: ContextVar[bool] = ContextVar("degaml_scoring", default=False)

@@ -12,8 +12,8 @@ One seeded permutation of the pool decides everything: support ← first `num_su
 `num_validation`, train (carved) ← next `num_train`, test ← next `num_test` (default: all the rest). Each split
 keeps permutation order, so `--limit N` takes a fixed random sample.
 
-`TaskData.guarded(log)` gives the same task with every read of the test split and of labels recorded
-(degaml.data.guard: how tests and baselines check that nothing peeks before the final scoring).
+`degaml.data.guard.guard_task_data(task, log)` gives the same task with every read of the test split and of labels
+recorded: how tests check that nothing peeks before the final scoring.
 """
 
 from __future__ import annotations
@@ -22,16 +22,13 @@ import random
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from degaml.data.example import Example
 from degaml.data.provenance import DataProvenance
 from degaml.data.sources import load_chain
 from degaml.errors import DataError
 from degaml.specs.model import DataSource, TaskSpec
-
-if TYPE_CHECKING:
-    from degaml.data.guard import AccessLog
 
 TRAIN_SEED_OFFSET = 1_000_003  # generated train pools use another seed than the evaluation pool
 SplitName = Literal["support", "validation", "test", "train", "all"]
@@ -55,12 +52,6 @@ class TaskData:
         if name == "all":
             return self.pool
         return getattr(self, name)
-
-    def guarded(self, log: AccessLog) -> TaskData:
-        """This task with reads of test items and of labels recorded in `log` (see degaml.data.guard)."""
-        from degaml.data.guard import guard_task_data
-
-        return guard_task_data(self, log)
 
     def fewshot_pool(self) -> tuple[Example, ...]:
         """The examples few-shot prompts are drawn from (spec `fewshot_from`): the train pool or the labelled support."""

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from degaml.errors import ModelLoadError
 from degaml.generator.model import HyperConvGenerator
 from degaml.generator.tokenizer import LoraTokenizer, Slot
-from degaml.io import verify_manifest
+from degaml.io import verify_manifest, write_json
 
 
 @dataclass
@@ -55,7 +55,7 @@ class GeneratorBundle:
         self.tokenizer.save(directory)
         state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(directory / "generator.safetensors"))
-        (directory / "generator.json").write_text(json.dumps(asdict(self.config), indent=2))
+        write_json(directory / "generator.json", asdict(self.config), indent=2)
 
     @classmethod
     def load(cls, directory: Path) -> GeneratorBundle:

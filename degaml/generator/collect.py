@@ -24,7 +24,7 @@ from degaml.data import Example, TaskData
 from degaml.errors import DataError
 from degaml.evaluation import PromptBuilder, evaluate
 from degaml.evaluation.loglikelihood import encode_pair
-from degaml.io import atomic_path
+from degaml.io import atomic_path, write_json
 from degaml.models.heads import answer_nll
 from degaml.models.llm import LoadedModel
 from degaml.specs.meta import CollectionRecipe
@@ -179,7 +179,7 @@ def collect_task(
         "seconds_per_step": seconds / max(1, total - start_step),
         "validation": evaluations,
     }
-    manifest_path.write_text(json.dumps(manifest, indent=2))
+    write_json(manifest_path, manifest, indent=2)
     partial.unlink(missing_ok=True)
     state_file.unlink(missing_ok=True)
     return manifest

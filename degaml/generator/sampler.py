@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from degaml.io import write_json
 from degaml.generator.artifact import GeneratorBundle
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
@@ -65,7 +66,7 @@ class AdapterSampler:
             state = generate_state_dict(self.bundle, self.embedder, prompts, noise=noise, seed=seed)
             require_finite(state, f"generator '{self.name}' produced an adapter that")  # corrupt generator weights
             write_peft_adapter(state, self.bundle, out)
-            (out / "prompts.json").write_text(json.dumps(list(prompts)))
+            write_json(out / "prompts.json", list(prompts), indent=None)
         return out
 
     @torch.inference_mode()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import safe_open
+from degaml.io import write_json
 
 
 class TrajectoryFile(Sequence):
@@ -119,7 +120,7 @@ class TaskShard:
         pooled = torch.stack([pooled_embedding(torch.from_numpy(np.array(e))) for e in embeddings])
         np.save(tmp / "pooled.npy", pooled.numpy(), allow_pickle=False)
         del embeddings
-        (tmp / "fingerprint.json").write_text(json.dumps(fingerprint))
+        write_json(tmp / "fingerprint.json", fingerprint, indent=None)
         shutil.rmtree(directory, ignore_errors=True)
         tmp.rename(directory)
         return cls(directory)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+from degaml.io import write_json
 
 _LAYER = re.compile(r"\.layers\.(\d+)\.")
 
@@ -166,7 +167,7 @@ class LoraTokenizer:
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"rank": self.rank, "chunk": self.chunk, "slots": [asdict(s) for s in self.slots]}
-        (directory / "tokenizer.json").write_text(json.dumps(meta))
+        write_json(directory / "tokenizer.json", meta, indent=None)
         save_file({"stats": self.stats.contiguous()}, str(directory / "tokenizer_stats.safetensors"))
 
     @classmethod

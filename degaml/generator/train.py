@@ -35,7 +35,7 @@ from degaml.generator.generate import sample_prompt_batch
 from degaml.generator.reconstruction import in_training_reconstruction, masked_mse
 from degaml.generator.shards import TaskShard
 from degaml.generator.tokenizer import LoraTokenizer
-from degaml.io import atomic_path
+from degaml.io import atomic_path, write_json
 from degaml.specs.meta import CollectionRecipe, GeneratorRecipe
 
 PROMPT_BATCHES_PER_TASK = 40
@@ -188,7 +188,7 @@ def train_generator(
     config.meta = {"metrics": metrics, "recipe": recipe.model_dump(), "collection": collection.model_dump()}
     if rank == 0:
         bundle.save(out_dir)
-        (out_dir / "train_history.json").write_text(json.dumps(history))
+        write_json(out_dir / "train_history.json", history, indent=None)
         state_path.unlink(missing_ok=True)
         weights_path.unlink(missing_ok=True)
     if accelerator is not None:

@@ -13,12 +13,14 @@ torch version and the shapes, so the ~3 s probe runs once per machine and config
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 
 import torch
 from pydantic import BaseModel
+
+from degaml.io import write_json
+from degaml.models.cache import cache_root
 
 PROBE_FORMAT = 1
 MIN_SPEEDUP = 1.3  # bf16 must be this much faster at both shapes (below that, fp32's accuracy wins)
@@ -109,8 +111,6 @@ def _probe(hidden: int, intermediate: int, reps: int) -> DtypeProbe:
 
 
 def probe_cache_path(hidden: int, intermediate: int) -> Path:
-    from degaml.models.llm import cache_root  # lazy: llm imports this module's caller
-
     return cache_root() / "dtype_probe" / f"{probe_key(hidden, intermediate)}.json"
 
 
@@ -131,8 +131,5 @@ def cpu_probe(hidden: int, intermediate: int) -> DtypeProbe:
         return probe
     probe = run_probe(hidden, intermediate)
     path = probe_cache_path(hidden, intermediate)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{time.monotonic_ns()}")
-    tmp.write_text(json.dumps(probe.model_dump(), indent=1))
-    tmp.replace(path)
+    write_json(path, probe.model_dump(), indent=1)
     return probe

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 
 from degaml.errors import ModelLoadError
 from degaml.io import atomic_directory
+from degaml.models.cache import cache_root
 from degaml.models.device import DEFAULT_SHAPES, DeviceName, DtypeName, choose_dtype, resolve_device
 from degaml.models.hub import hub_error_message, hub_reachable
 
@@ -54,11 +54,6 @@ class LoadedModel:
     device: torch.device
     dtype: torch.dtype
     dtype_reason: str = ""  # how `dtype` was chosen (for `dtype: auto` on CPU: the probe's measurement)
-
-
-def cache_root() -> Path:
-    """Root of degaml's model cache: $DEGAML_CACHE, else ~/.cache/degaml."""
-    return Path(os.environ.get("DEGAML_CACHE", Path.home() / ".cache" / "degaml"))
 
 
 def embedded_gguf_path() -> Path:

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from degaml.evaluation.latent import generate_with_offsets, score_items_with_offsets
 from degaml.evaluation.prompts import PromptBuilder
-from degaml.evaluation.results import build_result, choice_prediction, generated_prediction
+from degaml.evaluation.result import build_result, choice_prediction, generated_prediction
 from degaml.models.adapters import attached_adapter
 from degaml.models.heads import backbone_and_head
 from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, Timer

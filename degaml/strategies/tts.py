@@ -28,9 +28,8 @@ from typing import Literal
 from pydantic import Field
 
 from degaml.evaluation.confidence import candidate_confidences
-from degaml.evaluation.evaluator import EvalResult, Prediction
+from degaml.evaluation.result import EvalResult, Prediction, build_result, ensemble_choice
 from degaml.evaluation.prompts import PromptBuilder
-from degaml.evaluation.results import argmax, build_result
 from degaml.generator.sampler import AdapterSampler
 from degaml.models.adapters import attached_adapter
 from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, StrategyError, Timer
@@ -85,22 +84,13 @@ def draw_distinct_batches(sampler: AdapterSampler, pool: Sequence[str], k: int, 
 
 def _combine_choice(method: str, preds: Sequence[Prediction], metric: str) -> Prediction:
     """One multiple-choice question's combined prediction under `metric` ("acc" or "acc_norm") by an ensemble rule."""
-    rows = [p.scores_norm if metric == "acc_norm" else p.scores for p in preds]  # K × (choices,)
-    first = preds[0]
     if method == "sum_logprobs":
-        chosen, _ = pick_sum_logprobs(rows)
-        raw = [sum(col) for col in zip(*(p.scores for p in preds))]
-        norm = [sum(col) for col in zip(*(p.scores_norm for p in preds))]
-        return Prediction(first.id, chosen, first.gold, chosen == first.gold, raw, norm)
+        return ensemble_choice(preds, metric)
+    rows = [p.scores_norm if metric == "acc_norm" else p.scores for p in preds]  # K × (choices,)
     picks = [softmax_confidence(r) for r in rows]
     answers, confs = [a for a, _ in picks], [c for _, c in picks]
-    return _routed_choice(preds[(pick_max_confidence if method == "max_confidence" else pick_majority)(answers, confs)], metric)
-
-
-def _routed_choice(src: Prediction, metric: str) -> Prediction:
-    """The prediction of the adapter kept for a multiple-choice question, under `metric`."""
-    chosen = argmax(src.scores_norm if metric == "acc_norm" else src.scores)
-    return Prediction(src.id, chosen, src.gold, chosen == src.gold, src.scores, src.scores_norm)
+    kept = preds[(pick_max_confidence if method == "max_confidence" else pick_majority)(answers, confs)]
+    return ensemble_choice([kept], metric)  # the kept adapter's own prediction under `metric`
 
 
 def _generated_pick(method: str, preds: Sequence[Prediction], fmt: str, confs: Sequence[float],
@@ -179,7 +169,7 @@ def run_tts(params: TTSParams, ctx: StrategyContext, split: ScoredSplit) -> Outc
         log.append("routed questions per adapter: " + ", ".join(str(routes.count(k)) for k in range(k_total)))
         routed, tokens_total = _score_routed(ctx, split, examples, batches, routes, log)
         if spec.format == "multiple_choice":
-            return _outcome(params, ctx, split, *_both_metrics(spec.metric, lambda m: [_routed_choice(p, m) for p in routed]),
+            return _outcome(params, ctx, split, *_both_metrics(spec.metric, lambda m: [ensemble_choice([p], m) for p in routed]),
                             timer, tokens_total, None, log)
         return _outcome(params, ctx, split, routed, None, None, timer, tokens_total, None, log)
     adapters, runs = [], []

@@ -25,7 +25,8 @@ def test_baseline_writes_the_protocol_fields(tiny_model_dir, tmp_path):
     record = json.loads(out.read_text())
     for key in ("method", "task", "validation", "test", "labelled_items", "seconds"):
         assert key in record
-    assert set(record["test"]) == {"accuracy", "ci95", "n"} and record["labelled_items"] == 5
+    assert set(record["test"]) == {"accuracy", "ci95", "n", "answers"} and record["labelled_items"] == 5
+    assert 0 <= record["test"]["answers"]["collapse_rate"] <= 1  # the answer metrics a prior shift cannot fool
     assert record["info"]["steps"] == 1
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert len(rows) == record["test"]["n"] and sum(r["correct"] for r in rows) / len(rows) == pytest.approx(record["test"]["accuracy"])

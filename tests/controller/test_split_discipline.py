@@ -19,7 +19,7 @@ from degaml.controller.episode import Runtime
 from degaml.controller.outcome_cache import OutcomeCache
 from degaml.controller.policy import Decision
 from degaml.data import load_task_data
-from degaml.data.guard import AccessLog
+from degaml.data.guard import AccessLog, guard_task_data
 from degaml.generator.sampler import AdapterSampler
 from degaml.specs.meta import PolicyRecipe
 from degaml.strategies.base import StrategyContext
@@ -68,7 +68,7 @@ def test_an_episode_reads_test_only_in_the_final_scoring_and_labels_only_in_the_
     store = create_run(tmp_path / "spec.yaml", [], tmp_path / "run")
     _, spec = open_run(store.run_dir)
     log = AccessLog()
-    task = load_task_data(spec).guarded(log)
+    task = guard_task_data(load_task_data(spec), log)
     sampler = AdapterSampler.load(tiny_generator_dir, store.run_dir / "adapters", encoder=tiny_encoder)
     runtime = Runtime(StrategyContext(tiny_loaded, spec, task, sampler, store.run_dir / "work", seed=spec.seed),
                       ScriptedPolicy(spec.seed))
@@ -95,7 +95,7 @@ def test_a_rest_em_e_step_never_reads_test_items_or_labels_outside_the_evaluator
 
     spec = spec_from_dict(_spec_dict("multiple_choice", tmp_path, tiny_model_dir, tiny_generator_dir))
     log = AccessLog()
-    monkeypatch.setattr(rest_em, "load_task_data", lambda s, on_skip=None: load_task_data(s).guarded(log))
+    monkeypatch.setattr(rest_em, "load_task_data", lambda s, on_skip=None: guard_task_data(load_task_data(s), log))
     sampler = AdapterSampler.load(tiny_generator_dir, tmp_path / "adapters", encoder=tiny_encoder)
     recipe = PolicyRecipe(episodes_per_task=1, steps_per_episode=2, samples_per_state=2, validation_items=8)
     ctx = rest_em.task_context(tiny_loaded, spec, sampler, recipe, tmp_path / "work")
@@ -112,7 +112,7 @@ def test_strategy_run_on_validation_never_reads_test_items_or_labels_outside_the
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec_dict))
     log = AccessLog()
     real = data_pkg.load_task_data
-    monkeypatch.setattr(data_pkg, "load_task_data", lambda s, on_skip=None: real(s, on_skip).guarded(log))
+    monkeypatch.setattr(data_pkg, "load_task_data", lambda s, on_skip=None: guard_task_data(real(s, on_skip), log))
     with pytest.raises(SystemExit) as info:
         main(["strategy", "run", str(tmp_path / "spec.yaml"), "--action", json.dumps(action["strategy"]),
               "--split", "validation", "--work-dir", str(tmp_path / "work")])
@@ -126,7 +126,7 @@ def test_the_guard_catches_a_strategy_that_peeks(mc_context, monkeypatch):
     from degaml.strategies.registry import RUNNERS, Action, run_strategy
 
     log = AccessLog()
-    ctx = StrategyContext(mc_context.loaded, mc_context.spec, mc_context.task.guarded(log), mc_context.sampler,
+    ctx = StrategyContext(mc_context.loaded, mc_context.spec, guard_task_data(mc_context.task, log), mc_context.sampler,
                           mc_context.work_dir, seed=0)
     real = RUNNERS["lora_mix"]
 

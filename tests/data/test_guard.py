@@ -8,7 +8,7 @@ import pytest
 
 from degaml.data import load_task_data
 from degaml.data.example import Example
-from degaml.data.guard import AccessLog, GuardedExample, scoring
+from degaml.data.guard import AccessLog, GuardedExample, guard_task_data, scoring
 from degaml.evaluation.prompts import PromptBuilder
 from degaml.specs import spec_from_dict
 from tests.conftest import mc_spec_dict, numeric_spec_dict
@@ -21,7 +21,7 @@ def task(mc_file):
 
 def test_guarded_data_is_the_same_data(task):
     log = AccessLog()
-    guarded = task.guarded(log)
+    guarded = guard_task_data(task, log)
     fields = lambda ex: (ex.id, ex.question, ex.choices, ex.answer, ex.rationale, ex.meta)  # noqa: E731
     for split in ("validation", "test", "train", "support", "all"):
         assert [fields(ex) for ex in guarded.split(split)] == [fields(ex) for ex in task.split(split)]
@@ -32,7 +32,7 @@ def test_guarded_data_is_the_same_data(task):
 
 def test_test_items_record_every_read_and_labels_record_everywhere(task):
     log = AccessLog()
-    guarded = task.guarded(log)
+    guarded = guard_task_data(task, log)
     _ = guarded.validation[0].question, guarded.validation[0].choices, len(guarded.test)
     assert log.accesses == []  # validation inputs are free; counting a split is not reading it
     _ = guarded.test[0].question
@@ -48,7 +48,7 @@ def test_test_items_record_every_read_and_labels_record_everywhere(task):
 
 def test_pool_items_outside_the_splits_guard_their_labels(task):
     log = AccessLog()
-    guarded = task.guarded(log)
+    guarded = guard_task_data(task, log)
     handed_out = {id(ex) for ex in guarded.validation + guarded.test + guarded.train}
     leftovers = [ex for ex in guarded.pool if id(ex) not in handed_out]
     assert leftovers  # the support items' labelled originals
@@ -58,7 +58,7 @@ def test_pool_items_outside_the_splits_guard_their_labels(task):
 
 def test_marks_order_the_accesses(task):
     log = AccessLog()
-    guarded = task.guarded(log)
+    guarded = guard_task_data(task, log)
     _ = guarded.test[0].id
     log.mark("final")
     _ = guarded.test[1].id
@@ -68,7 +68,7 @@ def test_marks_order_the_accesses(task):
 def test_unlabeled_copy_and_prompts_do_not_touch_labels(mc_file):
     spec = spec_from_dict(mc_spec_dict(mc_file, num_train=5))
     log = AccessLog()
-    guarded = load_task_data(spec).guarded(log)
+    guarded = guard_task_data(load_task_data(spec), log)
     ex = guarded.validation[0]
     assert type(ex.unlabeled()) is Example and ex.unlabeled().answer is None
     PromptBuilder(spec).choice_pairs(ex)  # the default templates never use the answer
@@ -78,7 +78,7 @@ def test_unlabeled_copy_and_prompts_do_not_touch_labels(mc_file):
 def test_a_template_that_shows_the_label_is_caught(mc_file):
     spec = spec_from_dict(mc_spec_dict(mc_file, doc_to_text="Q: {{question}} (hint: {{answer}})\nA:"))
     log = AccessLog()
-    guarded = load_task_data(spec).guarded(log)
+    guarded = guard_task_data(load_task_data(spec), log)
     text = PromptBuilder(spec).context(guarded.validation[0])
     assert f"(hint: {load_task_data(spec).validation[0].answer})" in text
     assert [(a.split, a.field, a.scoring) for a in log.accesses] == [("validation", "answer", False)]
@@ -86,7 +86,7 @@ def test_a_template_that_shows_the_label_is_caught(mc_file):
 
 def test_replace_keeps_the_guard(numeric_file):
     log = AccessLog()
-    guarded = load_task_data(spec_from_dict(numeric_spec_dict(numeric_file))).guarded(log)
+    guarded = guard_task_data(load_task_data(spec_from_dict(numeric_spec_dict(numeric_file))), log)
     cut = dataclasses.replace(guarded, validation=guarded.validation[:3])  # what ReST^EM does
     _ = cut.validation[0].answer
     assert len(log.accesses) == 1

@@ -9,9 +9,9 @@ import torch
 
 from degaml.data.example import Example
 from degaml.evaluation.confidence import candidate_confidences
-from degaml.evaluation.evaluator import Prediction
+from degaml.evaluation.result import Prediction
 from degaml.evaluation.loglikelihood import encode_pair
-from degaml.evaluation.results import build_result, choice_prediction
+from degaml.evaluation.result import build_result, choice_prediction
 from degaml.specs import spec_from_dict
 from tests.conftest import mc_rows, mc_spec_dict, numeric_rows, numeric_spec_dict, write_jsonl
 

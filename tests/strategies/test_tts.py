@@ -8,9 +8,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from degaml.evaluation.evaluator import Prediction
+from degaml.evaluation.result import Prediction, ensemble_choice
 from degaml.strategies.base import StrategyError
-from degaml.strategies.tts import (TTSParams, _combine_choice, _generated_pick, _routed_choice, draw_distinct_batches,
+from degaml.strategies.tts import (TTSParams, _combine_choice, _generated_pick, draw_distinct_batches,
                                    run_tts, unlabeled_pool)
 from degaml.strategies.tts_combine import (answer_key, pick_majority, pick_max_confidence, pick_sum_logprobs,
                                            route_avg_prompt_embed, route_avg_sim_score, softmax_confidence)
@@ -105,7 +105,7 @@ def _pred(scores, gold=0, output=None, answer=None):
 def test_combining_identical_adapters_equals_one_adapter(method):
     single = _pred([-2.0, -0.5, -1.0], gold=1)
     for metric in ("acc", "acc_norm"):
-        combined = _routed_choice(single, metric) if method.startswith("avg") else _combine_choice(method, [single] * 3, metric)
+        combined = ensemble_choice([single], metric) if method.startswith("avg") else _combine_choice(method, [single] * 3, metric)
         assert combined.prediction == 1 and combined.correct
     gen = Prediction("n", "4", "4", True, output=" 4")
     assert _generated_pick(method, [gen] * 3, "numeric", [-0.3] * 3, [[-0.3]] * 3, [" 4"]) in (0, 1, 2)
@@ -179,7 +179,7 @@ def test_router_scores_each_question_with_its_routed_adapter_only(mc_context, me
     batches, routes = _routes(mc_context, method, 3)
     assert f"routed questions per adapter: {', '.join(str(routes.count(k)) for k in range(3))}" in out.log
     singles = [mc_context.evaluate("validation", mc_context.sampler.adapter_for(b)) for _, b in batches]  # former path
-    former = {m: [_routed_choice(singles[k].predictions[i], m) for i, k in enumerate(routes)] for m in ("acc", "acc_norm")}
+    former = {m: [ensemble_choice([singles[k].predictions[i]], m) for i, k in enumerate(routes)] for m in ("acc", "acc_norm")}
     for pred, old in zip(out.result.predictions, former[mc_context.spec.metric]):
         assert (pred.id, pred.prediction, pred.correct) == (old.id, old.prediction, old.correct)
         assert pred.scores == pytest.approx(old.scores, abs=1e-5) and pred.scores_norm == pytest.approx(old.scores_norm, abs=1e-5)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from degaml.evaluation import wilson_interval
+from degaml.stats import wilson_interval
 
 
 def test_wilson_known_values():
