@@ -23,6 +23,8 @@ FAMILIES = {  # the action union's families (tests/cli check this against degaml
     "lora_mix": "two-subspace LoRA mixing",
     "slot": "SLOT: per-sample latent optimisation",
     "support_sft": "supervised LoRA steps on the labelled support items",
+    "calibrate": "correct the answer prior at scoring time (multiple choice)",
+    "fewshot": "in-context demonstrations from the labelled support",
 }
 RUN_HELP = ("Run one adaptation strategy on the generated adapter and score it.\n\n\b\nFamilies (--action '{\"family\": ...}'):\n"
             + "\n".join(f"  {name:<9} {what}" for name, what in FAMILIES.items())

@@ -5,14 +5,14 @@ this class, so the policy is trained on exactly the states it sees at inference.
 
 A *configuration* is what the current accepted state is made of:
     adapter     the adapter predictions start from (θ₀, or one refined by earlier accepted steps)
-    predictor   an accepted prediction-time action (tts, slot) applied on top of `adapter`, or None
+    predictor   an accepted prediction-time action (tts, slot, calibrate, fewshot) applied on top of `adapter`, or None
     chain       the accepted steps that built it, in order (θ_{t+1} = θ_t + a_t)
 
 An action a_t applied to configuration c_t gives a candidate c':
     weight family (ttt, lora_mix, support_sft): adapter' = a_t(c_t.adapter); c' = (adapter', c_t.predictor),
-        scored by re-running c_t's predictor on adapter' when it is a slot (a tts ensemble does not depend on the
-        adapter, so a refined adapter replaces it: c' = (adapter', None));
-    prediction family (tts, slot): c' = (c_t.adapter, a_t), scored by running a_t on c_t.adapter.
+        scored by re-running c_t's predictor on adapter' when it depends on the adapter (slot, calibrate, fewshot;
+        a tts ensemble does not, so a refined adapter replaces it: c' = (adapter', None));
+    prediction family (tts, slot, calibrate, fewshot): c' = (c_t.adapter, a_t), scored by running a_t on c_t.adapter.
 The candidate is kept (c_{t+1} = c') iff its reward is 1 (`controller.reward`: strict, or a paired test on the same
 validation items); a weight step that failed and reverted yields no candidate (reward 0).
 At the end the accepted chain is replayed on the test split, in order, once.
@@ -83,11 +83,14 @@ class Transition:
 
 
 def next_predictor(predictor: dict[str, Any] | None, action: dict[str, Any], weight: bool) -> dict[str, Any] | None:
-    """The predictor after `action`: a prediction-time action becomes it; a weight action keeps a slot predictor
-    (re-run on the new adapter) and drops a tts ensemble (which ignores the adapter)."""
+    """The predictor after `action`: a prediction-time action becomes it; a weight action keeps a predictor that
+    depends on the adapter (slot, calibrate, fewshot: re-run on the new adapter) and drops a tts ensemble (which
+    ignores the adapter)."""
+    from degaml.strategies.registry import ADAPTER_PREDICTORS
+
     if not weight:
         return action
-    return predictor if predictor is not None and predictor["strategy"]["family"] == "slot" else None
+    return predictor if predictor is not None and predictor["strategy"]["family"] in ADAPTER_PREDICTORS else None
 
 
 def correctness(result: EvalResult) -> list[bool]:
@@ -124,7 +127,7 @@ class Rollout:
         if family not in WEIGHT_FAMILIES or not first.ok or first.artifact is None:
             return first, None
         predictor = config.predictor
-        if predictor is not None and predictor["strategy"]["family"] == "slot":
+        if predictor is not None and next_predictor(predictor, action, True) is not None:
             return first, self._run(predictor, str(first.artifact), split, work / "predictor")
         return first, None
 

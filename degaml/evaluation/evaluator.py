@@ -83,10 +83,11 @@ def evaluate(
     fewshot_pool: Sequence[Example] = (),
     adapter: str | Path | None = None,
     progress: ProgressFn | None = None,
+    select_demos: Callable[[Example], list[Example]] | None = None,
 ) -> EvalResult:
     """Score `examples` (labelled) and return accuracy with a Wilson 95% CI, answer metrics, speed, and per-item
     predictions."""
-    builder = PromptBuilder(spec, fewshot_pool)
+    builder = PromptBuilder(spec, fewshot_pool, select_demos)
     counter = _Counter(progress)
     start = time.perf_counter()
     with attached_adapter(loaded.model, adapter) as model:

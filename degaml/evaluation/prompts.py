@@ -8,7 +8,7 @@ itself uses `choice` (WinoGrande's partial scoring) the context varies per choic
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jinja2
 from jinja2 import meta
@@ -28,7 +28,8 @@ def _uses_variable(template: str, name: str) -> bool:
 class PromptBuilder:
     """Turns examples into model inputs following one spec's templates and few-shot settings."""
 
-    def __init__(self, spec: TaskSpec, fewshot_pool: Sequence[Example] = ()) -> None:
+    def __init__(self, spec: TaskSpec, fewshot_pool: Sequence[Example] = (),
+                 select_demos: Callable[[Example], list[Example]] | None = None) -> None:
         if spec.num_fewshot and len(fewshot_pool) < spec.num_fewshot:
             raise DataError(
                 f"task '{spec.task}': num_fewshot {spec.num_fewshot} needs a train pool of at least that size "
@@ -36,6 +37,7 @@ class PromptBuilder:
             )
         self.spec = spec
         self.fewshot_pool = list(fewshot_pool)
+        self.select_demos = select_demos  # an item's demonstrations chosen otherwise (e.g. nearest by embedding)
         self._text = _ENV.from_string(spec.doc_to_text)
         self._target = _ENV.from_string(spec.doc_to_target)
         self._fewshot_target = _ENV.from_string(spec.fewshot_target)
@@ -48,9 +50,12 @@ class PromptBuilder:
             raise DataError(f"task '{self.spec.task}': item {example.id}: template error: {exc}") from None
 
     def fewshot_examples(self, example: Example) -> list[Example]:
-        """`num_fewshot` train items for this example, seeded by (spec seed, example id), never the item itself."""
+        """`num_fewshot` pool items for this example, seeded by (spec seed, example id), never the item itself (or
+        what `select_demos` picks)."""
         if not self.spec.num_fewshot:
             return []
+        if self.select_demos is not None:
+            return self.select_demos(example)
         rng = random.Random(f"{self.spec.seed}:{example.id}")
         candidates = [ex for ex in self.fewshot_pool if ex.question != example.question]
         return rng.sample(candidates, self.spec.num_fewshot)

@@ -89,6 +89,12 @@ def ensemble_choice(preds: Sequence[Prediction], metric: str) -> Prediction:
     return Prediction(first.id, chosen, first.gold, chosen == first.gold, raw, norm)
 
 
+def rescored_choice(src: Prediction, scores: Sequence[float]) -> Prediction:
+    """`src` predicted again from new per-choice scores (a calibrated score; acc and acc_norm both use them)."""
+    chosen = argmax(list(scores))
+    return Prediction(src.id, chosen, src.gold, chosen == src.gold, list(scores), list(scores))
+
+
 def generated_prediction(example: Example, text: str, spec: TaskSpec) -> Prediction:
     """A generative Prediction: the spec's answer filter on `text`, compared with the gold answer."""
     answer = apply_filter(text, spec.answer_filter, spec.format)

@@ -91,9 +91,11 @@ class StrategyContext:
         return [ex.question for ex in self.task.split(split)]
 
     def evaluate(self, split: ScoredSplit, adapter: Path | None, examples: Sequence[Example] | None = None,
-                 label: str | None = None) -> EvalResult:
-        """Score the base model + `adapter` on `split` (or the given subset of it); with `progress` set, reports
-        `<label or current phase> · <split> done/total` as the items are scored."""
+                 label: str | None = None, spec: TaskSpec | None = None, fewshot_pool: Sequence[Example] | None = None,
+                 select_demos: Callable[[Example], list[Example]] | None = None) -> EvalResult:
+        """Score the base model + `adapter` on `split` (or the given subset of it; with another `spec`, few-shot pool
+        or demonstration selector where given); with `progress` set, reports `<label or current phase> · <split>
+        done/total` as the items are scored."""
         items = self.examples(split) if examples is None else examples
         advance = None
         if self.progress is not None and items:
@@ -104,7 +106,9 @@ class StrategyContext:
                 self.progress(f"{what} {int(min(done[0], total))}/{total}", min(1.0, done[0] / total))  # type: ignore[misc]
 
             self.progress(f"{what} 0/{total}", 0.0)
-        return evaluate(self.loaded, self.spec, items, split, fewshot_pool=self.task.fewshot_pool(), adapter=adapter, progress=advance)
+        pool = self.task.fewshot_pool() if fewshot_pool is None else fewshot_pool
+        return evaluate(self.loaded, spec or self.spec, items, split, fewshot_pool=pool, adapter=adapter,
+                        progress=advance, select_demos=select_demos)
 
     def report(self, what: str, fraction: float) -> None:
         self._phase = what

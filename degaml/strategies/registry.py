@@ -6,7 +6,8 @@ anything else propagates (see `strategies.base`) — an I/O failure hidden in a 
 while saving) is re-raised as the OSError it is, so the run stops with one line and `--resume` retries the step.
 
 Families that produce a new adapter from the current one (`WEIGHT_FAMILIES`) compose in a cumulative episode;
-prediction-time families (`PREDICTION_FAMILIES`) change how the current adapter predicts.
+prediction-time families (`PREDICTION_FAMILIES`) change how the current adapter predicts; those that depend on the
+adapter (`ADAPTER_PREDICTORS`) are re-run when a later step refines it, a tts ensemble (over generated adapters) is not.
 """
 
 from __future__ import annotations
@@ -17,16 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from degaml.io import as_os_error
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, StrategyError, Timer
+from degaml.strategies.calibrate import CalibrateParams, run_calibrate
+from degaml.strategies.fewshot import FewshotParams, run_fewshot
 from degaml.strategies.mixing import MixingParams, run_mixing
 from degaml.strategies.slot import SlotParams, run_slot
 from degaml.strategies.support_sft import SupportSFTParams, run_support_sft
 from degaml.strategies.ttt import TTTParams, run_ttt
 from degaml.strategies.tts import TTSParams, run_tts
 
-StrategyParams = Annotated[Union[TTTParams, TTSParams, MixingParams, SlotParams, SupportSFTParams], Field(discriminator="family")]
-RUNNERS = {"ttt": run_ttt, "tts": run_tts, "lora_mix": run_mixing, "slot": run_slot, "support_sft": run_support_sft}
+StrategyParams = Annotated[Union[TTTParams, TTSParams, MixingParams, SlotParams, SupportSFTParams, CalibrateParams,
+                                 FewshotParams], Field(discriminator="family")]
+RUNNERS = {"ttt": run_ttt, "tts": run_tts, "lora_mix": run_mixing, "slot": run_slot, "support_sft": run_support_sft,
+           "calibrate": run_calibrate, "fewshot": run_fewshot}
 WEIGHT_FAMILIES = frozenset({"ttt", "lora_mix", "support_sft"})  # new adapter from the current one
-PREDICTION_FAMILIES = frozenset({"tts", "slot"})  # how the current adapter predicts
+PREDICTION_FAMILIES = frozenset({"tts", "slot", "calibrate", "fewshot"})  # how the current adapter predicts
+ADAPTER_PREDICTORS = frozenset({"slot", "calibrate", "fewshot"})  # predictors re-run on a refined adapter (not tts)
 FAMILIES: tuple[str, ...] = tuple(RUNNERS)
 
 

@@ -63,3 +63,22 @@ def test_gsm8k_falls_back_to_reasoning_gym_without_shared_data(monkeypatch, tmp_
     data = load_task_data(spec, on_skip=lambda _: None)
     assert data.source.source == "reasoning_gym:gsm_symbolic"
     assert data.train and not {e.question for e in data.train} & {e.question for e in data.pool}
+
+
+HELD_OUT_MC = REPO / "specs" / "heldout" / "mc_tasks.yaml"
+
+
+@pytest.mark.parametrize("meta_path", sorted((REPO / "specs" / "meta").glob("*.yaml")), ids=lambda p: p.stem)
+def test_held_out_multiple_choice_tasks_never_reach_meta_training(meta_path):
+    from degaml.generator.pipeline import included_tasks
+    from degaml.specs import load_meta_spec
+
+    held = [spec for _, spec in included_tasks(load_meta_spec(HELD_OUT_MC), [])]
+    assert {s.task for s in held} == {"sciq", "openbookqa", "commonsenseqa"}
+    held_files = {src.target for s in held for src in [*s.dataset, *(s.train_dataset or [])]}
+    assert all(f.split("/")[0] in {"sciq", "openbookqa", "commonsenseqa"} for f in held_files)
+    for _, spec in included_tasks(load_meta_spec(meta_path), []):
+        assert spec.task not in {s.task for s in held}
+        used = {src.target for src in [*spec.dataset, *(spec.train_dataset or [])]}
+        assert not used & held_files, f"{meta_path.name}: {spec.task} reads held-out data {used & held_files}"
+        assert not any(u.split("/")[0] in {"sciq", "openbookqa", "commonsenseqa"} for u in used if "/" in u)
