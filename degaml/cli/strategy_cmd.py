@@ -23,6 +23,7 @@ FAMILIES = {  # the action union's families (tests/cli check this against degaml
     "lora_mix": "two-subspace LoRA mixing",
     "slot": "SLOT: per-sample latent optimisation",
     "support_sft": "supervised LoRA steps on the labelled support items",
+    "tfew": "T-Few-style rank-classification training on the labelled support",
     "calibrate": "correct the answer prior at scoring time (multiple choice)",
     "fewshot": "in-context demonstrations from the labelled support",
 }

@@ -29,6 +29,21 @@ def backbone_and_head(model: torch.nn.Module) -> tuple[torch.nn.Module, torch.nn
     return backbone, head
 
 
+def labelled_logprobs(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p(target) at each labelled position (N,), the row (B index) of each (N,)), the head applied there only.
+
+    input_ids, attention_mask, labels: (B, T); labels[b, t] is the target of position t (predicted at t - 1).
+    """
+    backbone, head = backbone_and_head(model)
+    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state  # (B, T, d)
+    targets = labels[:, 1:]  # (B, T-1)
+    keep = targets != -100  # (B, T-1)
+    logits = head(hidden[:, :-1][keep]).float()  # (N, V)
+    logp = torch.log_softmax(logits, dim=-1).gather(1, targets[keep].unsqueeze(1)).squeeze(1)  # (N,)
+    return logp, keep.nonzero()[:, 0]
+
+
 def answer_nll(model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                labels: torch.Tensor) -> torch.Tensor:
     """Mean next-token NLL over the positions whose label is not -100 (HF's shifted `labels=` loss), a scalar.

@@ -140,6 +140,7 @@ class Outcome:
             "accuracy": self.accuracy,
             "ci95": list(self.result.ci95) if self.result else None,
             "n": self.result.n if self.result else 0,
+            "answers": self.result.answers.model_dump() if self.result and self.result.answers else None,
             "artifact": str(self.artifact) if self.artifact else None,
             "seconds": self.seconds,
             "tokens": self.tokens,

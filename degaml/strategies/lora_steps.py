@@ -1,4 +1,5 @@
-"""Gradient steps on an existing LoRA adapter — the one training loop of the weight-space strategies (TTT, support SFT).
+"""Gradient steps on an existing LoRA adapter — the one training loop of the weight-space strategies (TTT, support SFT,
+T-Few-style rank classification).
 
     adapter dir ──PeftModel.from_pretrained(is_trainable)──▶ AdamW × steps on loss(batch_t) ──▶ saved PEFT adapter
 
@@ -14,6 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,8 +40,10 @@ def batch_loss(model: torch.nn.Module, batch: TrainingBatch, device: torch.devic
 
 
 def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_for_step: Callable[[int], TrainingBatch],
-                     steps: int, learning_rate: float, seed: int, report: Callable[[int], None] | None = None) -> StepsResult:
-    """`steps` AdamW steps on `adapter`'s LoRA weights; the result is saved (atomically) to `out_dir` unless it failed."""
+                     steps: int, learning_rate: float, seed: int, report: Callable[[int], None] | None = None,
+                     loss_fn: Callable[[torch.nn.Module, Any, torch.device], torch.Tensor] = batch_loss) -> StepsResult:
+    """`steps` AdamW steps on `adapter`'s LoRA weights minimising `loss_fn(model, batch, device)` (the answer tokens'
+    NLL by default); the result is saved (atomically) to `out_dir` unless it failed."""
     from peft import PeftModel
 
     base = loaded.model
@@ -56,7 +60,7 @@ def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_fo
             peft_model.train()
             for step in range(1, steps + 1):
                 batch = batch_for_step(step - 1)
-                loss = batch_loss(peft_model, batch, loaded.device)
+                loss = loss_fn(peft_model, batch, loaded.device)
                 value = float(loss.detach())
                 result.tokens += int(batch.attention_mask.sum())
                 result.losses.append(value)
