@@ -53,6 +53,7 @@ SETTINGS = [
     {"family": "fewshot", "k": 3, "selection": "nearest"},
     {"family": "tfew", "steps": 25, "learning_rate": 3e-4, "batch_size": 4},
     {"family": "tfew", "steps": 50, "learning_rate": 1e-3, "batch_size": 4},
+    {"family": "library_mix", "budget": 40},
 ]
 
 

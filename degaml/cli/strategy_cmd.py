@@ -24,6 +24,7 @@ FAMILIES = {  # the action union's families (tests/cli check this against degaml
     "slot": "SLOT: per-sample latent optimisation",
     "support_sft": "supervised LoRA steps on the labelled support items",
     "tfew": "T-Few-style rank-classification training on the labelled support",
+    "library_mix": "LoraHub composition with the meta-training task LoRAs (adapt.library)",
     "calibrate": "correct the answer prior at scoring time (multiple choice)",
     "fewshot": "in-context demonstrations from the labelled support",
 }

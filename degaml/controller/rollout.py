@@ -9,7 +9,7 @@ A *configuration* is what the current accepted state is made of:
     chain       the accepted steps that built it, in order (θ_{t+1} = θ_t + a_t)
 
 An action a_t applied to configuration c_t gives a candidate c':
-    weight family (ttt, lora_mix, support_sft, tfew): adapter' = a_t(c_t.adapter); c' = (adapter', c_t.predictor),
+    weight family (ttt, lora_mix, support_sft, tfew, library_mix): adapter' = a_t(c_t.adapter); c' = (adapter', c_t.predictor),
         scored by re-running c_t's predictor on adapter' when it depends on the adapter (slot, calibrate, fewshot;
         a tts ensemble does not, so a refined adapter replaces it: c' = (adapter', None));
     prediction family (tts, slot, calibrate, fewshot): c' = (c_t.adapter, a_t), scored by running a_t on c_t.adapter.

@@ -179,3 +179,15 @@ class MetaSpec(StrictModel):
 
     def output_dir(self) -> Path:
         return Path(self.out_dir) if self.out_dir else Path.cwd() / "runs" / "meta" / self.name
+
+    @property
+    def path(self) -> Path | None:
+        """The file this meta spec was read from (None when built in code)."""
+        return self._path
+
+    def leave_one_out(self, task: str, spec_path: Path | None = None) -> list[str]:
+        """Leave-one-out: the meta spec's task whose file stem (or task name) is the target's, if any."""
+        stems = {p.stem for p in self.task_paths()}
+        if spec_path is not None and Path(spec_path).stem in stems:
+            return [Path(spec_path).stem]
+        return [task] if task in stems else []

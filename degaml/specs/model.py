@@ -135,6 +135,8 @@ class AdaptConfig(StrictModel):
                                                 "strictly above the current configuration's (the paper's rule); 'paired' = "
                                                 "better on the same items by a one-sided exact McNemar test at `alpha`")
     alpha: float = Field(0.05, gt=0.0, lt=1.0, description="significance level of the paired reward rule")
+    library: str | None = Field(None, min_length=1, description="meta spec whose collected task LoRAs form the library "
+                                "`library_mix` composes (the target task itself left out); None: no library")
 
 
 def _check_template(value: str) -> str:

@@ -20,6 +20,7 @@ from degaml.io import as_os_error
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, StrategyError, Timer
 from degaml.strategies.calibrate import CalibrateParams, run_calibrate
 from degaml.strategies.fewshot import FewshotParams, run_fewshot
+from degaml.strategies.library_mix import LibraryMixParams, run_library_mix
 from degaml.strategies.mixing import MixingParams, run_mixing
 from degaml.strategies.slot import SlotParams, run_slot
 from degaml.strategies.support_sft import SupportSFTParams, run_support_sft
@@ -28,10 +29,10 @@ from degaml.strategies.ttt import TTTParams, run_ttt
 from degaml.strategies.tts import TTSParams, run_tts
 
 StrategyParams = Annotated[Union[TTTParams, TTSParams, MixingParams, SlotParams, SupportSFTParams, TFewParams,
-                                 CalibrateParams, FewshotParams], Field(discriminator="family")]
+                                 LibraryMixParams, CalibrateParams, FewshotParams], Field(discriminator="family")]
 RUNNERS = {"ttt": run_ttt, "tts": run_tts, "lora_mix": run_mixing, "slot": run_slot, "support_sft": run_support_sft,
-           "tfew": run_tfew, "calibrate": run_calibrate, "fewshot": run_fewshot}
-WEIGHT_FAMILIES = frozenset({"ttt", "lora_mix", "support_sft", "tfew"})  # new adapter from the current one
+           "tfew": run_tfew, "library_mix": run_library_mix, "calibrate": run_calibrate, "fewshot": run_fewshot}
+WEIGHT_FAMILIES = frozenset({"ttt", "lora_mix", "support_sft", "tfew", "library_mix"})  # new adapter from the current one
 PREDICTION_FAMILIES = frozenset({"tts", "slot", "calibrate", "fewshot"})  # how the current adapter predicts
 ADAPTER_PREDICTORS = frozenset({"slot", "calibrate", "fewshot"})  # predictors re-run on a refined adapter (not tts)
 FAMILIES: tuple[str, ...] = tuple(RUNNERS)
