@@ -146,3 +146,13 @@ def test_failed_outcomes_are_never_cached_and_reverts_on_test_are_flagged(mc_con
     monkeypatch.setitem(registry.RUNNERS, "support_sft", reverts_on_test)
     outcome, reverted = rollout.replay(kept.candidate, "test", tmp_path / "replay", mc_context.initial_adapter())
     assert reverted and outcome.result.n == len(mc_context.task.test)
+
+
+@pytest.mark.parametrize("family,kept", [("slot", True), ("calibrate", True), ("fewshot", True), ("tts", False)])
+def test_a_weight_step_keeps_only_predictors_that_depend_on_the_adapter(family, kept):
+    from degaml.controller.rollout import next_predictor
+
+    predictor = {"strategy": {"family": family}}
+    weight = {"strategy": {"family": "tfew"}}
+    assert (next_predictor(predictor, weight, weight=True) == predictor) is kept
+    assert next_predictor(predictor, {"strategy": {"family": "calibrate"}}, weight=False)["strategy"]["family"] == "calibrate"
