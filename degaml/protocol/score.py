@@ -1,82 +1,24 @@
-"""The comparison protocol: what every method may read of a target task, and the one final scoring.
-
-For a target task the spec's seeded partition (degaml.data.splits) gives:
-- support: `num_support` items (20 by default) WITH their labels — the labelled budget every method may fit on;
-- validation: labelled, for selection / early stopping / rewards;
-- test: read exactly once, by `final_score`, after the method has produced its predictor.
-
-`ProtocolTask` is the only view of the target a method receives. Its `test` attribute raises `ProtocolError`
-until `final_score` releases it, and every read is recorded in `test_reads` (tests prove it stays 0 while a method
-fits). Few-shot prompt examples (if the spec asks for any) come from the labelled support, never from the task's
-train pool: the target's train pool is outside the budget.
-"""
+"""Scoring under the target-task protocol: a predictor (the base model + adapters, a constant answer, or a method's
+own scorer) on validation, and the single read of the test split (`final_score`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from degaml.data import Example, TaskData
+from degaml.data import Example
 from degaml.data.guard import scoring
 from degaml.errors import DegamlError
 from degaml.evaluation.answers import is_correct
 from degaml.evaluation.evaluator import evaluate
 from degaml.evaluation.result import Prediction, ensemble_choice
+from degaml.protocol.task import ProtocolTask
 from degaml.specs.model import TaskSpec
 from degaml.stats import AnswerMetrics, answer_metrics, wilson_interval
 
-
-class ProtocolError(RuntimeError):
-    """A method tried to read what the protocol forbids (the test split before final scoring)."""
-
-
-def labelled_support(task: TaskData) -> tuple[Example, ...]:
-    """The support items with their labels (the partition strips them; they are recovered from the pool by id)."""
-    by_id = {ex.id: ex for ex in task.pool}
-    if len(by_id) != len(task.pool):
-        by_key = {(ex.question, ex.choices): ex for ex in task.pool}
-        return tuple(by_key[(ex.question, ex.choices)] for ex in task.support)
-    return tuple(by_id[ex.id] for ex in task.support)
-
-
-@dataclass
-class ProtocolTask:
-    """A target task as methods see it: labelled support + validation; test behind a guard."""
-
-    spec: TaskSpec
-    support: tuple[Example, ...]  # labelled
-    validation: tuple[Example, ...]
-    data_source: str
-    _test: tuple[Example, ...] = field(repr=False, default=())
-    _released: bool = field(default=False, repr=False)
-    test_reads: int = 0
-
-    @classmethod
-    def from_task(cls, task: TaskData) -> ProtocolTask:
-        return cls(task.spec, labelled_support(task), task.validation, task.source.source, _test=task.test)
-
-    @property
-    def task(self) -> str:
-        return self.spec.task
-
-    @property
-    def fewshot_pool(self) -> tuple[Example, ...]:
-        return self.support
-
-    def support_prompts(self) -> list[str]:
-        """The support questions without labels (what the generator reads)."""
-        return [ex.question for ex in self.support]
-
-    @property
-    def test(self) -> tuple[Example, ...]:
-        if not self._released:
-            raise ProtocolError(f"task '{self.task}': the test split is read only by final scoring")
-        self.test_reads += 1
-        return self._test
-
-    def labelled_items(self) -> int:
-        return len(self.support)
+TestScorer = Callable[[Sequence[Example]], "SplitScore"]  # a method that scores its own predictor on the released items
 
 
 @dataclass
@@ -138,17 +80,22 @@ def _model_predictions(loaded, spec: TaskSpec, examples, split: str, adapters: l
     return [ensemble_choice([r.predictions[k] for r in results], spec.metric) for k in range(len(examples))]
 
 
-def final_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], constant: int | str | None = None) -> SplitScore:
-    """The single read of the test split: release it, score the predictor, lock it again."""
+def final_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], constant: int | str | None = None,
+                scorer: TestScorer | None = None) -> SplitScore:
+    """The single read of the test split: release it, score the predictor (or hand the items to the method's own
+    `scorer`), lock it again."""
     ptask._released = True
     try:
         items = ptask.test
     finally:
         ptask._released = False
+    if scorer is not None:
+        return scorer(items)
     return score_split(loaded, ptask.spec, items, "test", adapters, ptask.fewshot_pool, constant)
 
 
 def validation_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], limit: int | None = None,
                      constant: int | str | None = None) -> SplitScore:
+    """The predictor on the validation split (its first `limit` items, if given)."""
     items = ptask.validation[:limit] if limit else ptask.validation
     return score_split(loaded, ptask.spec, items, "validation", adapters, ptask.fewshot_pool, constant)
