@@ -24,7 +24,7 @@ METHODS: dict[str, str] = {
 }
 
 
-def method(name: str) -> "Method":
+def method(name: str) -> Method:
     """The module of method `name`."""
     if name not in METHODS:
         raise DegamlError(f"NAME: unknown baseline '{name}' (choose from {', '.join(METHODS)})")
