@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from degaml.baselines.registry import METHODS
+from degaml.baselines.registry import METHODS, is_meta_trained, make_config, method
 from degaml.cli.common import check_writable, console, console_err, write_json, write_jsonl
 from degaml.errors import DegamlError
 
@@ -30,7 +30,6 @@ def baseline_command(
     work_dir: Path | None = typer.Option(None, "--work-dir", help="adapters are written here (default runs/baselines/<task>-<name>)"),
 ) -> None:
     from degaml.baselines.method import RunContext
-    from degaml.baselines.registry import make_config
     from degaml.baselines.runner import run_baseline
     from degaml.data import load_task_data
     from degaml.protocol import ProtocolTask
@@ -67,7 +66,6 @@ def baseline_train_command(
     profile: str = PROFILE,
 ) -> None:
     from degaml.baselines.artifacts import load_meta
-    from degaml.baselines.registry import is_meta_trained, make_config, method
     from degaml.cli.common import progress_bar
     from degaml.generator.pipeline import included_tasks
     from degaml.models import load_llm

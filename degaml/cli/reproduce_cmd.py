@@ -55,7 +55,7 @@ def reproduce_command(
 
 
 def _rekey(out: Path, spec_paths: list[Path], profile: str, meta: Path, spec_set: list[str]) -> None:
-    from degaml.comparison.rekey import rekey
+    from degaml.comparison.rekey import rekey  # imports torch: only when the command runs
 
     report = rekey(out, spec_paths, profile, meta, spec_set)
     for path, why in report.skipped:
