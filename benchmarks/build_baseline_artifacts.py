@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from degaml.baselines.artifacts import MANIFEST_FILE, PRETRAINED, STATE_FILE, artifact_name, is_complete, load_meta
-from degaml.baselines.runner import make_config
+from degaml.baselines.registry import make_config
 from degaml.io import file_sha256, write_json
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from degaml.io import write_json
 from degaml.baselines.majority import answer_counts, majority_answer  # noqa: E402
-from degaml.comparison.protocol import score_split  # noqa: E402
+from degaml.protocol import score_split  # noqa: E402
 from degaml.stats import mcnemar_exact  # noqa: E402
 from degaml.data import load_task_data  # noqa: E402
 from degaml.stats import wilson_interval  # noqa: E402

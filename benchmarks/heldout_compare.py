@@ -55,7 +55,7 @@ def episode(spec_path: Path, arm: str, seed: int, policy: str, overrides: list[s
 
     run_dir = runs / spec_path.stem / f"s{seed}" / arm.replace(":", "-")
     if arm == "policy":  # one run per policy adapter: a re-shipped policy never reads back another's episode
-        from degaml.comparison.cells import policy_sha256
+        from degaml.comparison.keys import policy_sha256
 
         sha = policy_sha256(policy)
         run_dir = run_dir.with_name(f"policy-{sha[:12]}" if sha else "policy-base")
@@ -151,7 +151,7 @@ def main() -> None:
 
 def save(args, task: str, seed: int, rows: dict[str, Any], overrides: list[str]) -> None:
     """Merge this task-seed's rows into the report (other processes may fill other task-seeds)."""
-    from degaml.comparison.cells import policy_sha256
+    from degaml.comparison.keys import policy_sha256
     from degaml.io import write_json
 
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from degaml.baselines.artifacts import exclusion_for, load_meta  # noqa: E402
-from degaml.comparison.protocol import ProtocolTask, final_score, validation_score  # noqa: E402
+from degaml.protocol import ProtocolTask, final_score, validation_score  # noqa: E402
 from degaml.stats import mcnemar_exact  # noqa: E402
 from degaml.data import load_task_data  # noqa: E402
 from degaml.generator.collect import TRAJECTORY_FILE, lora_config  # noqa: E402

@@ -19,11 +19,16 @@ import torch
 from pydantic import Field
 
 from degaml.baselines.artifacts import (artifact_dir, base_manifest, is_complete, load_meta, load_state, meta_tasks,
-                                        resumable_meta_training, sample_episode)
+                                        resumable_meta_training, sample_episode, target_exclusion)
 from degaml.baselines.config import BaselineConfig
 from degaml.baselines.functional import second_order_attention, Params, accumulate_outer_grads, pairs_loss, sgd_inner_loop
 from degaml.baselines.lora import save_adapter, set_lora, trainable_lora
+from degaml.baselines.method import Fitted, RunContext
 from degaml.generator.collect import training_pairs
+from degaml.protocol import ProtocolTask
+
+SEEDED = True
+USES_GENERATOR = False
 
 
 class AbmllConfig(BaselineConfig):
@@ -84,6 +89,9 @@ def task_loss(model, loaded, config: AbmllConfig, q: Params, prior: Params, pair
     return nll + config.beta * kl_diag(m, s, mu, rho) / len(pairs)
 
 
+Config = AbmllConfig
+
+
 def build_prior(loaded, config: AbmllConfig, exclude: list[str], progress=None) -> Path:
     """Meta-train (or reuse) the global prior without the excluded tasks; returns its artifact dir."""
     meta = load_meta(config.meta)
@@ -119,7 +127,7 @@ def build_prior(loaded, config: AbmllConfig, exclude: list[str], progress=None) 
     return out
 
 
-def meta_test(loaded, ptask, config: AbmllConfig, prior_dir: Path, out_dir: Path) -> list[Path]:
+def meta_test(loaded, ptask: ProtocolTask, config: AbmllConfig, prior_dir: Path, out_dir: Path) -> list[Path]:
     """Posterior on the target's labelled support; adapters of `eval_samples` posterior samples (or its mean)."""
     pairs = training_pairs(ptask.spec, list(ptask.support))
     gen = torch.Generator().manual_seed(config.seed)
@@ -138,3 +146,17 @@ def meta_test(loaded, ptask, config: AbmllConfig, prior_dir: Path, out_dir: Path
             set_lora(model, sample_weights(m, s, gen))
             adapters.append(save_adapter(model, out_dir / f"sample-{k}"))
         return adapters
+
+
+build_artifact = build_prior
+
+
+def artifact_steps(config: AbmllConfig) -> int:
+    return config.meta_steps
+
+
+def fit(ptask: ProtocolTask, config: AbmllConfig, ctx: RunContext) -> Fitted:
+    """The meta-learned prior (built or reused, the target left out); posterior samples on the support."""
+    exclude = target_exclusion(config.meta, ptask.task, ctx.spec_path)
+    art = build_prior(ctx.model(), config, exclude)
+    return Fitted(meta_test(ctx.model(), ptask, config, art, ctx.work_dir / "abmll"), {"artifact": str(art), "excluded": exclude})

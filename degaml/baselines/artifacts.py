@@ -66,6 +66,11 @@ def exclusion_for(meta: MetaSpec, task_name: str, spec_path: Path | None) -> lis
     return [task_name] if task_name in stems else []
 
 
+def target_exclusion(meta_path: str | Path, task_name: str, spec_path: Path | None) -> list[str]:
+    """The tasks a meta-trained artifact for this target leaves out (the target, if the meta spec has it)."""
+    return exclusion_for(load_meta(meta_path), task_name, spec_path)
+
+
 def artifact_name(meta: MetaSpec, method: str, exclude: list[str], config_json: str) -> str:
     """`<method>[-minus-<task>...]-<digest>`; the digest covers the training config (without the meta spec's path,
     which may be written in many ways) and what the meta spec means: its model and its tasks with their draws."""

@@ -1,7 +1,8 @@
-"""Configuration shared by the baselines: the LoRA shape, profiles (`cpu`, `paper`, `tiny`) and overrides.
+"""Configuration shared by the methods: the LoRA shape, profiles (`cpu`, `paper`, `tiny`) and overrides.
 
-Every baseline config is a pydantic model with a `profile` field; the profile fills defaults (like the generator's
-recipes in degaml.specs.meta) and `KEY=VALUE` overrides win over it. `tiny` exists for unit tests and smoke runs.
+Every method config is a pydantic model with a `profile` field (`MethodConfig`); the profile fills defaults (like
+the generator's recipes in degaml.specs.meta) and `KEY=VALUE` overrides win over it. Baselines that train a LoRA
+also share its shape and a seed (`BaselineConfig`). `tiny` exists for unit tests and smoke runs.
 """
 
 from __future__ import annotations
@@ -32,22 +33,30 @@ SHAPES: dict[str, dict[str, Any]] = {
 }
 
 
-class BaselineConfig(StrictModel):
-    """Base of every method's config: `profile` fills the method's PROFILES entry, explicit fields win."""
+class MethodConfig(StrictModel):
+    """Base of every method's config: `profile` fills the method's PROFILES entry (and the LoRA shape of configs
+    that have one), explicit fields win."""
 
     PROFILES: ClassVar[dict[str, dict[str, Any]]] = {}
     profile: Profile = "cpu"
-    lora: LoraShape = Field(default_factory=LoraShape)
-    seed: int = Field(0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
     def _apply_profile(cls, data: Any) -> Any:
         if isinstance(data, dict):
             name = data.get("profile", "cpu")
-            defaults = {**cls.PROFILES.get(name, {}), "lora": SHAPES.get(name, {})}
+            defaults = dict(cls.PROFILES.get(name, {}))
+            if "lora" in cls.model_fields:
+                defaults["lora"] = SHAPES.get(name, {})
             data = _deep_merge(defaults, data)
         return data
+
+
+class BaselineConfig(MethodConfig):
+    """Base of the baselines' configs: the LoRA shape every trained adapter has, and the seed."""
+
+    lora: LoraShape = Field(default_factory=LoraShape)
+    seed: int = Field(0, ge=0)
 
 
 def _deep_merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
@@ -57,7 +66,7 @@ def _deep_merge(base: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_config(cls: type[BaselineConfig], profile: str, overrides: list[str]) -> BaselineConfig:
+def build_config(cls: type[MethodConfig], profile: str, overrides: list[str]) -> MethodConfig:
     """`cls` for `profile` with `key=value` overrides (dotted keys reach nested fields); one-line error on bad input."""
     data = apply_overrides({"profile": profile}, overrides)
     try:

@@ -11,12 +11,20 @@ from collections import Counter
 from collections.abc import Sequence
 
 from degaml.baselines.config import BaselineConfig
+from degaml.baselines.method import Fitted, RunContext
 from degaml.data import Example
 from degaml.errors import DegamlError
+from degaml.protocol import ProtocolTask
+
+SEEDED = False
+USES_GENERATOR = False
 
 
 class MajorityConfig(BaselineConfig):
     """No parameters: the answer is a function of the support labels."""
+
+
+Config = MajorityConfig
 
 
 def answer_counts(support: Sequence[Example]) -> Counter:
@@ -30,3 +38,10 @@ def majority_answer(support: Sequence[Example]) -> int | str:
     if not counts:
         raise DegamlError("majority: the target has no labelled support items (num_support)")
     return min(counts, key=lambda answer: (-counts[answer], str(answer)))
+
+
+def fit(ptask: ProtocolTask, config: MajorityConfig, ctx: RunContext) -> Fitted:
+    """The support's most common answer, as a constant predictor (no model)."""
+    answer = majority_answer(ptask.support)
+    counts = {str(a): n for a, n in sorted(answer_counts(ptask.support).items(), key=lambda kv: str(kv[0]))}
+    return Fitted([], {"answer": answer, "support_counts": counts}, constant=answer)

@@ -15,11 +15,16 @@ from pathlib import Path
 from pydantic import Field
 
 from degaml.baselines.artifacts import (artifact_dir, base_manifest, is_complete, load_meta, load_state, meta_tasks,
-                                        resumable_meta_training, sample_episode)
+                                        resumable_meta_training, sample_episode, target_exclusion)
 from degaml.baselines.config import BaselineConfig
 from degaml.baselines.functional import second_order_attention, accumulate_outer_grads, pairs_loss, sgd_inner_loop
 from degaml.baselines.lora import save_adapter, set_lora, trainable_lora
+from degaml.baselines.method import Fitted, RunContext
 from degaml.generator.collect import training_pairs
+from degaml.protocol import ProtocolTask
+
+SEEDED = True
+USES_GENERATOR = False
 
 
 class MamlConfig(BaselineConfig):
@@ -51,6 +56,9 @@ class MamlConfig(BaselineConfig):
         return self.model_dump_json(exclude={"test_inner_steps", "save_every", "profile"})
 
 
+Config = MamlConfig
+
+
 def build_init(loaded, config: MamlConfig, exclude: list[str], progress=None) -> Path:
     """Meta-train (or reuse) the MAML initialisation without the excluded tasks; returns its artifact dir."""
     meta = load_meta(config.meta)
@@ -79,7 +87,7 @@ def build_init(loaded, config: MamlConfig, exclude: list[str], progress=None) ->
     return out
 
 
-def meta_test(loaded, ptask, config: MamlConfig, init_dir: Path, out_dir: Path) -> Path:
+def meta_test(loaded, ptask: ProtocolTask, config: MamlConfig, init_dir: Path, out_dir: Path) -> Path:
     """The inner loop on the target's labelled support from the meta-learned θ; writes the adapted adapter."""
     pairs = training_pairs(ptask.spec, list(ptask.support))
     with trainable_lora(loaded, config.lora, config.seed, load_state(init_dir)) as model:
@@ -88,3 +96,17 @@ def meta_test(loaded, ptask, config: MamlConfig, init_dir: Path, out_dir: Path) 
                                  config.test_inner_steps, config.inner_lr, create_graph=False)
         set_lora(model, {n: v.detach() for n, v in adapted.items()})
         return save_adapter(model, out_dir)
+
+
+build_artifact = build_init
+
+
+def artifact_steps(config: MamlConfig) -> int:
+    return config.meta_steps
+
+
+def fit(ptask: ProtocolTask, config: MamlConfig, ctx: RunContext) -> Fitted:
+    """The meta-learned initialisation (built or reused, the target left out), adapted on the support."""
+    exclude = target_exclusion(config.meta, ptask.task, ctx.spec_path)
+    art = build_init(ctx.model(), config, exclude)
+    return Fitted([meta_test(ctx.model(), ptask, config, art, ctx.work_dir / "maml")], {"artifact": str(art), "excluded": exclude})

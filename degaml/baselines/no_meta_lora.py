@@ -6,7 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from degaml.baselines.config import BaselineConfig
-from degaml.baselines.support_fit import SupportFit
+from degaml.baselines.method import Fitted, RunContext
+from degaml.baselines.support_fit import SupportFit, fit_on_support
+from degaml.protocol import ProtocolTask
+
+SEEDED = True
+USES_GENERATOR = False
 
 FIT_PROFILES: dict[str, dict[str, Any]] = {
     "cpu": {"lrs": [1e-4, 1e-3], "eval_steps": [5, 15, 30], "batch_size": 4, "max_length": 256},
@@ -18,3 +23,12 @@ FIT_PROFILES: dict[str, dict[str, Any]] = {
 class NoMetaLoraConfig(BaselineConfig):
     PROFILES = {name: {"fit": fit} for name, fit in FIT_PROFILES.items()}
     fit: SupportFit
+
+
+Config = NoMetaLoraConfig
+
+
+def fit(ptask: ProtocolTask, config: NoMetaLoraConfig, ctx: RunContext) -> Fitted:
+    """A fresh LoRA fitted on the labelled support; (lr, steps) chosen on validation."""
+    out = fit_on_support(ctx.model(), ptask, config.lora, config.fit, config.seed, ctx.work_dir / "no_meta_lora")
+    return Fitted([out.adapter], {"lr": out.lr, "steps": out.steps, "candidates": out.candidates}, out.validation)

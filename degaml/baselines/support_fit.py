@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 
 from degaml.baselines.config import LoraShape
 from degaml.baselines.lora import fit_lora, lora_state, save_adapter, trainable_lora
-from degaml.comparison.protocol import ProtocolTask, SplitScore, validation_score
+from degaml.protocol import ProtocolTask, SplitScore, validation_score
 from degaml.generator.collect import training_pairs
 from degaml.models.llm import LoadedModel
 from degaml.specs.model import StrictModel

@@ -10,13 +10,21 @@ from pathlib import Path
 import torch
 from pydantic import Field
 
-from degaml.baselines.artifacts import artifact_dir, base_manifest, is_complete, load_meta, meta_tasks, write_artifact
+from safetensors.torch import load_file, save_file
+
+from degaml.baselines.artifacts import (artifact_dir, base_manifest, is_complete, load_meta, load_state, meta_tasks,
+                                        target_exclusion, write_artifact)
 from degaml.baselines.config import BaselineConfig
 from degaml.baselines.lora import fit_lora, lora_state, set_lora, trainable_lora
+from degaml.baselines.method import Fitted, RunContext
 from degaml.baselines.no_meta_lora import FIT_PROFILES
-from degaml.baselines.support_fit import SupportFit
+from degaml.baselines.support_fit import SupportFit, fit_on_support
 from degaml.io import atomic_path
+from degaml.protocol import ProtocolTask
 from degaml.specs.model import StrictModel
+
+SEEDED = True
+USES_GENERATOR = False
 
 
 class UnionTrain(StrictModel):
@@ -43,6 +51,9 @@ class UnionLoraConfig(BaselineConfig):
         return self.model_dump_json(include={"meta", "union", "lora", "seed"})
 
 
+Config = UnionLoraConfig
+
+
 def build_union(loaded, config: UnionLoraConfig, exclude: list[str], progress=None) -> Path:
     """Train (or reuse / resume) the union LoRA without the excluded tasks; returns its artifact dir."""
     meta = load_meta(config.meta)
@@ -58,8 +69,6 @@ def build_union(loaded, config: UnionLoraConfig, exclude: list[str], progress=No
         optimizer = torch.optim.AdamW(params, lr=config.union.lr, weight_decay=0.0)
         start, losses = 0, []
         if partial.is_file() and resume.is_file():
-            from safetensors.torch import load_file
-
             set_lora(model, load_file(str(partial)))
             state = torch.load(resume, weights_only=True)  # our own file
             optimizer.load_state_dict(state["optimizer"])
@@ -70,8 +79,6 @@ def build_union(loaded, config: UnionLoraConfig, exclude: list[str], progress=No
             if progress is not None:
                 progress(step, loss)
             if step % config.save_every == 0 and step < config.union.steps:
-                from safetensors.torch import save_file
-
                 with atomic_path(partial) as tmp:
                     save_file(lora_state(model), str(tmp))
                 with atomic_path(resume) as tmp:
@@ -85,3 +92,19 @@ def build_union(loaded, config: UnionLoraConfig, exclude: list[str], progress=No
     partial.unlink(missing_ok=True)
     resume.unlink(missing_ok=True)
     return out
+
+
+build_artifact = build_union
+
+
+def artifact_steps(config: UnionLoraConfig) -> int:
+    return config.union.steps
+
+
+def fit(ptask: ProtocolTask, config: UnionLoraConfig, ctx: RunContext) -> Fitted:
+    """The union LoRA (built or reused, the target left out), fine-tuned on the support like `no_meta_lora`."""
+    exclude = target_exclusion(config.meta, ptask.task, ctx.spec_path)
+    art = build_union(ctx.model(), config, exclude)
+    out = fit_on_support(ctx.model(), ptask, config.lora, config.fit, config.seed, ctx.work_dir / "union_lora", load_state(art))
+    return Fitted([out.adapter], {"artifact": str(art), "excluded": exclude, "lr": out.lr, "steps": out.steps,
+                                  "candidates": out.candidates}, out.validation)

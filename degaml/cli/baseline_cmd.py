@@ -1,5 +1,6 @@
-"""`degaml baseline NAME SPEC` (one baseline on one task under the comparison protocol) and
-`degaml baseline-train NAME META_SPEC` (build a meta-trained baseline artifact). Heavy imports stay inside."""
+"""`degaml baseline NAME SPEC` (one method of the registry on one task under the target-task protocol) and
+`degaml baseline-train NAME META_SPEC` (build a meta-trained baseline artifact). Heavy imports (torch) stay inside
+the commands, so `degaml --help` starts without them; the registry itself is light."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from degaml.baselines.registry import METHODS, is_meta_trained, make_config, method
 from degaml.cli.common import check_writable, console, console_err, write_json, write_jsonl
 from degaml.errors import DegamlError
 
@@ -19,7 +21,7 @@ def _fmt(score: dict) -> str:
 
 
 def baseline_command(
-    name: str = typer.Argument(..., metavar="NAME", help="base, majority, generator, no_meta_lora, union_lora, maml, abmll"),
+    name: str = typer.Argument(..., metavar="NAME", help=", ".join(METHODS)),
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="target task spec YAML"),
     overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="method config overrides, e.g. fit.lrs=[1e-3]"),
     profile: str = PROFILE,
@@ -27,9 +29,10 @@ def baseline_command(
     predictions: Path | None = typer.Option(None, "--predictions", help="write per-item test correctness (JSON lines)"),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="adapters are written here (default runs/baselines/<task>-<name>)"),
 ) -> None:
-    from degaml.baselines.runner import RunContext, make_config, run_baseline
-    from degaml.comparison.protocol import ProtocolTask
+    from degaml.baselines.method import RunContext
+    from degaml.baselines.runner import run_baseline
     from degaml.data import load_task_data
+    from degaml.protocol import ProtocolTask
     from degaml.models import load_llm
     from degaml.specs import load_spec
 
@@ -41,8 +44,8 @@ def baseline_command(
     spec = load_spec(spec_path)
     task = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
     ptask = ProtocolTask.from_task(task)
-    loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
-    ctx = RunContext(loaded, work_dir or Path("runs") / "baselines" / f"{spec.task}-{name}", spec_path)
+    ctx = RunContext(None, work_dir or Path("runs") / "baselines" / f"{spec.task}-{name}", spec_path,
+                     load=lambda: load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code))
     with console_err.status(f"{name} on {spec.task} ({profile} profile)"):
         record = run_baseline(name, ptask, config, ctx)
     console.print(f"{name} · {spec.task}: validation {_fmt(record['validation'])}; test {_fmt(record['test'])}; "
@@ -56,30 +59,25 @@ def baseline_command(
 
 
 def baseline_train_command(
-    name: str = typer.Argument(..., metavar="NAME", help="union_lora, maml or abmll"),
+    name: str = typer.Argument(..., metavar="NAME", help="a meta-trained method: union_lora, maml or abmll"),
     meta_path: Path = typer.Argument(..., metavar="META_SPEC"),
     overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="method config overrides"),
     exclude: list[str] = typer.Option(None, "--exclude", help="leave this task (spec file stem) out; repeatable"),
     profile: str = PROFILE,
 ) -> None:
     from degaml.baselines.artifacts import load_meta
-    from degaml.baselines.runner import make_config
     from degaml.cli.common import progress_bar
     from degaml.generator.pipeline import included_tasks
     from degaml.models import load_llm
 
-    builders = {"union_lora": ("degaml.baselines.union_lora", "build_union"), "maml": ("degaml.baselines.maml", "build_init"),
-                "abmll": ("degaml.baselines.abmll", "build_prior")}
-    if name not in builders:
-        raise DegamlError(f"NAME: '{name}' has no meta-trained artifact (choose from {', '.join(builders)})")
+    trained = [m for m in METHODS if is_meta_trained(m)]
+    if name not in trained:
+        raise DegamlError(f"NAME: '{name}' has no meta-trained artifact (choose from {', '.join(trained)})")
     config = make_config(name, profile, [f"meta={meta_path}"] + (overrides or []))
     meta = load_meta(meta_path)
     included_tasks(meta, exclude or [])  # validates --exclude before any work
-    import importlib
-
-    build = getattr(importlib.import_module(builders[name][0]), builders[name][1])
+    module = method(name)
     loaded = load_llm(meta.model, meta.device, "float32")
-    total = config.union.steps if name == "union_lora" else config.meta_steps
-    with progress_bar(f"{name} meta-training", total=total) as advance:
-        out = build(loaded, config, exclude or [], progress=lambda step, loss: advance(1))
+    with progress_bar(f"{name} meta-training", total=module.artifact_steps(config)) as advance:
+        out = module.build_artifact(loaded, config, exclude or [], progress=lambda step, loss: advance(1))
     console.print(f"{name} artifact → {out}", highlight=False)

@@ -20,6 +20,8 @@ def reproduce_command(
     seeds: int = typer.Option(1, "--seeds", min=1, max=100, help="seeds of the trained baselines"),
     meta: Path = typer.Option(Path("specs/meta/in_domain.yaml"), "--meta", help="meta spec: meta-training tasks (leave-one-out)"),
     spec_set: list[str] = typer.Option(None, "--set", help="override applied to every task spec, e.g. num_validation=50; repeatable"),
+    rekey: bool = typer.Option(False, "--rekey", help="only rename the cells in OUT cached under the earlier, path-based "
+                               "keys to their content keys (each checked against this command's inputs), then exit"),
 ) -> None:
     from degaml.baselines.artifacts import load_meta
     from degaml.comparison.reproduce import reproduce
@@ -37,6 +39,9 @@ def reproduce_command(
     for path in spec_paths:
         load_spec(path, spec_set or [])  # every spec valid before any work
     command = "degaml " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if rekey:
+        _rekey(out, spec_paths, profile, meta, spec_set or [])
+        return
 
     def on_cell(method: str, task: str, seed: int, result: str) -> None:
         console_err.print(f"[dim]{table} · {task} · {method} · seed {seed}: {result}[/]", highlight=False)
@@ -47,3 +52,13 @@ def reproduce_command(
         for f in result["failed"]:
             console_err.print(f"failed: {f['method']} on {f['spec']} (seed {f['seed']}): {f['error']}", highlight=False)
         raise typer.Exit(1)
+
+
+def _rekey(out: Path, spec_paths: list[Path], profile: str, meta: Path, spec_set: list[str]) -> None:
+    from degaml.comparison.rekey import rekey  # imports torch: only when the command runs
+
+    report = rekey(out, spec_paths, profile, meta, spec_set)
+    for path, why in report.skipped:
+        console_err.print(f"[dim]left {path}: {why}[/]", highlight=False)
+    console.print(f"{len(report.renamed)} cell(s) renamed to their content key, {len(report.current)} already keyed by "
+                  f"content, {len(report.skipped)} left in place", highlight=False)

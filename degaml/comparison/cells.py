@@ -1,149 +1,122 @@
-"""One cell of a reproduced table: one method on one target task with one seed, cached by the hash of its inputs.
+"""One cell of a reproduced table: one method of the registry on one target task with one seed, cached under the
+content key of its inputs (degaml.comparison.keys), never of where it ran.
 
-A finished cell is a JSON record (the `degaml baseline` record, per-item test correctness included) written
-atomically to DIR/cells/; a killed run recomputes only the missing cells. Failed cells are never cached.
-Leave-one-task-out: a target that is a task of the meta spec is excluded from every meta-trained artifact, and the
-`generator` and `degaml` rows use the generator trained without it (`generator-minus-<task>`).
+Every cell — DeGAML's adaptation included — gets the same ProtocolTask view of its target and runs through
+`run_baseline`. A finished cell is a JSON record (the `degaml baseline` record, per-item test results included)
+written atomically to DIR/cells/<task>/<method>-s<seed>-<key>.json; a killed run recomputes only the missing cells.
+Failed cells are never cached. Finding a cached cell loads the target's data (its sha256 is part of the key), never
+a model. Leave-one-task-out: a target that is a task of the meta spec is excluded from every meta-trained artifact,
+and the generator-reading rows use the generator trained without it (`generator-minus-<task>`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from degaml import __version__
+from degaml.baselines.artifacts import exclusion_for, load_meta
+from degaml.baselines.config import MethodConfig
+from degaml.baselines.method import RunContext
+from degaml.baselines.registry import is_meta_trained, make_config, method
+from degaml.baselines.runner import run_baseline
+from degaml.comparison.keys import (config_identity, content_key, data_identity, generator_sha256, meta_identity,
+                                    policy_identity, portable_spec)
+from degaml.data import TaskData, load_task_data
+from degaml.errors import DegamlError
+from degaml.generator.pipeline import generator_dir, resolve_generator
 from degaml.io import write_json
-
-SEEDED = {"no_meta_lora", "union_lora", "maml", "abmll"}  # deterministic rows (base, generator, degaml) run once
-META_TRAINED = {"union_lora", "maml", "abmll"}
-PROTOCOL_OVERRIDES = ["fewshot_from=support"]  # the DeGAML row reads what every baseline reads (few-shot from support)
-DEGAML_OVERRIDES = {"tiny": [*PROTOCOL_OVERRIDES, "adapt.policy=random", "adapt.steps=1"],
-                    "cpu": PROTOCOL_OVERRIDES, "paper": PROTOCOL_OVERRIDES}
+from degaml.models import load_llm
+from degaml.protocol import ProtocolTask
+from degaml.specs import load_spec
 
 
-def policy_sha256(name: str) -> str | None:
-    """The sha256 of the policy adapter `adapt.policy` names (None: the base model or the random policy)."""
-    from degaml.controller.policy import resolve_policy
-    from degaml.io import file_sha256
+@dataclass
+class CellPlan:
+    """A cell's inputs, its key and where its record lives."""
 
-    path = None if name == "random" else resolve_policy(name)
-    return file_sha256(path / "adapter_model.safetensors") if path is not None else None
+    method: str
+    spec_path: Path
+    task: TaskData
+    config: MethodConfig
+    seed: int
+    exclude: list[str]
+    generator: str | None  # the leave-one-out generator directory (None: the spec's)
+    key: str
+    path: Path
 
 
 class CellRunner:
-    """Runs (or loads) cells; keeps one loaded model per (model, device, dtype)."""
+    """Plans, runs (or loads) cells; keeps one loaded task per spec and one model per (model, device, dtype)."""
 
     def __init__(self, out_dir: Path, profile: str, meta_path: Path, spec_overrides: list[str] | None = None) -> None:
         self.out_dir, self.profile, self.meta_path = Path(out_dir), profile, Path(meta_path)
         self.spec_overrides = spec_overrides or []
         self._models: dict[tuple, Any] = {}
+        self._tasks: dict[Path, TaskData] = {}
+        self._recipes: dict[tuple[str, ...], dict] = {}
 
     def _loaded(self, spec):
-        from degaml.models import load_llm
-
         key = (spec.model, spec.device, spec.dtype)
         if key not in self._models:
             self._models[key] = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
         return self._models[key]
 
-    def _generator(self, spec, exclude: list[str], meta) -> str:
-        """The generator the cell uses: the spec's, or the leave-one-out one's directory (it may not be built yet:
-        a cached cell loads without it; `_require_generator` checks it before a cell is computed)."""
-        from degaml.generator.pipeline import generator_dir, resolve_generator
+    def _task(self, spec_path: Path) -> TaskData:
+        if spec_path not in self._tasks:
+            spec = load_spec(spec_path, self.spec_overrides)
+            self._tasks[spec_path] = load_task_data(spec, on_skip=lambda _: None)
+        return self._tasks[spec_path]
 
-        return str(generator_dir(meta, exclude)) if exclude else str(resolve_generator(spec.generator))
+    def _recipe(self, exclude: list[str]) -> dict:
+        key = tuple(sorted(exclude))
+        if key not in self._recipes:
+            self._recipes[key] = meta_identity(load_meta(self.meta_path), exclude)
+        return self._recipes[key]
 
-    def _require_generator(self, generator: str, exclude: list[str]) -> None:
-        if exclude and not (Path(generator) / "generator.json").is_file():
-            from degaml.errors import DegamlError
+    def plan(self, name: str, spec_path: Path, seed: int) -> CellPlan:
+        """The cell's inputs and content key (loads the target's data; no model)."""
+        spec_path = Path(spec_path)
+        module = method(name)
+        task = self._task(spec_path)
+        spec = task.spec
+        exclude = exclusion_for(load_meta(self.meta_path), spec.task, spec_path)
+        seed = seed if module.SEEDED else 0
+        fields = module.Config.model_fields
+        overrides = ([f"meta={self.meta_path}"] if "meta" in fields else []) + ([f"seed={seed}"] if "seed" in fields else [])
+        config = make_config(name, self.profile, overrides)
+        generator = str(generator_dir(load_meta(self.meta_path), exclude)) if module.USES_GENERATOR and exclude else None
+        artifacts: dict[str, Any] = {}
+        if module.USES_GENERATOR:
+            given = getattr(config, "generator", None) or spec.generator
+            artifacts["generator"] = self._recipe(exclude) if exclude else {"sha256": generator_sha256(resolve_generator(given))}
+        if is_meta_trained(name):
+            artifacts[name] = self._recipe(exclude)
+        if getattr(module, "USES_POLICY", False):
+            artifacts["policy"] = policy_identity(config.policy(spec))
+        inputs = {"method": name, "spec": portable_spec(spec), "data": data_identity(task.provenance),
+                  "config": config_identity(config.model_dump(mode="json")), "seed": seed, "artifacts": artifacts,
+                  "version": __version__}
+        key = content_key(inputs)
+        path = self.out_dir / "cells" / spec.task / f"{name}-s{seed}-{key}.json"
+        return CellPlan(name, spec_path, task, config, seed, exclude, generator, key, path)
 
-            raise DegamlError(f"no leave-one-out generator at {generator}; build it with `degaml generator train "
-                              f"{self.meta_path} --exclude {exclude[0]}` (after `degaml generator collect`)")
-
-    def cell(self, method: str, spec_path: Path, seed: int) -> dict[str, Any]:
+    def cell(self, name: str, spec_path: Path, seed: int) -> dict[str, Any]:
         """The cell's record (cached, or computed now)."""
-        from degaml.baselines.artifacts import exclusion_for, load_meta
-        from degaml.baselines.runner import make_config
-        from degaml.specs import load_spec
-
-        spec = load_spec(spec_path, self.spec_overrides)
-        meta = load_meta(self.meta_path)
-        exclude = exclusion_for(meta, spec.task, spec_path)
-        generator = self._generator(spec, exclude, meta) if method in ("generator", "degaml") else None
-        seed = seed if method in SEEDED else 0
-        if method == "degaml":
-            config: dict[str, Any] = {"overrides": DEGAML_OVERRIDES.get(self.profile, []) + [f"generator={generator}"]}
-        else:
-            extra = [f"meta={self.meta_path}"] if method in META_TRAINED else []
-            config = make_config(method, self.profile, extra + [f"seed={seed}"]).model_dump(mode="json")
-        spec_inputs = spec.model_dump(mode="json")
-        if spec_inputs.get("fewshot_from") == "train":  # the default (baselines read the support either way): keys of
-            del spec_inputs["fewshot_from"]  # cells cached before the field existed stay valid
-        inputs = {"method": method, "spec": spec_inputs, "config": config, "exclude": exclude,
-                  "generator": generator, "version": __version__}
-        if method == "degaml":  # a retrained (re-shipped) policy is another cell
-            policy = next((o.split("=", 1)[1] for o in reversed(config["overrides"]) if o.startswith("adapt.policy=")),
-                          spec.adapt.policy)
-            inputs["policy_sha256"] = policy_sha256(policy)
-        key = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:12]
-        path = self.out_dir / "cells" / spec.task / f"{method}-s{seed}-{key}.json"
-        if path.is_file():
-            return json.loads(path.read_text())
-        if generator is not None:
-            self._require_generator(generator, exclude)
-        work = self.out_dir / "work" / f"{spec.task}-{method}-s{seed}-{key}"
-        if method == "degaml":
-            record = self._run_degaml(spec_path, spec, config["overrides"], work)
-        else:
-            record = self._run_baseline(method, spec, spec_path, config, generator, work)
-        record |= {"seed": seed, "excluded": exclude, "cell": key}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(path, record, indent=1)
-        return record
-
-    def _run_baseline(self, method, spec, spec_path, config, generator, work) -> dict:
-        from degaml.baselines.runner import RunContext, config_class, run_baseline
-        from degaml.comparison.protocol import ProtocolTask
-        from degaml.data import load_task_data
-
-        ptask = ProtocolTask.from_task(load_task_data(spec, on_skip=lambda _: None))
-        ctx = RunContext(self._loaded(spec), work, Path(spec_path), generator=generator)
-        return run_baseline(method, ptask, config_class(method).model_validate(config), ctx)
-
-    def _run_degaml(self, spec_path, spec, overrides, work) -> dict:
-        """`degaml adapt` (resumed if its run directory exists); per-item test correctness from its final event (the
-        episode's single test read, any predictor — SLOT and TTS included); runs from before that field existed
-        have their final adapter re-scored instead."""
-        import time
-
-        from degaml.comparison.protocol import ProtocolTask, final_score
-        from degaml.controller.adapt import create_run, open_run, run_adapt
-        from degaml.data import load_task_data
-        from degaml.errors import DegamlError
-
-        began = time.perf_counter()
-        run_dir = work / "adapt"
-        store = open_run(run_dir)[0] if (run_dir / "run.json").is_file() else create_run(spec_path, self.spec_overrides + overrides, run_dir)
-        store, run_spec = open_run(store.run_dir)
-        final = run_adapt(store, run_spec)
-        if final is None:
-            raise DegamlError(f"adaptation run {run_dir} stopped before its final scoring")
-        task = load_task_data(run_spec, on_skip=lambda _: None)
-        ptask = ProtocolTask.from_task(task)
-        record = {"method": "degaml", "task": spec.task, "profile": self.profile, "config": {"overrides": overrides},
-                  "validation": {"accuracy": final.best_validation, "ci95": None, "n": None},
-                  "test": final.test.model_dump(mode="json", exclude={"predicted", "gold"}), "labelled_items": ptask.labelled_items(),
-                  "info": {"run_dir": str(run_dir), "best_action": final.best_action, "artifact": final.artifact},
-                  "data_source": ptask.data_source, "predictions": None}
-        artifact = Path(final.artifact) if final.artifact else None
-        if final.test.correct and len(final.test.correct) == len(task.test):  # test ids only: the labels were read in the episode
-            record["predictions"] = {"ids": [e.id for e in task.test], "correct": [c == "1" for c in final.test.correct],
-                                     "predicted": final.test.predicted, "gold": final.test.gold}
-        elif artifact is not None and (artifact / "adapter_config.json").is_file():
-            rescored = final_score(self._loaded(run_spec), ptask, [artifact])
-            record["predictions"] = rescored.per_item()
-            record["info"]["rescored_test_accuracy"] = rescored.accuracy
-        record["seconds"] = time.perf_counter() - began
+        plan = self.plan(name, spec_path, seed)
+        if plan.path.is_file():
+            return json.loads(plan.path.read_text())
+        if plan.generator is not None and not (Path(plan.generator) / "generator.json").is_file():
+            raise DegamlError(f"no leave-one-out generator at {plan.generator}; build it with `degaml generator train "
+                              f"{self.meta_path} --exclude {plan.exclude[0]}` (after `degaml generator collect`)")
+        spec = plan.task.spec
+        work = self.out_dir / "work" / f"{spec.task}-{name}-s{plan.seed}-{plan.key}"
+        ctx = RunContext(None, work, plan.spec_path, generator=plan.generator, load=lambda: self._loaded(spec),
+                         spec_overrides=self.spec_overrides)
+        record = run_baseline(name, ProtocolTask.from_task(plan.task), plan.config, ctx)
+        record |= {"seed": plan.seed, "excluded": plan.exclude, "cell": plan.key}
+        plan.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(plan.path, record, indent=1)
         return record

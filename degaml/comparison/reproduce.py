@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from degaml.comparison.cells import SEEDED, CellRunner
+from degaml.baselines.registry import method as method_module
+from degaml.comparison.cells import CellRunner
 from degaml.comparison.tables import TABLES, build_table, render_markdown, render_png
 from degaml.io import atomic_path, write_json, write_text_atomic
 
@@ -27,7 +28,8 @@ def reproduce(name: str, spec_paths: list[Path], profile: str, seeds: int, out_d
         task_name = None
         for method in TABLES[name]["rows"]:
             runs = []
-            for seed in range(seeds if method in SEEDED else 1):
+            seeded = method_module(method).SEEDED
+            for seed in range(seeds if seeded else 1):
                 try:
                     record = runner.cell(method, spec_path, seed)
                 except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
@@ -42,7 +44,7 @@ def reproduce(name: str, spec_paths: list[Path], profile: str, seeds: int, out_d
                 if on_cell:
                     on_cell(method, record["task"], seed, f"{record['test']['accuracy']:.3f}")
             if runs and task_name:
-                records[(method, task_name)] = runs * (seeds if method not in SEEDED else 1)
+                records[(method, task_name)] = runs * (seeds if not seeded else 1)
         tasks.append(task_name or Path(spec_path).stem)
     table = build_table(name, tasks, records)
     table |= {"profile": profile, "seeds": seeds, "meta_spec": str(meta_path), "spec_overrides": spec_overrides or [],

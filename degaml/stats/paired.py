@@ -87,9 +87,14 @@ def paired_bootstrap(a_tasks: Sequence[Sequence[bool]], b_tasks: Sequence[Sequen
         if len(a) != len(b):
             raise ValueError(f"paired test on {len(a)} vs {len(b)} items")
         g = None if gold is None else gold[k]
-        point += _metric(a, g) - _metric(b, g)
         idx = rng.integers(0, len(a), size=(samples, len(a)))
-        diffs += _resampled(a, g, idx) - _resampled(b, g, idx)
+        if g is None:  # accuracy: resample the per-item differences (a tie stays exactly 0.0 in every resample)
+            d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+            point += d.mean()
+            diffs += d[idx].mean(axis=1)
+        else:
+            point += _metric(a, g) - _metric(b, g)
+            diffs += _resampled(a, g, idx) - _resampled(b, g, idx)
     n = len(a_tasks)
     point, diffs = point / n, diffs / n
     p = 2 * min((np.sum(diffs <= 0) + 1) / (samples + 1), (np.sum(diffs >= 0) + 1) / (samples + 1))  # never exactly 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from degaml.baselines.majority import majority_answer
-from degaml.comparison.protocol import score_split
+from degaml.protocol import score_split
 from degaml.data import Example
 from degaml.errors import DegamlError
 from degaml.specs.model import TaskSpec

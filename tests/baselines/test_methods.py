@@ -6,9 +6,12 @@ import json
 
 import pytest
 
-from degaml.baselines.runner import METHODS, RunContext, fit_method, make_config, run_baseline
-from degaml.comparison.protocol import ProtocolError, ProtocolTask
+from degaml.baselines.method import RunContext
+from degaml.baselines.registry import METHODS, is_meta_trained, make_config
+from degaml.baselines.runner import fit_method, run_baseline
+from degaml.protocol import ProtocolError, ProtocolTask
 from degaml.data import load_task_data
+from degaml.data.guard import AccessLog, guard_task_data
 from degaml.specs import load_spec
 from tests.baselines.helpers import write_world
 
@@ -32,13 +35,19 @@ def test_protocol_task_guards_test_and_labels_support(world):
 
 @pytest.mark.parametrize("name", list(METHODS))
 def test_every_method_fits_without_the_test_split_then_reads_it_once(name, world, tiny_loaded, tiny_generator_dir, tmp_path):
-    ptask = _ptask(world)
-    config = make_config(name, "tiny", [f"meta={world['meta']}"] if name in ("union_lora", "maml", "abmll") else [])
+    log = AccessLog()  # the guard records every read of the test items the ProtocolTask holds
+    ptask = ProtocolTask.from_task(guard_task_data(load_task_data(load_spec(world["target"])), log))
+    config = make_config(name, "tiny", [f"meta={world['meta']}"] if is_meta_trained(name) else [])
     ctx = RunContext(tiny_loaded, tmp_path, world["target"], generator=str(tiny_generator_dir))
+    log.mark("fit")  # (building the view matched support ids over the whole pool)
     fitted = fit_method(name, ptask, config, ctx)  # any test access would raise ProtocolError
-    assert ptask.test_reads == 0 and (fitted.adapters or fitted.constant is not None)
+    assert ptask.test_reads == 0 and (fitted.adapters or fitted.constant is not None or fitted.scorer is not None)
+    assert [a for a in log.test_reads() if a.index > log.marks["fit"]] == []
+    log.mark("final scoring")
     record = run_baseline(name, ptask, config, ctx)
     assert ptask.test_reads == 1  # the one final scoring; none while fitting
+    final = [a for a in log.test_reads() if a.index > log.marks["final scoring"]]
+    assert all(a.scoring for a in final if a.is_label)  # test labels: read only by the evaluator
     assert record["labelled_items"] == 5 and record["test"]["n"] == 10 and record["validation"]["n"] == 8
     assert len(record["predictions"]["correct"]) == 10
     json.dumps(record)

@@ -9,7 +9,7 @@ import torch
 
 from degaml.baselines import maml, union_lora
 from degaml.baselines.artifacts import load_state
-from degaml.baselines.runner import make_config
+from degaml.baselines.registry import make_config
 from tests.baselines.helpers import write_world
 
 
