@@ -66,6 +66,20 @@ def as_os_error(exc: BaseException) -> OSError | None:
     return None
 
 
+@contextmanager
+def disk_errors() -> Iterator[None]:
+    """Re-raise an I/O failure hidden in another exception type (see `as_os_error`) as the OSError it is."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only I/O failures are translated; the rest propagates unchanged
+        io_error = as_os_error(exc)
+        if io_error is None:
+            raise
+        raise io_error from None
+
+
 def file_sha256(path: Path) -> str:
     """Hex sha256 of a file's bytes (manifests record it for every shipped artifact)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -131,6 +131,20 @@ def _resolve_source(name: str) -> tuple[str, dict]:
     return name, {}
 
 
+def local_model_config(name: str):
+    """The transformers config of the default or a local model, read without its weights (None for a hub id or an
+    unreadable directory: loading the model reports those)."""
+    source, extra = _resolve_source(name)
+    if not Path(source).exists():
+        return None
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, local_files_only=True, **extra)
+    except Exception:  # noqa: BLE001 - load_llm gives the one-line reason
+        return None
+
+
 def _shapes(config) -> tuple[int, int]:
     """(hidden, intermediate) sizes of a decoder config, for the dtype probe (SmolLM2's when not stated)."""
     text = getattr(config, "get_text_config", lambda: config)()

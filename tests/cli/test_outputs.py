@@ -124,10 +124,10 @@ def test_generate_disk_full_keeps_the_adapter(spec_file, tmp_path, capsys, monke
     out = tmp_path / "adapter"
     real = gen_cmd.write_peft_adapter
 
-    def full(state, bundle, path):
+    def full(state, bundle, path, *extra):
         if Path(path) == out:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(state, bundle, path)
+        return real(state, bundle, path, *extra)
 
     monkeypatch.setattr(gen_cmd, "write_peft_adapter", full)
     assert run(["generator", "generate", str(spec_file), "--out", str(out)]) == 2
