@@ -53,11 +53,14 @@ def eval_command(
         check_adapter_weights(adapter, "--adapter")  # NaN/inf or unreadable weights: refused before any work
     from degaml.data import load_task_data  # heavy imports only once the arguments are known to be good
     from degaml.evaluation import evaluate
+    from degaml.evaluation.prompts import check_templates
     from degaml.models import load_llm
 
     data = load_task_data(spec, on_skip=data_notes())
     examples = data.split(split.value)[:limit] if limit else data.split(split.value)
     data_line(spec.task, data, split.value, len(examples))
+    if examples:
+        check_templates(spec, data.fewshot_pool(), examples[0])  # a broken template fails before the model loads
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     with progress_bar(f"eval {spec.task}/{split.value}", total=len(examples)) as advance:
         result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.fewshot_pool(), adapter=adapter, progress=advance)
