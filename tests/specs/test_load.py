@@ -123,7 +123,7 @@ def test_bad_override(override, mc_file, tmp_path):
 
 
 def test_cli_validate_exit_codes_and_one_line(mc_file, tmp_path):
-    ok = write(tmp_path, yaml.safe_dump(good(mc_file)), "ok.yaml")
+    ok = write(tmp_path, yaml.safe_dump(good(mc_file) | {"num_validation": 20}), "ok.yaml")
     bad = write(tmp_path, yaml.safe_dump(good(mc_file) | {"batch_size": "x"}), "bad.yaml")
     run = lambda *files: subprocess.run(  # noqa: E731
         [sys.executable, "-m", "degaml", "spec", "validate", *map(str, files)], capture_output=True, text=True
