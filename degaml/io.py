@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,18 +40,40 @@ def atomic_path(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` via a temporary file + fsync + rename."""
+def stage_text(path: Path, text: str) -> Path:
+    """Write `text` (fsync'ed) to a new temporary sibling of `path` and return it; `path` itself is not touched."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def write_texts_atomic(files: Mapping[Path, str]) -> None:
+    """Write several files all or none: every file is staged first (where a full disk fails, leaving nothing), then
+    all are renamed into place (a rename needs no space)."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            staged.append((stage_text(path, text), Path(path)))
+        while staged:
+            tmp, path = staged[0]
+            os.replace(tmp, path)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` via a temporary file + fsync + rename."""
+    write_texts_atomic({Path(path): text})
 
 
 def as_os_error(exc: BaseException) -> OSError | None:

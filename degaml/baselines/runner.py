@@ -123,5 +123,6 @@ def run_baseline(name: str, ptask: ProtocolTask, config: BaselineConfig, ctx: Ru
         "seconds": time.perf_counter() - began,
         "info": fitted.info,
         "data_source": ptask.data_source,
+        "data": ptask.data,  # provenance: which items (sha256) were read
         "predictions": {"ids": test.ids, "correct": test.correct},
     }

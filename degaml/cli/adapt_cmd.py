@@ -143,7 +143,8 @@ def adapt_command(
         raise typer.Exit(1)
     print_final(final, store.run_dir)
     if json_path is not None:
-        write_json(json_path, final.model_dump(mode="json") | {"run_dir": str(store.run_dir), "task": spec.task})
+        write_json(json_path, final.model_dump(mode="json") | {"run_dir": str(store.run_dir), "task": spec.task,
+                                                                "data": store.header.data})  # provenance, as in run.json
 
 
 def io_error_exit(exc: OSError, run_dir: Path) -> NoReturn:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from degaml.cli.common import check_writable, console, console_err, write_json, write_jsonl
+from degaml.cli.common import check_writable, check_writable_dir, console, console_err, json_text, jsonl_text, write_outputs
 from degaml.errors import DegamlError
 
 PROFILE = typer.Option("cpu", "--profile", help="cpu, paper, or tiny (tests/smoke runs)")
@@ -39,19 +39,19 @@ def baseline_command(
     check_writable(predictions, "--predictions")
     config = make_config(name, profile, overrides or [])
     spec = load_spec(spec_path)
+    work_dir = work_dir or Path("runs") / "baselines" / f"{spec.task}-{name}"
+    check_writable_dir(work_dir, "--work-dir")  # before the data and the model are loaded
     task = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
     ptask = ProtocolTask.from_task(task)
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
-    ctx = RunContext(loaded, work_dir or Path("runs") / "baselines" / f"{spec.task}-{name}", spec_path)
+    ctx = RunContext(loaded, work_dir, spec_path)
     with console_err.status(f"{name} on {spec.task} ({profile} profile)"):
         record = run_baseline(name, ptask, config, ctx)
     console.print(f"{name} · {spec.task}: validation {_fmt(record['validation'])}; test {_fmt(record['test'])}; "
                   f"{record['labelled_items']} labelled items; {record['seconds']:.0f} s", highlight=False)
-    if json_path is not None:
-        write_json(json_path, record | {"spec": str(spec_path)})
-    if predictions is not None:
-        p = record["predictions"]
-        write_jsonl(predictions, [{"id": i, "correct": c} for i, c in zip(p["ids"], p["correct"])])
+    p = record["predictions"]
+    write_outputs([("--json", json_path, json_text(record | {"spec": str(spec_path)})),
+                   ("--predictions", predictions, jsonl_text([{"id": i, "correct": c} for i, c in zip(p["ids"], p["correct"])]))])
 
 
 def baseline_train_command(

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from degaml.cli.common import check_writable, consent_remote_code, console, data_line, data_notes, progress_bar, write_json, write_jsonl
+from degaml.cli.common import (check_writable, consent_remote_code, console, data_line, data_notes, json_text, jsonl_text,
+                               progress_bar, write_outputs)
 from degaml.errors import DegamlError
 from degaml.specs.load import load_spec
 
@@ -65,8 +66,7 @@ def eval_command(
     with progress_bar(f"eval {spec.task}/{split.value}", total=len(examples)) as advance:
         result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.fewshot_pool(), adapter=adapter, progress=advance)
     print_result(result)
-    if json_path is not None:
-        write_json(json_path, result.summary() | {"spec": str(spec_path), "data_source": data.source.source,
-                                                   "data": data.provenance.model_dump(mode="json")})
-    if predictions is not None:
-        write_jsonl(predictions, [vars(p) for p in result.predictions])
+    summary = result.summary() | {"spec": str(spec_path), "data_source": data.source.source,
+                                  "data": data.provenance.model_dump(mode="json")}
+    write_outputs([("--json", json_path, json_text(summary)),  # both or neither: a full disk keeps both elsewhere
+                   ("--predictions", predictions, jsonl_text([vars(p) for p in result.predictions]) if predictions else "")])

@@ -46,10 +46,12 @@ class ProtocolTask:
     _test: tuple[Example, ...] = field(repr=False, default=())
     _released: bool = field(default=False, repr=False)
     test_reads: int = 0
+    data: dict | None = field(default=None, repr=False)  # the data provenance (sources, items sha256) as JSON
 
     @classmethod
     def from_task(cls, task: TaskData) -> ProtocolTask:
-        return cls(task.spec, labelled_support(task), task.validation, task.source.source, _test=task.test)
+        provenance = task.provenance.model_dump(mode="json") if task.provenance is not None else None
+        return cls(task.spec, labelled_support(task), task.validation, task.source.source, _test=task.test, data=provenance)
 
     @property
     def task(self) -> str:

@@ -27,6 +27,7 @@ def test_baseline_writes_the_protocol_fields(tiny_model_dir, tmp_path):
         assert key in record
     assert set(record["test"]) == {"accuracy", "ci95", "n"} and record["labelled_items"] == 5
     assert record["info"]["steps"] == 1
+    assert len(record["data"]["dataset"]["used"]["sha256"]) == 64  # which items were read
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert len(rows) == record["test"]["n"] and sum(r["correct"] for r in rows) / len(rows) == pytest.approx(record["test"]["accuracy"])
 
