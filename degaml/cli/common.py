@@ -160,6 +160,12 @@ def _probe(directory: Path, option: str) -> None:
         raise DegamlError(f"{option}: cannot write in '{directory}' ({exc.strerror or exc})") from None
 
 
+def require_terminal(what: str, hint: str) -> None:
+    """Refuse (before any work) a terminal UI when stdin/stdout are not a TTY (it would write escape codes forever)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise DegamlError(f"{what}: needs an interactive terminal (stdin/stdout are not a TTY); {hint}")
+
+
 def consent_remote_code(requested: bool, flag: bool) -> None:
     """Apply the `--trust-remote-code` flag and refuse (before any work) a spec asking for remote code without it."""
     from degaml.models.llm import allow_remote_code, check_remote_code

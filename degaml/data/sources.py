@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from degaml.data.example import Example
+from degaml.data.local_files import SourceUnavailable, read_local_file
 from degaml.data.provenance import PoolProvenance, SkippedSource, source_record
 from degaml.errors import DataError
 from degaml.models.hub import hub_reachable
@@ -27,11 +28,6 @@ from degaml.specs.templates import compile_template, render
 
 log = logging.getLogger(__name__)
 SHARED_DATA_ENV = "DEGAML_SHARED_DATA"
-LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-
-
-class SourceUnavailable(Exception):
-    """This source cannot be used here (no hub, no shared dir); the next fallback is tried."""
 
 
 def shared_data_dir(start: Path | None = None) -> Path | None:
@@ -144,14 +140,7 @@ def _records_from_datasets(src: DataSource, base_dir: Path) -> list[dict[str, An
     path = source_path(src, base_dir)
     if not path.is_file():
         raise SourceUnavailable(f"{path} does not exist")
-    builder = LOCAL_BUILDERS.get(path.suffix.lower())
-    if builder is None:
-        raise DataError(f"{src.source}: unsupported file type {path.suffix}")
-    try:
-        ds = datasets.load_dataset(builder, data_files=str(path), split="train")
-    except Exception as exc:  # noqa: BLE001 - malformed user file → one line
-        raise DataError(f"{path}: cannot parse as {builder} ({_first_line(exc)[:120]})") from None
-    return list(ds)
+    return read_local_file(path, src.source)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -185,7 +185,8 @@ def load_llm(
                 raise
             tokenizer, model, torch_dtype, reason = load(local_only=False)
     except Exception as exc:  # noqa: BLE001 - turned into one user-facing line
-        raise ModelLoadError(hub_error_message("model", name, exc, offline_default="default (SmolLM2-135M-Instruct)")) from exc
+        raise ModelLoadError(hub_error_message("model", name, exc, offline_default="default (SmolLM2-135M-Instruct)",
+                                               local=not is_hub_id)) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(torch_device).eval()
