@@ -74,6 +74,7 @@ def baseline_train_command(
     config = make_config(name, profile, [f"meta={meta_path}"] + (overrides or []))
     meta = load_meta(meta_path)
     included_tasks(meta, exclude or [])  # validates --exclude before any work
+    check_writable_dir(meta.output_dir(), "out_dir")  # where the artifact goes
     import importlib
 
     build = getattr(importlib.import_module(builders[name][0]), builders[name][1])

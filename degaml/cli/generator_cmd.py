@@ -28,6 +28,7 @@ def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), override
     from degaml.models import load_llm
 
     meta = load_meta_spec(meta_path, overrides or [])
+    check_writable_dir(meta.output_dir(), "out_dir")  # where the trajectories go, checked before any work
     exclude = exclude or []
     topo = topology(meta.device)  # under `accelerate launch`, each process collects its share of the tasks
     n_tasks = len(topo.shard(included_tasks(meta, exclude)))
@@ -52,6 +53,7 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
     from degaml.models import load_encoder
 
     meta = load_meta_spec(meta_path, overrides or [])
+    check_writable_dir(meta.output_dir(), "out_dir")  # where the generator goes, checked before any work
     exclude = exclude or []
     trajectories = load_trajectories(meta, exclude)
     encoder = load_encoder(meta.encoder)
