@@ -49,9 +49,12 @@ def eval_command(
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
     if adapter is not None:
-        from degaml.models.adapters import check_adapter_weights
+        from degaml.models.adapters import check_adapter_fits, check_adapter_weights
+        from degaml.models.llm import local_model_config
 
-        check_adapter_weights(adapter, "--adapter")  # NaN/inf or unreadable weights: refused before any work
+        check_adapter_weights(adapter, "--adapter")  # NaN/inf, huge or unreadable weights: refused before any work
+        if (model_config := local_model_config(spec.model)) is not None:
+            check_adapter_fits(adapter, model_config, "--adapter")  # an adapter for another model, too
     from degaml.data import load_task_data  # heavy imports only once the arguments are known to be good
     from degaml.evaluation import evaluate
     from degaml.evaluation.prompts import check_templates

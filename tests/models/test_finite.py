@@ -200,3 +200,20 @@ def test_a_policy_adapter_for_another_model_is_refused_up_front(good_adapter, tm
         create_run(tmp_path / "toy.yaml", [], tmp_path / "run")
     assert not (tmp_path / "run").exists()
     create_run(tmp_path / "toy.yaml", [f"adapt.policy={good_adapter}"], tmp_path / "run")  # one that fits is accepted
+
+
+def test_eval_refuses_an_adapter_for_another_model_before_loading_data(good_adapter, tmp_path, tiny_model_dir, capsys, monkeypatch):
+    import degaml.data
+
+    wrong = shutil.copytree(good_adapter, tmp_path / "wrong")
+    weights = load_file(str(wrong / "adapter_model.safetensors"))
+    name = next(k for k in sorted(weights) if "lora_B" in k)
+    weights[name] = torch.zeros(weights[name].shape[0] * 2, weights[name].shape[1])
+    save_file(weights, str(wrong / "adapter_model.safetensors"))
+    spec = mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(60)), model=str(tiny_model_dir))
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    monkeypatch.setattr(degaml.data, "load_task_data", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(tmp_path / "toy.yaml"), "--adapter", str(wrong)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--adapter" in err and "does not fit the base model" in err
