@@ -23,7 +23,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from degaml.errors import DataError
 
-MAX_OUTPUT_CHARS = 100_000  # a rendered prompt/field longer than this is not a prompt
+MAX_OUTPUT_CHARS = 1_000_000  # a rendered prompt/field longer than this is not a prompt (max_length ≤ 131072 tokens)
 MAX_RANGE = 10_000  # items of one range()
 MAX_STEPS = 200_000  # template lines executed per render (bounds nested loops)
 MAX_SECONDS = 2.0  # wall-clock time per render
@@ -36,7 +36,7 @@ class TemplateLimitError(SecurityError):
 
 SIZED_FILTERS = {"center", "indent", "wordwrap", "truncate", "batch", "slice"}  # their arguments are sizes
 SIZED_CALLS = {"range", "center", "ljust", "rjust", "zfill", "expandtabs"}  # functions and str methods taking sizes
-_WIDE_FORMAT = re.compile(r"[%{][^%{}]*?\d{6,}")  # a width/precision of 6+ digits in a %- or {}-format string
+_WIDE_FORMAT = re.compile(r"%[-+ #0]*\d*\.?\d{7,}|\{[^{}]*:[^{}]*\d{7,}[^{}]*\}")  # a 7+ digit width/precision
 
 
 def _check_size(value: Any, what: str) -> None:

@@ -24,7 +24,7 @@ BOMBS = {
     "huge width": "{{ 'x'|center(10000000000) }}",
     "huge format": "{{ '{:>1000000000}'.format('x') }}",
     "huge power": "{{ 10 ** (10 ** 8) }}",
-    "huge output": "{% for i in range(2000) %}{{ question * 100 }}{% endfor %}",
+    "huge output": "{% for i in range(5000) %}{{ question * 100 }}{% endfor %}",
 }
 
 
