@@ -2,11 +2,14 @@
 
 Everything a user can get wrong (a spec, a data file, a CLI argument, a policy output) raises `DegamlError`
 with a message that names the offending file/field/value. The CLI prints it and exits with `EXIT_USAGE`.
+An I/O failure of the machine (disk full, a vanished mount; `degaml.io.as_os_error`) is one line too, with
+`EXIT_IO`: nothing half-written is left behind, and a run it interrupts can be resumed.
 """
 
 from __future__ import annotations
 
 EXIT_USAGE = 2
+EXIT_IO = 1
 
 
 class DegamlError(Exception):

@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,18 +42,40 @@ def atomic_path(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` via a temporary file + fsync + rename."""
+def stage_text(path: Path, text: str) -> Path:
+    """Write `text` (fsync'ed) to a new temporary sibling of `path` and return it; `path` itself is not touched."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def write_texts_atomic(files: Mapping[Path, str]) -> None:
+    """Write several files all or none: every file is staged first (where a full disk fails, leaving nothing), then
+    all are renamed into place (a rename needs no space)."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, text in files.items():
+            staged.append((stage_text(path, text), Path(path)))
+        while staged:
+            tmp, path = staged[0]
+            os.replace(tmp, path)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` via a temporary file + fsync + rename."""
+    write_texts_atomic({Path(path): text})
 
 
 def json_text(data: Any, indent: int | None = 1) -> str:
@@ -80,6 +102,20 @@ def as_os_error(exc: BaseException) -> OSError | None:
         code = errno.ENOSPC if "os error 28" in message else errno.EIO
         return OSError(code, message)
     return None
+
+
+@contextmanager
+def disk_errors() -> Iterator[None]:
+    """Re-raise an I/O failure hidden in another exception type (see `as_os_error`) as the OSError it is."""
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - only I/O failures are translated; the rest propagates unchanged
+        io_error = as_os_error(exc)
+        if io_error is None:
+            raise
+        raise io_error from None
 
 
 def file_sha256(path: Path) -> str:

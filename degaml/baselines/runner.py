@@ -35,5 +35,6 @@ def run_baseline(name: str, ptask: ProtocolTask, config: MethodConfig, ctx: RunC
         "seconds": time.perf_counter() - began,
         "info": fitted.info,
         "data_source": ptask.data_source,
+        "data": ptask.data,  # provenance: which items (sha256) were read
         "predictions": test.per_item(),
     }

@@ -22,7 +22,8 @@ from degaml.cli.reproduce_cmd import reproduce_command
 from degaml.cli.spec_cmd import spec_app
 from degaml.cli.strategy_cmd import strategy_app
 from degaml.cli.tui_cmd import tui_command
-from degaml.errors import EXIT_USAGE, DegamlError
+from degaml.errors import EXIT_IO, EXIT_USAGE, DegamlError
+from degaml.io import as_os_error
 
 app = typer.Typer(
     name="degaml",
@@ -102,4 +103,12 @@ def main(argv: list[str] | None = None) -> None:
         message = fmt() if callable(fmt) else str(exc)
         console_err.print(f"[bold red]error:[/] {' '.join(message.split())} (see --help)", highlight=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", EXIT_USAGE))
+    except Exception as exc:  # noqa: BLE001 - an I/O failure (disk full) is one line; anything else is a bug: traceback
+        io_error = as_os_error(exc)
+        if io_error is None:
+            raise
+        where = f" ({io_error.filename})" if io_error.filename else ""
+        console_err.print(f"[bold red]error:[/] I/O error: {io_error.strerror or io_error}{where}; free space or fix "
+                          "the path, then run the command again", highlight=False, soft_wrap=True)
+        sys.exit(EXIT_IO)
     sys.exit(code if isinstance(code, int) else 0)

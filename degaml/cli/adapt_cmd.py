@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 import json
-import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -12,7 +11,7 @@ import typer
 from rich.table import Table
 
 from degaml.cli.common import (PhaseProgress, check_writable, check_writable_dir, consent_remote_code, console, console_err,
-                               data_notes, save_or_keep, write_json)
+                               data_notes, require_terminal, save_or_keep, write_json)
 from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import DegamlError
 
@@ -95,9 +94,8 @@ def adapt_command(
     check_writable(json_path, "--json")
     check_writable_dir(run_dir, "--run-dir")
     allow_remote_code(trust_remote_code)
-    if tui and not (sys.stdin.isatty() and sys.stdout.isatty()):  # before any run directory is created
-        raise DegamlError("--tui: needs an interactive terminal (stdin/stdout are not a TTY); drop --tui, "
-                          "and watch the run from a terminal with: degaml tui RUN_DIR")
+    if tui:  # before any run directory is created
+        require_terminal("--tui", "drop --tui, and watch the run from a terminal with: degaml tui RUN_DIR")
     if resume is not None:
         if spec_path is not None or overrides or run_dir is not None:
             raise DegamlError("--resume: give only the run directory (the run keeps its own spec); --steps may raise the budget")
@@ -143,7 +141,8 @@ def adapt_command(
         raise typer.Exit(1)
     print_final(final, store.run_dir)
     if json_path is not None:
-        write_json(json_path, final.model_dump(mode="json") | {"run_dir": str(store.run_dir), "task": spec.task})
+        write_json(json_path, final.model_dump(mode="json") | {"run_dir": str(store.run_dir), "task": spec.task,
+                                                                "data": store.header.data})  # provenance, as in run.json
 
 
 def io_error_exit(exc: OSError, run_dir: Path) -> NoReturn:

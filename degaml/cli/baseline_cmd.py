@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from degaml.baselines.registry import METHODS, is_meta_trained, make_config, method
-from degaml.cli.common import check_writable, console, console_err, write_json, write_jsonl
+from degaml.cli.common import check_writable, check_writable_dir, console, console_err, json_text, jsonl_text, write_outputs
 from degaml.errors import DegamlError
 
 PROFILE = typer.Option("cpu", "--profile", help="cpu, paper, or tiny (tests/smoke runs)")
@@ -42,20 +42,21 @@ def baseline_command(
     check_writable(predictions, "--predictions")
     config = make_config(name, profile, overrides or [])
     spec = load_spec(spec_path)
+    work_dir = work_dir or Path("runs") / "baselines" / f"{spec.task}-{name}"
+    check_writable_dir(work_dir, "--work-dir")  # before the data and the model are loaded
     task = load_task_data(spec, on_skip=lambda msg: console_err.print(f"[dim]{msg}[/]", highlight=False))
     ptask = ProtocolTask.from_task(task)
-    ctx = RunContext(None, work_dir or Path("runs") / "baselines" / f"{spec.task}-{name}", spec_path,
+    ctx = RunContext(None, work_dir, spec_path,
                      load=lambda: load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code))
     with console_err.status(f"{name} on {spec.task} ({profile} profile)"):
         record = run_baseline(name, ptask, config, ctx)
     console.print(f"{name} · {spec.task}: validation {_fmt(record['validation'])}; test {_fmt(record['test'])}; "
                   f"{record['labelled_items']} labelled items; {record['seconds']:.0f} s", highlight=False)
-    if json_path is not None:
-        write_json(json_path, record | {"spec": str(spec_path)})
-    if predictions is not None:
-        p = record["predictions"]
-        write_jsonl(predictions, [{"id": i, "correct": c, "predicted": a, "gold": g}
-                                  for i, c, a, g in zip(p["ids"], p["correct"], p["predicted"], p["gold"])])
+    p = record["predictions"]
+    rows = [{"id": i, "correct": c, "predicted": a, "gold": g}
+            for i, c, a, g in zip(p["ids"], p["correct"], p["predicted"], p["gold"])]
+    write_outputs([("--json", json_path, json_text(record | {"spec": str(spec_path)})),
+                   ("--predictions", predictions, jsonl_text(rows))])
 
 
 def baseline_train_command(
@@ -76,6 +77,7 @@ def baseline_train_command(
     config = make_config(name, profile, [f"meta={meta_path}"] + (overrides or []))
     meta = load_meta(meta_path)
     included_tasks(meta, exclude or [])  # validates --exclude before any work
+    check_writable_dir(meta.output_dir(), "out_dir")  # where the artifact goes
     module = method(name)
     loaded = load_llm(meta.model, meta.device, "float32")
     with progress_bar(f"{name} meta-training", total=module.artifact_steps(config)) as advance:

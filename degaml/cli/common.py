@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from degaml.errors import DegamlError
-from degaml.io import write_text_atomic
+from degaml.io import write_texts_atomic
 
 console = Console()
 console_err = Console(stderr=True)
@@ -160,6 +160,12 @@ def _probe(directory: Path, option: str) -> None:
         raise DegamlError(f"{option}: cannot write in '{directory}' ({exc.strerror or exc})") from None
 
 
+def require_terminal(what: str, hint: str) -> None:
+    """Refuse (before any work) a terminal UI when stdin/stdout are not a TTY (it would write escape codes forever)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise DegamlError(f"{what}: needs an interactive terminal (stdin/stdout are not a TTY); {hint}")
+
+
 def consent_remote_code(requested: bool, flag: bool) -> None:
     """Apply the `--trust-remote-code` flag and refuse (before any work) a spec asking for remote code without it."""
     from degaml.models.llm import allow_remote_code, check_remote_code
@@ -213,12 +219,44 @@ def save_or_keep(write: Callable[[Path], Any], target: Path, option: str) -> Non
     raise DegamlError(f"{option}: cannot write '{target}' ({first.strerror or first}); the result was kept at {fallback}")
 
 
+def json_text(data: Any) -> str:
+    """Valid JSON only: a NaN/inf value is a bug upstream and raises ValueError instead of being written."""
+    return json.dumps(data, indent=2, default=str, allow_nan=False) + "\n"
+
+
+def jsonl_text(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, default=str, allow_nan=False) + "\n" for r in rows)
+
+
+def write_outputs(outputs: list[tuple[str, Path | None, str]]) -> None:
+    """Write a command's output files — (option, path or None, text) — all or none: when the disk refuses one, none
+    is written in place and all are kept together in one temp directory, named in one line (exit 2)."""
+    outputs = [(option, Path(path), text) for option, path, text in outputs if path is not None]
+    if not outputs:
+        return
+    try:
+        write_texts_atomic({path: text for _, path, text in outputs})
+        return
+    except OSError as exc:
+        first = exc
+    options = "/".join(option for option, _, _ in outputs)
+    fallback = Path(tempfile.mkdtemp(prefix="degaml-kept-"))
+    names = [path.name for _, path, _ in outputs]
+    kept = [fallback / (name if names.count(name) == 1 else f"{index}-{name}") for index, name in enumerate(names)]
+    try:
+        write_texts_atomic({path: text for path, (_, _, text) in zip(kept, outputs)})
+    except OSError:
+        raise DegamlError(f"{options}: cannot write '{outputs[0][1]}' ({first.strerror or first}); "
+                          f"the fallback in {fallback} failed too, nothing was saved") from None
+    places = ", ".join(f"{path} ({option})" for (option, _, _), path in zip(outputs, kept))
+    raise DegamlError(f"{options}: cannot write '{first.filename or outputs[0][1]}' ({first.strerror or first}); no output "
+                      f"was written in place, the results were kept at {places}")
+
+
 def write_json(path: Path, data: Any, option: str = "--json") -> None:
     """Valid JSON only: a NaN/inf value is a bug upstream and raises ValueError instead of being written."""
-    text = json.dumps(data, indent=2, default=str, allow_nan=False) + "\n"
-    save_or_keep(lambda p: write_text_atomic(p, text), path, option)
+    write_outputs([(option, path, json_text(data))])
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]], option: str = "--predictions") -> None:
-    text = "".join(json.dumps(r, default=str, allow_nan=False) + "\n" for r in rows)
-    save_or_keep(lambda p: write_text_atomic(p, text), path, option)
+    write_outputs([(option, path, jsonl_text(rows))])

@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from degaml.cli.common import check_writable, consent_remote_code, console, data_line, data_notes, progress_bar, write_json, write_jsonl
+from degaml.cli.common import (check_writable, consent_remote_code, console, data_line, data_notes, json_text, jsonl_text,
+                               progress_bar, write_outputs)
 from degaml.errors import DegamlError
 from degaml.specs.load import load_spec
 
@@ -48,22 +49,27 @@ def eval_command(
     if adapter is not None and not (adapter / "adapter_config.json").is_file():
         raise DegamlError(f"--adapter: '{adapter}' has no adapter_config.json (not a PEFT adapter directory)")
     if adapter is not None:
-        from degaml.models.adapters import check_adapter_weights
+        from degaml.models.adapters import check_adapter_fits, check_adapter_weights
+        from degaml.models.llm import local_model_config
 
-        check_adapter_weights(adapter, "--adapter")  # NaN/inf or unreadable weights: refused before any work
+        check_adapter_weights(adapter, "--adapter")  # NaN/inf, huge or unreadable weights: refused before any work
+        if (model_config := local_model_config(spec.model)) is not None:
+            check_adapter_fits(adapter, model_config, "--adapter")  # an adapter for another model, too
     from degaml.data import load_task_data  # heavy imports only once the arguments are known to be good
     from degaml.evaluation import evaluate
+    from degaml.evaluation.prompts import check_templates
     from degaml.models import load_llm
 
     data = load_task_data(spec, on_skip=data_notes())
     examples = data.split(split.value)[:limit] if limit else data.split(split.value)
     data_line(spec.task, data, split.value, len(examples))
+    if examples:
+        check_templates(spec, data.fewshot_pool(), examples[0])  # a broken template fails before the model loads
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     with progress_bar(f"eval {spec.task}/{split.value}", total=len(examples)) as advance:
         result = evaluate(loaded, spec, examples, split.value, fewshot_pool=data.fewshot_pool(), adapter=adapter, progress=advance)
     print_result(result)
-    if json_path is not None:
-        write_json(json_path, result.summary() | {"spec": str(spec_path), "data_source": data.source.source,
-                                                   "data": data.provenance.model_dump(mode="json")})
-    if predictions is not None:
-        write_jsonl(predictions, [vars(p) for p in result.predictions])
+    summary = result.summary() | {"spec": str(spec_path), "data_source": data.source.source,
+                                  "data": data.provenance.model_dump(mode="json")}
+    write_outputs([("--json", json_path, json_text(summary)),  # both or neither: a full disk keeps both elsewhere
+                   ("--predictions", predictions, jsonl_text([vars(p) for p in result.predictions]) if predictions else "")])

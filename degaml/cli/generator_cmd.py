@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import typer
 
 from degaml.cli.common import check_writable_dir, console, console_err, data_line, data_notes, progress_bar, save_or_keep
 from degaml.cli.help import DegamlCommand, DegamlGroup, examples
+from degaml.errors import DegamlError
 from degaml.specs.load import load_meta_spec, load_spec
 
 generator_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
@@ -25,6 +28,7 @@ def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), override
     from degaml.models import load_llm
 
     meta = load_meta_spec(meta_path, overrides or [])
+    check_writable_dir(meta.output_dir(), "out_dir")  # where the trajectories go, checked before any work
     exclude = exclude or []
     topo = topology(meta.device)  # under `accelerate launch`, each process collects its share of the tasks
     n_tasks = len(topo.shard(included_tasks(meta, exclude)))
@@ -49,6 +53,7 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
     from degaml.models import load_encoder
 
     meta = load_meta_spec(meta_path, overrides or [])
+    check_writable_dir(meta.output_dir(), "out_dir")  # where the generator goes, checked before any work
     exclude = exclude or []
     trajectories = load_trajectories(meta, exclude)
     encoder = load_encoder(meta.encoder)
@@ -79,6 +84,8 @@ def generate(
     seed: int = typer.Option(0, help="prompt-batch sample: seed 0 uses the support prompts in order"),
     noise: float = typer.Option(0.0, min=0.0, help="std of Gaussian noise added to the task embedding"),
 ) -> None:
+    if not math.isfinite(noise):
+        raise DegamlError(f"--noise: must be a finite number (got {noise})")
     spec = load_spec(spec_path, overrides or [])
     check_writable_dir(out, "--out")
     from degaml.data import load_task_data
@@ -100,7 +107,10 @@ def generate(
     embedder = PromptEmbedder(load_encoder(bundle.config.encoder), bundle.config.dims[0][0], bundle.config.dims[0][1])
     start = time.perf_counter()
     state = generate_state_dict(bundle, embedder, prompts, noise=noise, seed=seed)
-    save_or_keep(lambda path: write_peft_adapter(state, bundle, path), out, "--out")
+    manifest = {"task": spec.task, "spec": str(spec_path), "generator": str(generator_path), "seed": seed, "noise": noise,
+                "prompts": len(prompts), "data": data.provenance.model_dump(mode="json")}  # which items it came from
+    files = {"manifest.json": json.dumps(manifest, indent=2) + "\n"}
+    save_or_keep(lambda path: write_peft_adapter(state, bundle, path, files), out, "--out")
     seconds = time.perf_counter() - start
     console.print(f"adapter → {out} ({len(state)} tensors, {sum(v.numel() for v in state.values())} parameters) in {seconds:.2f} s", highlight=False)
     console_err.print(f"[dim]score it: degaml eval {spec_path} --adapter {out}[/]", highlight=False)

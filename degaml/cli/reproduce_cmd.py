@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from degaml.cli.common import console, console_err
+from degaml.cli.common import check_writable_dir, console, console_err
 from degaml.errors import DegamlError
 
 
@@ -32,8 +32,7 @@ def reproduce_command(
         raise DegamlError(f"TABLE: '{table}' is not one of {', '.join(TABLES)}")
     if profile not in ("cpu", "paper", "tiny"):
         raise DegamlError(f"--profile: '{profile}' is not one of cpu, paper, tiny")
-    if not out.parent.resolve().is_dir():
-        raise DegamlError(f"--out: directory '{out.parent}' does not exist")
+    check_writable_dir(out, "--out")  # an existing file, a path below a file, an unwritable place: before any work
     meta_spec = load_meta(meta)
     spec_paths = list(tasks) if tasks else meta_spec.task_paths()
     for path in spec_paths:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from degaml.cli.common import require_terminal
 from degaml.errors import DegamlError
 
 
@@ -16,11 +17,14 @@ def tui_command(
     from degaml.controller.store import TrajectoryStore
     from degaml.tui import PickerApp, RunApp  # Textual is imported only for this command
 
+    hint = "run it from a terminal, or read the run's events.jsonl directly"
     if run_dir is None:
         if not root.is_dir():
             raise DegamlError(f"--root: '{root}' is not a directory (pass a RUN_DIR or --root DIR)")
+        require_terminal("tui", hint)
         run_dir = PickerApp(root).run()
         if run_dir is None:
             return
     TrajectoryStore.open(run_dir)  # a bad directory fails here, as one line, before the screen switches
+    require_terminal("tui", hint)  # not a terminal (`degaml tui RUN </dev/null >file`): refused, never escape codes
     RunApp(run_dir).run()

@@ -29,8 +29,8 @@ from degaml.generator.artifact import GeneratorBundle, check_base_model
 from degaml.generator.pipeline import resolve_generator
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_llm
-from degaml.models.llm import check_remote_code
-from degaml.models.adapters import check_adapter_weights
+from degaml.models.adapters import check_adapter_fits, check_adapter_weights
+from degaml.models.llm import check_remote_code, local_model_config
 from degaml.specs import load_spec, spec_from_dict
 from degaml.specs.model import TaskSpec
 from degaml.strategies.base import StrategyContext
@@ -42,13 +42,16 @@ def default_run_dir(spec: TaskSpec, root: Path = Path("runs")) -> Path:
 
 
 def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> TrajectoryStore:
-    """Validate the spec, its generator (files, hashes, base model), policy and data, then write run.json
-    (nothing is written if anything is wrong)."""
+    """Validate the spec, its generator (files, hashes, finite weights, base model), policy (finite weights, shapes
+    that fit the model) and data, then write run.json (nothing is written if anything is wrong)."""
     spec = load_spec(spec_path, overrides)
     check_remote_code(spec.trust_remote_code)
     policy = spec.adapt.policy if spec.adapt.policy == "random" else resolve_policy(spec.adapt.policy)
     if isinstance(policy, Path):
         check_adapter_weights(policy, "adapt.policy")  # a NaN policy adapter must not load and decide
+        model_config = local_model_config(spec.model)
+        if model_config is not None:  # a policy adapter for another model: refused now, not at its first decision
+            check_adapter_fits(policy, model_config, "adapt.policy")
     generator = resolve_generator(spec.generator)
     check_base_model(generator, spec.model)
     GeneratorBundle.load(generator)  # a corrupt generator fails here, before the run directory exists

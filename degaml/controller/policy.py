@@ -84,7 +84,7 @@ class Policy:
 
         start = time.perf_counter()
         raw, error, action, repeat = "", None, None, None
-        with attached_adapter(self.loaded.model, self.adapter) as model:
+        with attached_adapter(self.loaded.model, self.adapter, "adapt.policy") as model:
             for attempt in range(config.retries + 1):
                 temperature = config.temperature if attempt == 0 else max(1.0, config.temperature)
                 what, limit = f"policy decision (attempt {attempt + 1}): token", config.max_new_tokens

@@ -106,19 +106,32 @@ class TrajectoryStore:
         taken = f"--run-dir: '{run_dir}' already holds a run; resume it with --resume {run_dir}"
         if (run_dir / HEADER_FILE).exists():
             raise DegamlError(taken)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{HEADER_FILE}.", dir=run_dir)
+        created = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # what a failure must not leave behind
+        claimed = False
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(header.model_dump_json(indent=2))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(tmp, run_dir / HEADER_FILE)  # atomic claim: fails when run.json exists (another process won)
-        except FileExistsError:
-            raise DegamlError(taken) from None
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        (run_dir / EVENTS_FILE).touch()  # only the winner gets here; readers treat a missing file as no events yet
+            run_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{HEADER_FILE}.", dir=run_dir)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(header.model_dump_json(indent=2))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.link(tmp, run_dir / HEADER_FILE)  # atomic claim: fails when run.json exists (another process won)
+                claimed = True
+            except FileExistsError:
+                raise DegamlError(taken) from None
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+            (run_dir / EVENTS_FILE).touch()  # only the winner gets here; readers treat a missing file as no events yet
+        except OSError:  # disk full, read-only: no run directory is left half-created (the CLI reports it, exit 1)
+            if claimed:
+                (run_dir / HEADER_FILE).unlink(missing_ok=True)
+            for directory in created:  # innermost first; only directories this call made, and only when empty
+                try:
+                    directory.rmdir()
+                except OSError:
+                    break
+            raise
         return cls(run_dir, header)
 
     @classmethod

@@ -18,22 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from degaml.data.example import Example
+from degaml.data.local_files import SourceUnavailable, read_local_file
 from degaml.data.provenance import PoolProvenance, SkippedSource, source_record
 from degaml.errors import DataError
 from degaml.models.hub import hub_reachable
 from degaml.specs.model import DataSource, TaskSpec
+from degaml.specs.templates import compile_template, render
 
 log = logging.getLogger(__name__)
 SHARED_DATA_ENV = "DEGAML_SHARED_DATA"
-LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
-
-
-class SourceUnavailable(Exception):
-    """This source cannot be used here (no hub, no shared dir); the next fallback is tried."""
 
 
 def shared_data_dir(start: Path | None = None) -> Path | None:
@@ -49,16 +43,10 @@ def shared_data_dir(start: Path | None = None) -> Path | None:
     return None
 
 
-_TEMPLATES = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
-
-
-def _lookup(record: dict[str, Any], dotted: str, source: str) -> Any:
+def _lookup(record: dict[str, Any], dotted: str, source: str, field: str = "field") -> Any:
     """A field by dotted path (`choices.text`), or a Jinja template over the record (`{{passage}}\n\n{{question}}`)."""
     if "{{" in dotted:
-        try:
-            return _TEMPLATES.from_string(dotted).render(**record)
-        except jinja2.TemplateError as exc:
-            raise DataError(f"{source}: field template {dotted!r} failed: {exc}") from None
+        return render(compile_template(dotted, f"{source}: fields.{field}"), f"{source}: fields.{field}", **record)
     value: Any = record
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
@@ -71,8 +59,8 @@ def normalize_record(record: dict[str, Any], index: int, src: DataSource, multip
     """Map one raw record to an Example using the source's field map."""
     fm = src.fields
     name = src.source
-    question = _lookup(record, fm.question, name)
-    raw_answer = _lookup(record, fm.answer, name)
+    question = _lookup(record, fm.question, name, "question")
+    raw_answer = _lookup(record, fm.answer, name, "answer")
     if src.answer_regex is not None:
         match = re.search(src.answer_regex, str(raw_answer))
         if not match:
@@ -82,7 +70,7 @@ def normalize_record(record: dict[str, Any], index: int, src: DataSource, multip
     if multiple_choice:
         if fm.choices is None:
             raise DataError(f"{name}: format multiple_choice needs fields.choices")
-        raw_choices = _lookup(record, fm.choices, name)
+        raw_choices = _lookup(record, fm.choices, name, "choices")
         if isinstance(raw_choices, str):  # a template rendered a JSON list
             try:
                 raw_choices = json.loads(raw_choices)
@@ -92,7 +80,7 @@ def normalize_record(record: dict[str, Any], index: int, src: DataSource, multip
             raise DataError(f"{name}: item {index}: choices must be a list, got {type(raw_choices).__name__}")
         choices = tuple(str(c) for c in raw_choices)
         if fm.labels is not None:
-            labels = [str(x) for x in _lookup(record, fm.labels, name)]
+            labels = [str(x) for x in _lookup(record, fm.labels, name, "labels")]
             if str(raw_answer) not in labels:
                 raise DataError(f"{name}: item {index}: answer {raw_answer!r} is not among labels {labels}")
             answer: int | str = labels.index(str(raw_answer))
@@ -152,14 +140,7 @@ def _records_from_datasets(src: DataSource, base_dir: Path) -> list[dict[str, An
     path = source_path(src, base_dir)
     if not path.is_file():
         raise SourceUnavailable(f"{path} does not exist")
-    builder = LOCAL_BUILDERS.get(path.suffix.lower())
-    if builder is None:
-        raise DataError(f"{src.source}: unsupported file type {path.suffix}")
-    try:
-        ds = datasets.load_dataset(builder, data_files=str(path), split="train")
-    except Exception as exc:  # noqa: BLE001 - malformed user file → one line
-        raise DataError(f"{path}: cannot parse as {builder} ({_first_line(exc)[:120]})") from None
-    return list(ds)
+    return read_local_file(path, src.source)
 
 
 def _first_line(exc: BaseException) -> str:

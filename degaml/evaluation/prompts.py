@@ -12,17 +12,17 @@ from collections.abc import Callable, Sequence
 
 import jinja2
 from jinja2 import meta
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from degaml.data.example import Example
 from degaml.errors import DataError
 from degaml.specs.model import TaskSpec
+from degaml.specs.templates import ENV, compile_template, render
 
-_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+TEMPLATE_FIELDS = ("doc_to_text", "doc_to_target", "fewshot_target")
 
 
 def _uses_variable(template: str, name: str) -> bool:
-    return name in meta.find_undeclared_variables(_ENV.parse(template))
+    return name in meta.find_undeclared_variables(ENV.parse(template))
 
 
 class PromptBuilder:
@@ -38,16 +38,21 @@ class PromptBuilder:
         self.spec = spec
         self.fewshot_pool = list(fewshot_pool)
         self.select_demos = select_demos  # an item's demonstrations chosen otherwise (e.g. nearest by embedding)
-        self._text = _ENV.from_string(spec.doc_to_text)
-        self._target = _ENV.from_string(spec.doc_to_target)
-        self._fewshot_target = _ENV.from_string(spec.fewshot_target)
+        self._templates = {field: compile_template(getattr(spec, field), field) for field in TEMPLATE_FIELDS}
+        self._text, self._target, self._fewshot_target = (self._templates[field] for field in TEMPLATE_FIELDS)
         self.choice_in_context = _uses_variable(spec.doc_to_text, "choice")
 
     def _render(self, template: jinja2.Template, example: Example, **extra: object) -> str:
-        try:
-            return template.render(**example.template_vars(), **extra)
-        except jinja2.TemplateError as exc:
-            raise DataError(f"task '{self.spec.task}': item {example.id}: template error: {exc}") from None
+        field = next(name for name, known in self._templates.items() if known is template)
+        return render(template, f"task '{self.spec.task}': item {example.id}: {field}", **example.template_vars(), **extra)
+
+    def check_templates(self, example: Example) -> None:
+        """Render every template of the spec for one item (as scoring will), so a broken one fails up front."""
+        if self.spec.format == "multiple_choice":
+            self.choice_pairs(example)
+        else:
+            self.context(example)
+        self._render(self._fewshot_target, example)
 
     def fewshot_examples(self, example: Example) -> list[Example]:
         """`num_fewshot` pool items for this example, seeded by (spec seed, example id), never the item itself (or
@@ -90,3 +95,13 @@ class PromptBuilder:
             context = prefix + self._render(self._text, example, choice=choice)
             pairs.append((context, self.spec.target_delimiter + self._render(self._target, example, choice=choice)))
         return pairs
+
+
+def check_templates(spec: TaskSpec, fewshot_pool: Sequence[Example], example: Example) -> None:
+    """What scoring checks first, done before any model is loaded: the few-shot pool is large enough, and every
+    template of the spec (prompt, target, few-shot target, generator input) renders for `example` — no undefined
+    variable, no error, within the template bounds."""
+    from degaml.generator.inputs import generator_inputs
+
+    PromptBuilder(spec, fewshot_pool).check_templates(example)
+    generator_inputs(spec, [example])

@@ -6,8 +6,9 @@ Layout of a generator directory:
     tokenizer.json, tokenizer_stats.safetensors   the LoraTokenizer (layout + normalisation statistics)
     manifest.json                optional; its `sha256` entries are checked on load
 
-Loading validates every file before anything uses it: a missing, truncated or garbled file, or one whose hash
-differs from the manifest, is a `ModelLoadError` naming that file (one line, exit 2), never a traceback.
+Loading validates every file before anything uses it: a missing, truncated or garbled file, one whose hash
+differs from the manifest, or one holding NaN/inf or implausibly large values (a diverged training run), is a
+`ModelLoadError` naming that file (one line, exit 2), never a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from degaml.errors import ModelLoadError
 from degaml.generator.model import HyperConvGenerator
 from degaml.generator.tokenizer import LoraTokenizer, Slot
 from degaml.io import verify_manifest, write_json
+from degaml.models.adapters import require_finite
 
 
 @dataclass
@@ -68,6 +70,7 @@ class GeneratorBundle:
         tokenizer = _load_tokenizer(directory)
         weights_file = directory / "generator.safetensors"
         weights = _read_safetensors(weights_file)
+        require_finite(weights, f"generator: {weights_file}")
         try:
             bundle = cls.create(config, tokenizer)
             bundle.model.load_state_dict(weights)
@@ -119,6 +122,7 @@ def _load_tokenizer(directory: Path) -> LoraTokenizer:
     meta_path, stats_path = directory / "tokenizer.json", directory / "tokenizer_stats.safetensors"
     meta = _read_json(meta_path)
     stats = _read_safetensors(stats_path)
+    require_finite(stats, f"generator: {stats_path}")
     try:
         slots = [Slot(**s) for s in meta["slots"]]
         tokenizer = LoraTokenizer(slots, int(meta["rank"]), int(meta["chunk"]), stats["stats"])

@@ -16,8 +16,9 @@ import torch
 from safetensors.torch import save_file
 
 from degaml.generator.artifact import GeneratorBundle
-from degaml.io import atomic_directory
 from degaml.generator.embedding import PromptEmbedder
+from degaml.io import atomic_directory, disk_errors
+from degaml.models.adapters import require_finite
 
 
 def sample_prompt_batch(pool: Sequence[str], size: int, seed: int) -> list[str]:
@@ -38,8 +39,9 @@ def generate_state_dict(bundle: GeneratorBundle, embedder: PromptEmbedder, promp
     return bundle.tokenizer.detokenize(tokens.detach())
 
 
-def write_peft_adapter(state_dict: dict[str, torch.Tensor], bundle: GeneratorBundle, out_dir: Path) -> Path:
-    """Write a standard PEFT LoRA adapter directory atomically."""
+def write_peft_adapter(state_dict: dict[str, torch.Tensor], bundle: GeneratorBundle, out_dir: Path,
+                       extra_files: dict[str, str] | None = None) -> Path:
+    """Write a standard PEFT LoRA adapter directory atomically (with `extra_files`: name → text, e.g. provenance)."""
     from peft import LoraConfig
 
     config = LoraConfig(
@@ -50,12 +52,19 @@ def write_peft_adapter(state_dict: dict[str, torch.Tensor], bundle: GeneratorBun
         base_model_name_or_path=bundle.config.base_model,
         task_type="CAUSAL_LM",
     )
-    return save_lora_adapter(state_dict, config, out_dir)
+    return save_lora_adapter(state_dict, config, out_dir, extra_files)
 
 
-def save_lora_adapter(state_dict: dict[str, torch.Tensor], config, out_dir: Path) -> Path:
-    """Write a PEFT LoRA state dict (saved-key format) and its `LoraConfig` as an adapter directory, atomically."""
-    with atomic_directory(Path(out_dir)) as tmp:
+def save_lora_adapter(state_dict: dict[str, torch.Tensor], config, out_dir: Path, extra_files: dict[str, str] | None = None) -> Path:
+    """Write a PEFT LoRA state dict (saved-key format) and its `LoraConfig` as an adapter directory, atomically.
+
+    Every produced adapter passes here: one with NaN/inf or implausibly large weights (a diverged or corrupt
+    generator, noise of infinite scale) is refused before anything is written; a disk error (safetensors raises
+    its own type for "No space left on device") is raised as the OSError it is, leaving nothing behind."""
+    require_finite(state_dict, f"generated adapter '{out_dir}'")
+    with disk_errors(), atomic_directory(Path(out_dir)) as tmp:
         config.save_pretrained(str(tmp))
         save_file({k: v.contiguous() for k, v in state_dict.items()}, str(tmp / "adapter_model.safetensors"))
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
     return out_dir

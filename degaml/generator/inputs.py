@@ -9,23 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from degaml.data.example import Example
-from degaml.errors import DataError
 from degaml.specs.model import TaskSpec
-
-_ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined)
+from degaml.specs.templates import compile_template, render
 
 
 def generator_inputs(spec: TaskSpec, examples: Sequence[Example]) -> list[str]:
     """The generator's input text for each example (labels are never visible to the template)."""
-    template = _ENV.from_string(spec.generator_input)
-    texts = []
-    for ex in examples:
-        try:
-            texts.append(template.render(id=ex.id, question=ex.question, choices=list(ex.choices)))
-        except jinja2.TemplateError as exc:
-            raise DataError(f"task '{spec.task}': item {ex.id}: generator_input template error: {exc}") from None
-    return texts
+    template = compile_template(spec.generator_input, "generator_input")
+    return [render(template, f"task '{spec.task}': item {ex.id}: generator_input", id=ex.id, question=ex.question,
+                   choices=list(ex.choices)) for ex in examples]

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import torch
 
-from degaml.io import write_json
 from degaml.generator.artifact import GeneratorBundle
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
-from degaml.models.adapters import require_finite
 
 
 class AdapterSampler:
@@ -64,9 +62,7 @@ class AdapterSampler:
         out = self.out_dir / f"adapter-{key}"
         if not (out / "adapter_model.safetensors").is_file():
             state = generate_state_dict(self.bundle, self.embedder, prompts, noise=noise, seed=seed)
-            require_finite(state, f"generator '{self.name}' produced an adapter that")  # corrupt generator weights
-            write_peft_adapter(state, self.bundle, out)
-            write_json(out / "prompts.json", list(prompts), indent=None)
+            write_peft_adapter(state, self.bundle, out, {"prompts.json": json.dumps(list(prompts))})
         return out
 
     @torch.inference_mode()

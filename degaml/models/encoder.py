@@ -33,4 +33,5 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str = "cpu"):
     try:
         return SentenceTransformer(source, device=device)
     except Exception as exc:  # noqa: BLE001 - turned into one user-facing line
-        raise ModelLoadError(hub_error_message("encoder", name, exc, offline_default="default (all-MiniLM-L6-v2)")) from exc
+        raise ModelLoadError(hub_error_message("encoder", name, exc, offline_default="default (all-MiniLM-L6-v2)",
+                                               local=Path(source).expanduser().exists())) from exc

@@ -27,12 +27,26 @@ def hub_reachable() -> bool:
         return False
 
 
-def hub_error_message(kind: str, name: str, exc: BaseException, offline_default: str) -> str:
-    """One line explaining why `name` could not be loaded, naming the offline default."""
+def local_refusal(text: str) -> str | None:
+    """Why a local model directory was refused, when it was for safety (remote code, a pickle); else None."""
+    lowered = text.lower()
+    if "custom code" in lowered or "trust_remote_code" in lowered:
+        return ("it contains custom Python code (remote code), which runs only with trust_remote_code: true in the spec "
+                "and --trust-remote-code on the command line")
+    if "pickle" in lowered or "weights_only" in lowered or "unpickl" in lowered:
+        return "its weights are a pickle that cannot be loaded safely; convert them to safetensors"
+    return None
+
+
+def hub_error_message(kind: str, name: str, exc: BaseException, offline_default: str, local: bool = False) -> str:
+    """One line explaining why `name` (a hub id, or a `local` path) could not be loaded, naming the offline default."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if local:
+        reason = local_refusal(f"{exc} {exc.__cause__ or ''}") or first_line
+        return f"{kind}: cannot load the local directory '{name}': {reason}"
     if not hub_reachable():
         return (
             f"{kind}: cannot load '{name}': it is not a local path and the Hugging Face hub is unreachable; "
             f"use {kind}: {offline_default}, which works offline"
         )
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{kind}: cannot load '{name}': {first_line}"

@@ -126,6 +126,20 @@ def _resolve_source(name: str) -> tuple[str, dict]:
     return name, {}
 
 
+def local_model_config(name: str):
+    """The transformers config of the default or a local model, read without its weights (None for a hub id or an
+    unreadable directory: loading the model reports those)."""
+    source, extra = _resolve_source(name)
+    if not Path(source).exists():
+        return None
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(source, local_files_only=True, **extra)
+    except Exception:  # noqa: BLE001 - load_llm gives the one-line reason
+        return None
+
+
 def _shapes(config) -> tuple[int, int]:
     """(hidden, intermediate) sizes of a decoder config, for the dtype probe (SmolLM2's when not stated)."""
     text = getattr(config, "get_text_config", lambda: config)()
@@ -166,7 +180,8 @@ def load_llm(
                 raise
             tokenizer, model, torch_dtype, reason = load(local_only=False)
     except Exception as exc:  # noqa: BLE001 - turned into one user-facing line
-        raise ModelLoadError(hub_error_message("model", name, exc, offline_default="default (SmolLM2-135M-Instruct)")) from exc
+        raise ModelLoadError(hub_error_message("model", name, exc, offline_default="default (SmolLM2-135M-Instruct)",
+                                               local=not is_hub_id)) from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(torch_device).eval()

@@ -57,6 +57,11 @@ class ProtocolTask:
         return self.spec.task
 
     @property
+    def data(self) -> dict | None:
+        """The data provenance as JSON (sources, items sha256): what result records carry."""
+        return self.provenance.model_dump(mode="json") if self.provenance is not None else None
+
+    @property
     def fewshot_pool(self) -> tuple[Example, ...]:
         return self.support
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, PrivateAttr, Tag, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
-from degaml.specs.model import StrictModel, TaskSpec
+from degaml.specs.model import StrictModel, TaskSpec, safe_name
 
 Profile = Literal["cpu", "paper"]
 DRAW_SEED_STRIDE = 7919  # seed step between draws; data.splits.TRAIN_SEED_OFFSET is no multiple of it, so no
@@ -152,6 +152,11 @@ class MetaSpec(StrictModel):
     policy: PolicyRecipe
 
     _path: Path | None = PrivateAttr(None)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return safe_name(value)
 
     @model_validator(mode="before")
     @classmethod

@@ -139,6 +139,13 @@ class AdaptConfig(StrictModel):
                                 "`library_mix` composes (the target task itself left out); None: no library")
 
 
+def safe_name(value: str) -> str:
+    """A name used as a path component (run directories, outputs): not `.` or `..` (the pattern allows the rest)."""
+    if not value.strip("."):
+        raise ValueError("must be usable as a file or directory name, and '.' and '..' are not")
+    return value
+
+
 def _check_template(value: str) -> str:
     try:
         jinja2.Environment().parse(value)
@@ -192,6 +199,11 @@ class TaskSpec(StrictModel):
     adapt: AdaptConfig = AdaptConfig()
 
     _path: Path | None = PrivateAttr(None)  # the YAML file it was read from (set by the loader)
+
+    @field_validator("task")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return safe_name(value)
 
     @field_validator("doc_to_text", "doc_to_target", "fewshot_target", "generator_input")
     @classmethod

@@ -28,6 +28,7 @@ def test_baseline_writes_the_protocol_fields(tiny_model_dir, tmp_path):
     assert set(record["test"]) == {"accuracy", "ci95", "n", "answers"} and record["labelled_items"] == 5
     assert 0 <= record["test"]["answers"]["collapse_rate"] <= 1  # the answer metrics a prior shift cannot fool
     assert record["info"]["steps"] == 1
+    assert len(record["data"]["dataset"]["used"]["sha256"]) == 64  # which items were read
     rows = [json.loads(line) for line in preds.read_text().splitlines()]
     assert len(rows) == record["test"]["n"] and sum(r["correct"] for r in rows) / len(rows) == pytest.approx(record["test"]["accuracy"])
 

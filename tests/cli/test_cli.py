@@ -100,3 +100,32 @@ def test_adapt_tui_without_a_terminal_is_one_line_exit_2_before_any_run(spec_fil
     err = capsys.readouterr().err
     assert "--tui" in err and "degaml tui RUN_DIR" in err and len(err.strip().splitlines()) == 1
     assert not run_dir.exists()
+
+
+def test_tui_without_a_terminal_refuses_instead_of_writing_escape_codes(tmp_path, capsys):
+    from tests.tui.recorded_run import build_recorded_run
+
+    run_dir = build_recorded_run(tmp_path / "run")
+    assert run(["tui", str(run_dir)]) == 2  # pytest's stdin/stdout are not a TTY
+    captured = capsys.readouterr()
+    assert "needs an interactive terminal" in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert captured.out == ""  # no escape codes
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"dataset": [{"source": "bad.jsonl"}]}, "cannot parse as json"),
+    ({"doc_to_text": "Question: {{ questoin }}"}, "'questoin' is undefined"),
+    ({"doc_to_target": "{{ choice * 100000000 }}"}, "doc_to_target: template over its resource bounds"),
+    ({"num_validation": 500}, "split sizes need"),
+])
+def test_spec_validate_checks_what_eval_checks_before_scoring(spec_file, tmp_path, capsys, change, problem):
+    (tmp_path / "bad.jsonl").write_text('{"question": "q", "choices": ["a", "b"], "answer": 0}\n{not json\n')
+    spec = yaml.safe_load(spec_file.read_text()) | change
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(spec))
+    assert run(["spec", "validate", str(spec_file)]) == 0
+    capsys.readouterr()
+    assert run(["spec", "validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and str(bad) in err and len(err.strip().splitlines()) == 1
+    assert run(["eval", str(bad), "--limit", "1"]) == 2 and problem in capsys.readouterr().err  # eval refuses it too

@@ -66,3 +66,15 @@ def test_unknown_exclude_and_missing_trajectories(meta_file, capsys):
 def test_generate_without_a_generator_is_one_line(meta_file, tmp_path, capsys):
     assert run(["generator", "generate", str(tmp_path / "alpha.yaml"), "--out", str(tmp_path / "a"), "--generator", str(tmp_path)]) == 2
     assert "not a generator directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["collect", "train"])
+def test_meta_out_dir_is_checked_before_any_work(meta_file, tmp_path, capsys, monkeypatch, command):
+    import degaml.models
+
+    monkeypatch.setattr(degaml.models, "load_llm", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(degaml.models, "load_encoder", lambda *a, **k: pytest.fail("work started"))
+    (tmp_path / "file").write_text("x")
+    assert run(["generator", command, str(meta_file), f"out_dir={tmp_path / 'file'}"]) == 2
+    err = capsys.readouterr().err
+    assert "out_dir" in err and "not a directory" in err and len(err.strip().splitlines()) == 1

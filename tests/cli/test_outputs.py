@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import degaml.io
 from degaml.cli import common, main
 from degaml.errors import DegamlError
 from tests.conftest import mc_spec_dict
@@ -88,13 +89,24 @@ def _full_disk_for(target: Path, real):
 
 def test_eval_disk_full_keeps_the_summary_and_says_where(spec_file, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out.json"
-    monkeypatch.setattr(common, "write_text_atomic", _full_disk_for(out, common.write_text_atomic))
+    monkeypatch.setattr(degaml.io, "stage_text", _full_disk_for(out, degaml.io.stage_text))
     assert run(["eval", str(spec_file), "--json", str(out), "--limit", "4"]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Traceback" not in err and not out.exists()
     kept = Path(err.split("kept at ")[1].split()[0])
     summary = json.loads(kept.read_text())
     assert summary["n"] == 4 and summary["data"]["dataset"]["used"]["items"] == 60
+
+
+def test_eval_disk_full_on_one_output_writes_neither_and_keeps_both(spec_file, tmp_path, capsys, monkeypatch):
+    out, predictions = tmp_path / "out.json", tmp_path / "p.jsonl"
+    monkeypatch.setattr(degaml.io, "stage_text", _full_disk_for(predictions, degaml.io.stage_text))  # the second output fails
+    assert run(["eval", str(spec_file), "--json", str(out), "--predictions", str(predictions), "--limit", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err and not out.exists() and not predictions.exists()
+    kept_json, kept_predictions = (Path(part.split()[0]) for part in err.split("kept at ")[1].split(", "))
+    assert json.loads(kept_json.read_text())["n"] == 4 and len(kept_predictions.read_text().splitlines()) == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staged temporary left behind
 
 
 def test_eval_json_records_data_provenance(spec_file, mc_file, tmp_path):
@@ -124,16 +136,47 @@ def test_generate_disk_full_keeps_the_adapter(spec_file, tmp_path, capsys, monke
     out = tmp_path / "adapter"
     real = gen_cmd.write_peft_adapter
 
-    def full(state, bundle, path):
+    def full(state, bundle, path, *extra):
         if Path(path) == out:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(state, bundle, path)
+        return real(state, bundle, path, *extra)
 
     monkeypatch.setattr(gen_cmd, "write_peft_adapter", full)
     assert run(["generator", "generate", str(spec_file), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     kept = Path(err.split("kept at ")[1].split()[0])
     assert "No space left on device" in err and (kept / "adapter_model.safetensors").is_file() and not out.exists()
+
+
+def test_a_generated_adapter_records_its_data_items(spec_file, mc_file, tmp_path):
+    assert run(["generator", "generate", str(spec_file), "--out", str(tmp_path / "a")]) == 0
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    used = manifest["data"]["dataset"]["used"]
+    assert used["source"] == str(mc_file) and len(used["sha256"]) == 64 and manifest["task"] == "toy_mc"
+
+
+@pytest.mark.parametrize("below_a_file", [False, True])
+def test_baseline_work_dir_is_checked_before_data_and_model(spec_file, tmp_path, capsys, monkeypatch, below_a_file):
+    import degaml.data
+
+    monkeypatch.setattr(degaml.data, "load_task_data", lambda *a, **k: pytest.fail("work started"))
+    (tmp_path / "file").write_text("x")
+    work = tmp_path / "file" / "work" if below_a_file else tmp_path / "file"
+    assert run(["baseline", "base", str(spec_file), "--work-dir", str(work)]) == 2
+    err = capsys.readouterr().err
+    assert "--work-dir" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("below_a_file", [False, True])
+def test_reproduce_out_is_checked_before_any_work(tmp_path, capsys, monkeypatch, below_a_file):
+    import degaml.baselines.artifacts
+
+    monkeypatch.setattr(degaml.baselines.artifacts, "load_meta", lambda *a, **k: pytest.fail("work started"))
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "tables" if below_a_file else tmp_path / "file"
+    assert run(["reproduce", "table1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])

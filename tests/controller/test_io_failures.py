@@ -94,3 +94,46 @@ def test_a_best_action_crashing_on_the_test_split_is_not_a_score(spec_file, tmp_
     store, spec = open_run(store.run_dir)
     final = run_adapt(store, spec)
     assert final.best_step == 0 and final.test.n == spec.num_test and store.status() == "finished"
+
+
+def _fsync_fails_under(directory):
+    """os.fsync that fails as on a full disk for files under `directory` (elsewhere it works)."""
+    import os
+    from pathlib import Path
+
+    real = os.fsync
+
+    def fsync(fd):
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).is_relative_to(directory):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd)
+
+    return fsync
+
+
+def test_a_full_disk_at_run_creation_is_one_line_and_leaves_no_directory(spec_file, tmp_path, monkeypatch, capsys):
+    run_dir = tmp_path / "runs" / "new" / "run"
+    monkeypatch.setattr("os.fsync", _fsync_fails_under(tmp_path / "runs"))
+    code, out, err = _cli(["adapt", str(spec_file), "--run-dir", str(run_dir)], capsys)
+    assert code == 1 and "No space left on device" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()  # nothing half-created
+
+
+def test_a_full_disk_while_writing_theta0_stops_cleanly_and_resumes(spec_file, tmp_path, monkeypatch, capsys):
+    import json
+
+    import degaml.generator.generate as generate
+
+    real_save = generate.save_file
+    monkeypatch.setattr(generate, "save_file", lambda *a, **k: (_ for _ in ()).throw(SafetensorError(ENOSPC)))
+    run_dir = tmp_path / "run"
+    code, out, err = _cli(["adapt", str(spec_file), "--run-dir", str(run_dir)], capsys)
+    assert code == 1 and "No space left on device" in err and f"--resume {run_dir}" in err and "Traceback" not in err
+    assert not list((run_dir / "adapters").glob("adapter-*"))  # no half-written θ₀ adapter to reuse
+
+    monkeypatch.setattr(generate, "save_file", real_save)
+    code, out, err = _cli(["adapt", "--resume", str(run_dir), "--json", str(tmp_path / "final.json")], capsys)
+    assert code == 0, err
+    final = json.loads((tmp_path / "final.json").read_text())
+    recorded = json.loads((run_dir / "run.json").read_text())["data"]
+    assert final["data"] == recorded and len(final["data"]["dataset"]["used"]["sha256"]) == 64  # items hash, as run.json

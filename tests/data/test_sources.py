@@ -134,3 +134,29 @@ def test_shared_benchmark_files_load_when_present():
     examples = load_source(spec.dataset[0], spec)
     first = json.loads((root / "arc_easy" / "validation.jsonl").read_text().splitlines()[0])
     assert len(examples) == 570 and examples[0].id == first["id"] and examples[0].answer == first["answer"]
+
+
+def test_a_bad_jsonl_line_is_one_error_with_nothing_printed_before_it(tmp_path, capfd):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q", "answer": "1"}\n{not json\n')
+    spec = spec_from_dict(numeric_spec_dict(bad))
+    with pytest.raises(DataError, match=r"bad\.jsonl: cannot parse as json \(.*JSON parse error"):
+        load_source(spec.dataset[0], spec)
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""  # the parser's log line became the reason, not a stray line
+
+
+def test_an_empty_jsonl_falls_through_to_the_next_source(tmp_path):
+    from degaml.data import load_chain
+
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "blank.jsonl").write_text("\n  \n")
+    good = write_jsonl(tmp_path / "good.jsonl", [{"question": "q", "answer": "1"}])
+    spec = spec_from_dict(numeric_spec_dict(good) | {"dataset": [{"source": str(tmp_path / "empty.jsonl")},
+                                                                  {"source": str(tmp_path / "blank.jsonl")}, {"source": str(good)}]})
+    src, examples, provenance = load_chain(spec.dataset, spec)
+    assert src.source == str(good) and len(examples) == 1
+    assert [s.reason.split()[-3:] for s in provenance.skipped] == [["empty", "(no", "items)"]] * 2
+    alone = spec_from_dict(numeric_spec_dict(good) | {"dataset": [{"source": str(tmp_path / "empty.jsonl")}]})
+    with pytest.raises(DataError, match=r"no data source could be loaded .*empty\.jsonl is empty"):
+        load_chain(alone.dataset, alone)

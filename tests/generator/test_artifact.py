@@ -75,3 +75,22 @@ def test_base_model_mismatch(tiny_generator_dir, tiny_model_dir):
     assert check_base_model(tiny_generator_dir, str(tiny_model_dir)).base_model == str(tiny_model_dir)
     with pytest.raises(ModelLoadError, match="trained for base model"):
         check_base_model(tiny_generator_dir, "default")
+
+
+def _poison_tensors(path, value):
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    name = sorted(tensors)[0]
+    tensors[name].view(-1)[0] = value
+    save_file(tensors, str(path))
+
+
+@pytest.mark.parametrize("name", ["generator.safetensors", "tokenizer_stats.safetensors"])
+@pytest.mark.parametrize("value, problem", [(float("nan"), "non-finite"), (1e30, "implausibly large")])
+def test_a_diverged_generator_is_refused_on_load(gen_copy, name, value, problem):
+    """Diverged weights or NaN normalisation statistics would generate NaN/huge adapters: refused, naming the file."""
+    _poison_tensors(gen_copy / name, value)
+    with pytest.raises(ModelLoadError, match=problem) as info:
+        GeneratorBundle.load(gen_copy)
+    assert name in str(info.value) and "\n" not in str(info.value)

@@ -68,7 +68,7 @@ def test_a_truncated_adapter_file_is_one_line(good_adapter, tmp_path):
 def test_a_corrupt_generator_produces_no_adapter(sampler, tmp_path):
     with torch.no_grad():
         next(sampler.bundle.model.parameters()).fill_(math.nan)
-    with pytest.raises(NonFiniteError, match="generator"):
+    with pytest.raises(NonFiniteError, match="generated adapter"):
         sampler.adapter_for(["What is two plus two?"])
     assert not any((tmp_path / "adapters").glob("adapter-*/adapter_model.safetensors"))  # nothing written to reuse
 
@@ -128,3 +128,92 @@ def test_summary_json_of_a_real_eval_is_valid_json(good_adapter, tmp_path, tiny_
     json.loads((tmp_path / "out.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
     for line in (tmp_path / "p.jsonl").read_text().splitlines():
         json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+
+
+def test_a_huge_finite_adapter_is_refused_like_a_nan_one(good_adapter, tmp_path, tiny_model_dir, capsys):
+    bad = _poison(good_adapter, tmp_path / "huge", 1e30)
+    with pytest.raises(NonFiniteError, match="implausibly large"):
+        check_adapter_weights(bad, "--adapter")
+    spec = mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(60)), model=str(tiny_model_dir))
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(tmp_path / "toy.yaml"), "--adapter", str(bad)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "implausibly large" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("noise", [math.inf, 1e30])
+def test_infinite_noise_produces_no_adapter(sampler, tmp_path, noise):
+    with pytest.raises(NonFiniteError, match="generated adapter"):
+        sampler.adapter_for(["What is two plus two?"], noise=noise)
+    assert not list((tmp_path / "adapters").glob("*"))  # nothing written, not even a temporary directory
+
+
+def test_the_adapter_writer_refuses_huge_weights_before_writing(sampler, tmp_path):
+    from degaml.generator.generate import generate_state_dict, write_peft_adapter
+
+    state = generate_state_dict(sampler.bundle, sampler.embedder, ["What is two plus two?"])
+    state[sorted(state)[0]] = state[sorted(state)[0]] * 1e30
+    with pytest.raises(NonFiniteError, match="implausibly large"):
+        write_peft_adapter(state, sampler.bundle, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_refuses_infinite_noise_before_any_work(tmp_path, monkeypatch, capsys):
+    import degaml.specs.load
+
+    monkeypatch.setattr(degaml.specs.load, "load_spec", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(SystemExit) as info:
+        main(["generator", "generate", "specs/arc_easy.yaml", "--out", str(tmp_path / "a"), "--noise", "inf"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--noise" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_nan_generator_is_refused_before_the_run_exists(tmp_path, tiny_model_dir, tiny_generator_dir):
+    from degaml.controller.adapt import create_run
+
+    gen = shutil.copytree(tiny_generator_dir, tmp_path / "gen")
+    weights = load_file(str(gen / "generator.safetensors"))
+    weights[sorted(weights)[0]].fill_(math.nan)
+    save_file(weights, str(gen / "generator.safetensors"))
+    spec = mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(60)), model=str(tiny_model_dir),
+                        generator=str(gen), adapt={"steps": 1, "policy": "random"})
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(NonFiniteError, match="generator.safetensors"):
+        create_run(tmp_path / "toy.yaml", [], tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_policy_adapter_for_another_model_is_refused_up_front(good_adapter, tmp_path, tiny_model_dir, tiny_generator_dir):
+    from degaml.controller.adapt import create_run
+
+    policy = shutil.copytree(good_adapter, tmp_path / "policy")
+    weights = load_file(str(policy / "adapter_model.safetensors"))
+    name = next(k for k in sorted(weights) if "lora_A" in k)
+    weights[name] = torch.zeros(weights[name].shape[0], weights[name].shape[1] + 8)  # another hidden size
+    save_file(weights, str(policy / "adapter_model.safetensors"))
+    spec = mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(60)), model=str(tiny_model_dir),
+                        generator=str(tiny_generator_dir), adapt={"steps": 1, "policy": str(policy)})
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(DegamlError, match=r"adapt\.policy: .* does not fit the base model"):
+        create_run(tmp_path / "toy.yaml", [], tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    create_run(tmp_path / "toy.yaml", [f"adapt.policy={good_adapter}"], tmp_path / "run")  # one that fits is accepted
+
+
+def test_eval_refuses_an_adapter_for_another_model_before_loading_data(good_adapter, tmp_path, tiny_model_dir, capsys, monkeypatch):
+    import degaml.data
+
+    wrong = shutil.copytree(good_adapter, tmp_path / "wrong")
+    weights = load_file(str(wrong / "adapter_model.safetensors"))
+    name = next(k for k in sorted(weights) if "lora_B" in k)
+    weights[name] = torch.zeros(weights[name].shape[0] * 2, weights[name].shape[1])
+    save_file(weights, str(wrong / "adapter_model.safetensors"))
+    spec = mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(60)), model=str(tiny_model_dir))
+    (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
+    monkeypatch.setattr(degaml.data, "load_task_data", lambda *a, **k: pytest.fail("work started"))
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(tmp_path / "toy.yaml"), "--adapter", str(wrong)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--adapter" in err and "does not fit the base model" in err

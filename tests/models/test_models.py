@@ -58,3 +58,38 @@ def test_embedded_encoder_is_located_without_import():
 
     path = embedded_encoder_path()
     assert (path / "model.safetensors").is_file() or (path / "config.json").is_file()
+
+
+def _local_copy(tiny_model_dir, tmp_path, name):
+    import shutil
+
+    return shutil.copytree(tiny_model_dir, tmp_path / name)
+
+
+def test_a_local_dir_needing_remote_code_says_so(tiny_model_dir, tmp_path):
+    import json
+
+    path = _local_copy(tiny_model_dir, tmp_path, "remote")
+    config = json.loads((path / "config.json").read_text())
+    config |= {"model_type": "xmodel", "auto_map": {"AutoConfig": "configuration_x.XConfig", "AutoModelForCausalLM": "modeling_x.X"}}
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="local directory .* custom Python code") as info:
+        load_llm(str(path), device="cpu")
+    assert "hub" not in str(info.value) and "not a local path" not in str(info.value)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_a_local_dir_with_unsafe_pickle_weights_says_so(tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    path = _local_copy(tiny_model_dir, tmp_path, "pickle")
+    weights = load_file(str(path / "model.safetensors"))
+    (path / "model.safetensors").unlink()
+    torch.save({"payload": _Payload(), **weights}, path / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="local directory .* pickle that cannot be loaded safely") as info:
+        load_llm(str(path), device="cpu")
+    assert "not a local path" not in str(info.value)

@@ -123,7 +123,7 @@ def test_bad_override(override, mc_file, tmp_path):
 
 
 def test_cli_validate_exit_codes_and_one_line(mc_file, tmp_path):
-    ok = write(tmp_path, yaml.safe_dump(good(mc_file)), "ok.yaml")
+    ok = write(tmp_path, yaml.safe_dump(good(mc_file) | {"num_validation": 20}), "ok.yaml")
     bad = write(tmp_path, yaml.safe_dump(good(mc_file) | {"batch_size": "x"}), "bad.yaml")
     run = lambda *files: subprocess.run(  # noqa: E731
         [sys.executable, "-m", "degaml", "spec", "validate", *map(str, files)], capture_output=True, text=True
@@ -134,3 +134,14 @@ def test_cli_validate_exit_codes_and_one_line(mc_file, tmp_path):
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "batch_size" in lines[0]
+
+
+@pytest.mark.parametrize("name", ["..", ".", "..."])
+def test_task_and_meta_names_must_be_safe_path_components(name, mc_file, tmp_path):
+    with pytest.raises(SpecError, match="task: must be usable as a file or directory name"):
+        load_spec(write(tmp_path, yaml.safe_dump(good(mc_file) | {"task": name})))
+    from degaml.specs.load import load_meta_spec
+
+    meta = {"version": 1, "name": name, "tasks": ["x.yaml"], "collection": {}, "generator": {}, "policy": {}}
+    with pytest.raises(SpecError, match="name: must be usable as a file or directory name"):
+        load_meta_spec(write(tmp_path, yaml.safe_dump(meta), "meta.yaml"), [])
