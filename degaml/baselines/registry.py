@@ -21,14 +21,29 @@ METHODS: dict[str, str] = {
     "maml": "degaml.baselines.maml",
     "abmll": "degaml.baselines.abmll",
     "degaml": "degaml.baselines.adapt",
+    "calibrate": "degaml.baselines.calibrate",
+    "fewshot": "degaml.baselines.fewshot",
+    "tfew": "degaml.baselines.tfew",
+    "library_mix": "degaml.baselines.library_mix",
+    "best_source": "degaml.baselines.best_source",
 }
+VARIANTS: dict[str, tuple[str, list[str]]] = {  # rows that are a method with fixed settings: name → (method, overrides)
+    "calibrate_contextual": ("calibrate", ["method=contextual"]),
+    "calibrate_batch": ("calibrate", ["method=batch"]),
+    "calibrate_support_bias": ("calibrate", ["method=support_bias"]),
+    "calibrate_pmi": ("calibrate", ["method=pmi"]),
+    "fewshot_random": ("fewshot", ["selection=random"]),
+    "fewshot_nearest": ("fewshot", ["selection=nearest"]),
+}
+NAMES: tuple[str, ...] = (*METHODS, *VARIANTS)
 
 
 def method(name: str) -> Method:
-    """The module of method `name`."""
-    if name not in METHODS:
-        raise DegamlError(f"NAME: unknown baseline '{name}' (choose from {', '.join(METHODS)})")
-    return cast("Method", importlib.import_module(METHODS[name]))
+    """The module of method `name` (a variant's method's)."""
+    base = VARIANTS[name][0] if name in VARIANTS else name
+    if base not in METHODS:
+        raise DegamlError(f"NAME: unknown baseline '{name}' (choose from {', '.join(NAMES)})")
+    return cast("Method", importlib.import_module(METHODS[base]))
 
 
 def config_class(name: str) -> type[MethodConfig]:
@@ -36,8 +51,9 @@ def config_class(name: str) -> type[MethodConfig]:
 
 
 def make_config(name: str, profile: str, overrides: list[str]) -> MethodConfig:
-    """Method `name`'s config for `profile` with `key=value` overrides."""
-    return build_config(config_class(name), profile, overrides)
+    """Method `name`'s config for `profile` with `key=value` overrides (after a variant's own)."""
+    fixed = VARIANTS[name][1] if name in VARIANTS else []
+    return build_config(config_class(name), profile, [*fixed, *overrides])
 
 
 def is_meta_trained(name: str) -> bool:

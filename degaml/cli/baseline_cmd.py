@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from degaml.baselines.registry import METHODS, is_meta_trained, make_config, method
+from degaml.baselines.registry import METHODS, NAMES, is_meta_trained, make_config, method
 from degaml.cli.common import check_writable, check_writable_dir, console, console_err, json_text, jsonl_text, write_outputs
 from degaml.errors import DegamlError
 
@@ -21,7 +21,7 @@ def _fmt(score: dict) -> str:
 
 
 def baseline_command(
-    name: str = typer.Argument(..., metavar="NAME", help=", ".join(METHODS)),
+    name: str = typer.Argument(..., metavar="NAME", help=", ".join(NAMES)),
     spec_path: Path = typer.Argument(..., metavar="SPEC", help="target task spec YAML"),
     overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="method config overrides, e.g. fit.lrs=[1e-3]"),
     profile: str = PROFILE,

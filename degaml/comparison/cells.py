@@ -94,6 +94,8 @@ class CellRunner:
             artifacts["generator"] = self._recipe(exclude) if exclude else {"sha256": generator_sha256(resolve_generator(given))}
         if is_meta_trained(name):
             artifacts[name] = self._recipe(exclude)
+        if getattr(module, "USES_LIBRARY", False):  # the meta spec's collected task LoRAs (the target left out)
+            artifacts["library"] = self._recipe(exclude)
         if getattr(module, "USES_POLICY", False):
             artifacts["policy"] = policy_identity(config.policy(spec))
         inputs = {"method": name, "spec": portable_spec(spec), "data": data_identity(task.provenance),

@@ -12,6 +12,9 @@ from typing import Any
 from degaml.stats import bootstrap_average, mcnemar_exact, paired_bootstrap, wilson_interval
 from degaml.stats.answers import classification_like
 
+HELDOUT_ROWS = ["base", "generator", "degaml", "majority", "calibrate_contextual", "calibrate_batch",
+                "calibrate_support_bias", "calibrate_pmi", "fewshot_random", "fewshot_nearest", "tfew", "library_mix",
+                "best_source", "no_meta_lora", "union_lora"]
 TABLES: dict[str, dict[str, Any]] = {
     "table1": {"title": "Table 1: DeGAML vs the adaptation baselines",
                "rows": ["union_lora", "abmll", "maml", "no_meta_lora", "degaml", "majority"],
@@ -20,10 +23,18 @@ TABLES: dict[str, dict[str, Any]] = {
     "table2": {"title": "Table 2: Base → Generalization → Adaptation",
                "rows": ["base", "generator", "degaml", "majority"],
                "deltas": [("generator", "base"), ("degaml", "generator"), ("degaml", "base"), ("degaml", "majority")]},
+    "heldout": {"title": "Held-out tasks: every row a practitioner could run, at the same labelled budget",
+                "rows": HELDOUT_ROWS,
+                "deltas": [(row, "base") for row in HELDOUT_ROWS if row != "base"]
+                + [(row, "majority") for row in HELDOUT_ROWS if row not in ("base", "majority")]},
 }  # `majority` (not in the paper): the support's most common answer everywhere, the answer-prior reference
 LABELS = {"base": "Base Model", "generator": "Generalization (θ₀)", "no_meta_lora": "No Meta-Train LoRA",
           "union_lora": "Union Train LoRA", "maml": "MAML (LoRA)", "abmll": "ABMLL", "degaml": "DeGAML-LLM (adapt)",
-          "majority": "Support-majority answer (reference)"}
+          "majority": "Support-majority answer (reference)", "calibrate_contextual": "Contextual calibration",
+          "calibrate_batch": "Batch calibration", "calibrate_support_bias": "Support-fitted bias (bias-only control)",
+          "calibrate_pmi": "PMI scoring", "fewshot_random": "Few-shot (random demos)",
+          "fewshot_nearest": "Few-shot (nearest demos)", "tfew": "T-Few-style LoRA training",
+          "library_mix": "LoRA-library composition (LoraHub)", "best_source": "Best single source LoRA"}
 
 
 def _correct(records: list[dict]) -> list[bool] | None:

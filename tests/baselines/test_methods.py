@@ -5,20 +5,28 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from degaml.baselines.method import RunContext
-from degaml.baselines.registry import METHODS, is_meta_trained, make_config
+from degaml.baselines.registry import METHODS, config_class, make_config
 from degaml.baselines.runner import fit_method, run_baseline
 from degaml.protocol import ProtocolError, ProtocolTask
 from degaml.data import load_task_data
 from degaml.data.guard import AccessLog, guard_task_data
 from degaml.specs import load_spec
+from degaml.generator.pipeline import collect_all
+from degaml.specs import load_meta_spec
 from tests.baselines.helpers import write_world
+from tests.strategies.test_library_mix import TINY_COLLECTION
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, tiny_model_dir):
-    return write_world(tmp_path_factory.mktemp("world"), tiny_model_dir)
+def world(tmp_path_factory, tiny_model_dir, tiny_loaded):
+    paths = write_world(tmp_path_factory.mktemp("world"), tiny_model_dir)
+    meta = yaml.safe_load(paths["meta"].read_text()) | {"collection": TINY_COLLECTION}
+    paths["meta"].write_text(yaml.safe_dump(meta))
+    collect_all(load_meta_spec(paths["meta"]), ["target"], tiny_loaded)  # the LoRA library of library_mix / best_source
+    return paths
 
 
 def _ptask(world) -> ProtocolTask:
@@ -37,7 +45,7 @@ def test_protocol_task_guards_test_and_labels_support(world):
 def test_every_method_fits_without_the_test_split_then_reads_it_once(name, world, tiny_loaded, tiny_generator_dir, tmp_path):
     log = AccessLog()  # the guard records every read of the test items the ProtocolTask holds
     ptask = ProtocolTask.from_task(guard_task_data(load_task_data(load_spec(world["target"])), log))
-    config = make_config(name, "tiny", [f"meta={world['meta']}"] if is_meta_trained(name) else [])
+    config = make_config(name, "tiny", [f"meta={world['meta']}"] if "meta" in config_class(name).model_fields else [])
     ctx = RunContext(tiny_loaded, tmp_path, world["target"], generator=str(tiny_generator_dir))
     log.mark("fit")  # (building the view matched support ids over the whole pool)
     fitted = fit_method(name, ptask, config, ctx)  # any test access would raise ProtocolError
