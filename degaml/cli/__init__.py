@@ -74,8 +74,10 @@ _command("baseline", baseline_command, "Run one comparison baseline on a task: f
                   "degaml baseline base specs/arc_easy.yaml num_test=100"))
 _command("baseline-train", baseline_train_command, "Meta-train a baseline artifact (union_lora, maml, abmll), optionally leaving tasks out.",
          examples("degaml baseline-train union_lora specs/meta/in_domain.yaml --exclude arc_easy"))
-_command("reproduce", reproduce_command, "Regenerate the paper's Table 1 or 2 (resumable; cells cached by their inputs).",
-         examples("degaml reproduce table2 --out runs/tables", "degaml reproduce table1 --profile cpu --seeds 3 --out runs/tables"))
+_command("reproduce", reproduce_command,
+         "Regenerate the paper's Table 1 or 2, or the held-out table (resumable; cells cached by their inputs).",
+         examples("degaml reproduce table2 --out runs/tables", "degaml reproduce table1 --profile cpu --seeds 3 --out runs/tables",
+                  "degaml reproduce heldout --tasks specs/openbookqa.yaml --seeds 3 --out runs/tables-heldout"))
 app.add_typer(strategy_app, name="strategy", help="Run one adaptation strategy (ablations) or print the action JSON Schema.")
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
 app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")

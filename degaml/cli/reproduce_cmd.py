@@ -1,4 +1,5 @@
-"""`degaml reproduce table1|table2`: regenerate the paper's comparison tables on held-out splits (resumable)."""
+"""`degaml reproduce table1|table2|heldout`: regenerate the paper's comparison tables, or the held-out table of every
+row a practitioner could run, on held-out splits (resumable)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from degaml.errors import DegamlError
 
 
 def reproduce_command(
-    table: str = typer.Argument(..., metavar="TABLE", help="table1 (baselines) or table2 (base → generalization → adaptation)"),
+    table: str = typer.Argument(..., metavar="TABLE", help="table1 (baselines), table2 (base → generalization → adaptation) or heldout (every row: calibration, demonstrations, T-Few-style, LoRA library, baselines, DeGAML)"),
     out: Path = typer.Option(..., "--out", help="output directory (cells are cached there; rerun to resume)"),
     profile: str = typer.Option("cpu", "--profile", help="cpu, paper, or tiny (tests/smoke runs)"),
     tasks: list[Path] = typer.Option(None, "--tasks", help="target task spec files (default: the meta spec's tasks); repeatable"),
