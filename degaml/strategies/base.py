@@ -149,6 +149,17 @@ class Outcome:
         }
 
 
+def adapter_outcome(family: str, params: dict[str, Any], ctx: StrategyContext, split: ScoredSplit, adapter: Path,
+                    log: list[str], seconds: Callable[[], float], tokens: int = 0, fraction: float = 0.8) -> Outcome:
+    """The Outcome of a strategy that produced `adapter`: it is scored on `split` (the log gets the accuracy)."""
+    ctx.report(f"{family} scoring", fraction)
+    result = ctx.evaluate(split, adapter)
+    log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
+    ctx.report(f"{family} done", 1.0)
+    return Outcome(family, params, split, ok=True, accuracy=result.accuracy, result=result, artifact=adapter,
+                   seconds=seconds(), tokens=tokens + result.tokens, log=log)
+
+
 class Timer:
     """Wall-clock seconds since construction."""
 

@@ -26,7 +26,8 @@ from degaml.evaluation.prompts import PromptBuilder
 from degaml.generator.collect import build_batch
 from degaml.io import atomic_directory
 from degaml.models.heads import answer_nll
-from degaml.strategies.base import Outcome, ParamsBase, ScoredSplit, StrategyContext, StrategyError, Timer
+from degaml.strategies.base import (Outcome, ParamsBase, ScoredSplit, StrategyContext, StrategyError, Timer,
+                                   adapter_outcome)
 
 L1 = 0.05  # LoraHub's regulariser weight
 WEIGHT_BOUND = 1.5
@@ -123,9 +124,4 @@ def run_library_mix(params: LibraryMixParams, ctx: StrategyContext, split: Score
     log = [f"library_mix of {start.name} with {len(library)} task LoRAs ({', '.join(library)})",
            "weights " + ", ".join(f"{n} {w:+.3f}" for n, w in zip(["current", *library], weights)),
            f"support loss {start_loss:.4f} → {best_loss:.4f} (with L1 {L1})"]
-    ctx.report("library_mix scoring", 0.8)
-    result = ctx.evaluate(split, out_dir)
-    log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
-    ctx.report("library_mix: done", 1.0)
-    return Outcome("library_mix", params.model_dump(by_alias=True), split, ok=True, accuracy=result.accuracy,
-                   result=result, artifact=out_dir, seconds=timer.seconds, tokens=result.tokens, log=log)
+    return adapter_outcome("library_mix", params.model_dump(by_alias=True), ctx, split, out_dir, log, lambda: timer.seconds)

@@ -41,7 +41,7 @@ def batch_loss(model: torch.nn.Module, batch: TrainingBatch, device: torch.devic
 
 def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_for_step: Callable[[int], TrainingBatch],
                      steps: int, learning_rate: float, seed: int, report: Callable[[int], None] | None = None,
-                     loss_fn: Callable[[torch.nn.Module, Any, torch.device], torch.Tensor] = batch_loss) -> StepsResult:
+                     loss_fn: Callable[[torch.nn.Module, Any, torch.device], torch.Tensor] | None = None) -> StepsResult:
     """`steps` AdamW steps on `adapter`'s LoRA weights minimising `loss_fn(model, batch, device)` (the answer tokens'
     NLL by default); the result is saved (atomically) to `out_dir` unless it failed."""
     from peft import PeftModel
@@ -60,7 +60,7 @@ def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_fo
             peft_model.train()
             for step in range(1, steps + 1):
                 batch = batch_for_step(step - 1)
-                loss = loss_fn(peft_model, batch, loaded.device)
+                loss = (loss_fn or batch_loss)(peft_model, batch, loaded.device)
                 value = float(loss.detach())
                 result.tokens += int(batch.attention_mask.sum())
                 result.losses.append(value)
@@ -96,7 +96,7 @@ def score_trained(family: str, params: dict, ctx, split, start: Path, out_dir: P
                   seconds: Callable[[], float], fraction: float, reverted_to: str):
     """The Outcome of a weight-space strategy after `train_lora_steps`: the saved adapter scored on `split`, or —
     when training failed — the starting adapter scored instead (`ok=False`, `artifact=None`, the reason in `error`)."""
-    from degaml.strategies.base import Outcome
+    from degaml.strategies.base import Outcome, adapter_outcome
 
     if trained.error is not None:
         error = f"{trained.error}; reverted to {reverted_to}"
@@ -106,9 +106,4 @@ def score_trained(family: str, params: dict, ctx, split, start: Path, out_dir: P
         ctx.report(f"{family} done", 1.0)
         return Outcome(family, params, split, ok=False, accuracy=result.accuracy, result=result, artifact=None,
                        seconds=seconds(), tokens=trained.tokens + result.tokens, log=log, error=error)
-    ctx.report(f"{family} scoring", fraction)
-    result = ctx.evaluate(split, out_dir)
-    log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
-    ctx.report(f"{family} done", 1.0)
-    return Outcome(family, params, split, ok=True, accuracy=result.accuracy, result=result, artifact=out_dir,
-                   seconds=seconds(), tokens=trained.tokens + result.tokens, log=log)
+    return adapter_outcome(family, params, ctx, split, out_dir, log, seconds, trained.tokens, fraction)

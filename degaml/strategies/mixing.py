@@ -39,7 +39,7 @@ from pydantic import Field, field_validator
 from safetensors.torch import load_file, save_file
 
 from degaml.io import atomic_directory
-from degaml.strategies.base import ParamsBase, Outcome, ScoredSplit, StrategyContext, Timer
+from degaml.strategies.base import Outcome, ParamsBase, ScoredSplit, StrategyContext, Timer, adapter_outcome
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -157,9 +157,5 @@ def run_mixing(params: MixingParams, ctx: StrategyContext, split: ScoredSplit) -
         log.append("odd rank: the last rank component of each pair is left unmixed")
     out_dir = ctx.work_dir / f"lora_mix-{split}-{theta0.name}-lam{params.lam:g}"
     mix_adapter(theta0, params.lam, out_dir)
-    ctx.report("lora_mix: scoring", 0.2)
-    result = ctx.evaluate(split, out_dir)
-    log.append(f"{split} accuracy {result.accuracy:.4f} (n={result.n})")
-    ctx.report("lora_mix done", 1.0)
-    return Outcome("lora_mix", params.model_dump(by_alias=True), split, ok=True, accuracy=result.accuracy,
-                   result=result, artifact=out_dir, seconds=timer.seconds, tokens=result.tokens, log=log)
+    return adapter_outcome("lora_mix", params.model_dump(by_alias=True), ctx, split, out_dir, log, lambda: timer.seconds,
+                           fraction=0.2)
