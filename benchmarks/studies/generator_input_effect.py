@@ -13,7 +13,7 @@ the task's collected checkpoints (MSE units of `degaml/generator/reconstruction.
   (a predictor that needs no training, so both readings are fair);
 - `prompt_blind_mean`: the mean checkpoint of the other tasks (the same for both readings: a reference).
 
-Usage: python benchmarks/generator_input_effect.py [--meta specs/meta/broad.yaml --set draws=1]
+Usage: python benchmarks/studies/generator_input_effect.py [--meta specs/meta/broad.yaml --set draws=1]
          [--generator runs/meta/broad/generator] [--out docs/results/generator_input_effect.json]
 (needs `degaml generator collect` of the meta spec and a generator trained on it.)
 """
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).parent))
-from generator_predictability import BATCHES, SEED, TaskSpace  # noqa: E402  (the same token space and batches)
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+from _common import BATCHES, SEED, TaskSpace  # noqa: E402  (the same token space and batches as generator_predictability)
 from degaml.io import write_json
 
 
@@ -98,7 +98,7 @@ def main() -> None:
         rows[names[i]] = row
         shutil.rmtree(args.work / f"plain-{names[i]}", ignore_errors=True)
         print(names[i], json.dumps(row), flush=True)
-    report = {"command": "python benchmarks/generator_input_effect.py " + " ".join(f"--set {o}" for o in overrides),
+    report = {"command": "python benchmarks/studies/generator_input_effect.py " + " ".join(f"--set {o}" for o in overrides),
               "meta": meta.name, "generator": args.generator, "tasks": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report, indent=2)

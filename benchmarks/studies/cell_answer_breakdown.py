@@ -7,8 +7,8 @@ the others. Reference row: the constant predictor a practitioner gets for free f
 always the most common answer of the 20 labelled support items (the `majority` baseline) — with each cell's paired
 exact McNemar p against it on the same test items (is a method better than answering the support's majority label?).
 
-Usage: python benchmarks/cell_answer_breakdown.py SPEC CELL.json... [--out JSON]
-  e.g. python benchmarks/cell_answer_breakdown.py specs/boolq.yaml docs/results/tables-in-domain/cells/boolq/*.json \
+Usage: python benchmarks/studies/cell_answer_breakdown.py SPEC CELL.json... [--out JSON]
+  e.g. python benchmarks/studies/cell_answer_breakdown.py specs/boolq.yaml docs/results/tables-in-domain/cells/boolq/*.json \
        --out docs/results/tables-in-domain/boolq_answer_breakdown.json
 """
 
@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from degaml.io import write_json
 from degaml.baselines.majority import answer_counts, majority_answer  # noqa: E402
@@ -88,7 +88,7 @@ def main() -> None:
               "support_majority": {"answer": constant, "support_counts": dict(sorted(support.items())),
                                    "accuracy": hits / len(gold), "ci95": [low, high]},
               "cells": [breakdown(json.loads(p.read_text()), gold, constant_ok) for p in sorted(args.cells)],
-              "command": "python benchmarks/cell_answer_breakdown.py " + " ".join(sys.argv[1:])}
+              "command": "python benchmarks/studies/cell_answer_breakdown.py " + " ".join(sys.argv[1:])}
     shown = sorted(sorted(counts), key=lambda a: -counts[a])[:MAX_COLUMNS]  # the most common answers; the JSON has all
     print(f"{report['task']}: test n={len(gold)}; gold share " +
           ", ".join(f"{a!r} {counts[a] / len(gold):.1%}" for a in shown) + (", …" if len(counts) > len(shown) else ""))

@@ -2,7 +2,7 @@
 background runner (what `--tui` starts), driven by Textual's Pilot in an 80×24 screen. Every time a new step
 lands, the screen is captured with the elapsed time, so the doc can show decisions appearing while the run goes on.
 
-Usage: python benchmarks/tui_live.py specs/gsm8k.yaml [KEY=VALUE ...] [--run-dir DIR] [--out docs/results/tui/gsm8k-live.txt]
+Usage: python benchmarks/speed/tui_live.py specs/gsm8k.yaml [KEY=VALUE ...] [--run-dir DIR] [--out docs/results/tui/gsm8k-live.txt]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """CPU cost of the CLI's first answers: `degaml --help`, `degaml eval --help`, an argument error — and, for scale,
 importing torch + transformers (what every command paid before the lazy imports of issue 13).
 
-    python benchmarks/cli_startup.py [TREE ...]     # each TREE is a checkout (default: this one), measured side by side
+    python benchmarks/speed/cli_startup.py [TREE ...]     # each TREE is a checkout (default: this one), measured side by side
 
 Reports the median CPU seconds (user + sys of the child process) over --reps runs, interleaved across trees.
 """
@@ -28,7 +28,7 @@ def cpu_seconds(argv: list[str], cwd: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trees", nargs="*", type=Path, default=[Path(__file__).resolve().parents[1]])
+    parser.add_argument("trees", nargs="*", type=Path, default=[Path(__file__).resolve().parents[2]])
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     results: dict[tuple[str, str], list[float]] = {}

@@ -2,11 +2,11 @@
 # Agreement check: degaml's multiple-choice evaluator vs lm-evaluation-harness, same model, same data, same items.
 #
 # For each task, lm-eval scores the first N items of the shared JSONL with a custom task generated from
-# benchmarks/lm_eval_tasks/<task>.yaml.in (lm-eval's default prompt for that task), `degaml eval specs/<task>.yaml
+# benchmarks/speed/lm_eval_tasks/<task>.yaml.in (lm-eval's default prompt for that task), `degaml eval specs/<task>.yaml
 # --split all --limit N` scores the same N items, and a markdown table of acc / acc_norm and their differences
 # (in points) is printed, plus per-item agreement computed from lm-eval's --log_samples and degaml's --predictions.
 #
-# Usage: bash benchmarks/compare_lm_eval.sh [TASK[:N] ...]
+# Usage: bash benchmarks/speed/compare_lm_eval.sh [TASK[:N] ...]
 #   TASK: arc_easy arc_challenge winogrande piqa boolq hellaswag (default: all six, in that order)
 #   N:    items (default: the whole file for ARC, 500 otherwise; "all" = the whole file)
 # Environment (all optional):
@@ -20,7 +20,7 @@
 #   python -m venv --system-site-packages /work/lmeval-venv && /work/lmeval-venv/bin/pip install lm-eval==0.4.13
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 venv="${LM_EVAL_VENV:-/work/lmeval-venv}"
 data="$(cd "${DEGAML_SHARED_DATA:-$repo/../shared/data}" && pwd)"
@@ -48,7 +48,7 @@ args=("$@")
 # (a) task YAMLs with this machine's data path
 tasks_dir="$out/tasks"
 mkdir -p "$tasks_dir"
-for tmpl in "$repo"/benchmarks/lm_eval_tasks/*.yaml.in; do
+for tmpl in "$repo"/benchmarks/speed/lm_eval_tasks/*.yaml.in; do
   name="$(basename "$tmpl" .in)"
   sed "s|@DATA_DIR@|$data|g" "$tmpl" >"$tasks_dir/$name"
 done

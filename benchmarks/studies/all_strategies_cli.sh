@@ -3,7 +3,7 @@
 # (SmolLM2-135M + shipped generator), ARC-Easy, first 50 validation items (num_validation=50 keeps it quick).
 # Writes docs/results/strategies/cli_arc_easy/<name>.json (family, params, baseline_accuracy, accuracy, seconds, ...).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 out=docs/results/strategies/cli_arc_easy
 mkdir -p "$out"
 run() {  # name action-json

@@ -8,8 +8,8 @@ seeded LoRA (the baselines' default shape), the spec's first `--batch` labelled 
 batch), `--steps` AdamW steps. Reports peak RSS (GiB), seconds per step, the losses (must agree), the CPU flags
 and the load average (the machine may be shared: seconds are a side-by-side ratio, not an absolute figure).
 
-Usage: python benchmarks/train_step_memory.py [--spec specs/gsm8k.yaml] [--batch 8] [--steps 2] [--repeats 3]
-       [--out docs/benchmarks/train_step_memory.json]
+Usage: python benchmarks/speed/train_step_memory.py [--spec specs/gsm8k.yaml] [--batch 8] [--steps 2] [--repeats 3]
+       [--out docs/benchmarks/speed/train_step_memory.json]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from degaml.io import write_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOSSES = ("labels_loss", "answer_nll")
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 

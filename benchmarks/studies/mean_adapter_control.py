@@ -9,7 +9,7 @@ comparison protocol (validation, then the test split once), for the target task:
 and pairs it on the same test items with the table's `base` and `generator` cells (exact McNemar). The target's
 own collection is never read (the same exclusion as the generator's).
 
-Usage: python benchmarks/mean_adapter_control.py SPEC... [--meta specs/meta/in_domain.yaml]
+Usage: python benchmarks/studies/mean_adapter_control.py SPEC... [--meta specs/meta/in_domain.yaml]
            [--cells runs/tables-in-domain/cells] [--work runs/mean_adapter_control] [--per-task]
            [--out docs/results/tables-in-domain/mean_adapter_control.json]   (merged: one entry per task)
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from degaml.baselines.artifacts import exclusion_for, load_meta  # noqa: E402
 from degaml.comparison.protocol import ProtocolTask, final_score, validation_score  # noqa: E402
@@ -112,7 +112,7 @@ def main() -> None:
     report = json.loads(args.out.read_text()) if args.out.is_file() else {"tasks": {}}
     for spec_path in args.specs:
         report["tasks"][load_spec(spec_path).task] = control(spec_path, args.meta, args.cells, args.work, args.per_task)
-        report["command"] = "python benchmarks/mean_adapter_control.py " + " ".join(sys.argv[1:])
+        report["command"] = "python benchmarks/studies/mean_adapter_control.py " + " ".join(sys.argv[1:])
         write_json(args.out, report, indent=1)
 
 

@@ -9,8 +9,8 @@ child's resident set (`VmRSS` of /proc/PID/status) is sampled every 0.2 s and ea
 the run's events say was under way (the `what` of the last progress event, coarsened to its phase; `startup`
 before the first event) → `memory.per_phase` (max RSS per phase, in order of first appearance).
 
-Usage: python benchmarks/episode_time.py [--spec specs/gsm8k.yaml] [--threads 2] [--run-dir runs/episode-time/<time>]
-       [--out docs/benchmarks/episode_time.json] [-- extra KEY=VALUE overrides]
+Usage: python benchmarks/speed/episode_time.py [--spec specs/gsm8k.yaml] [--threads 2] [--run-dir runs/episode-time/<time>]
+       [--out docs/benchmarks/speed/episode_time.json] [-- extra KEY=VALUE overrides]
 Goal (issue 14): ≤ 5 min wall-clock at 2 threads on an idle machine of this project's kind.
 """
 
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from degaml.io import write_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
 

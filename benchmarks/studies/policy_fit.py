@@ -1,7 +1,7 @@
 """What a trained policy decides, greedily, on the states of its own E-step (meta-training tasks only; no held-out
 task, no test split): does the M-step's fit reproduce the accepted actions, and which families does it pick?
 
-    python benchmarks/policy_fit.py --rollouts runs/policy-broad-x [--policy default|base|DIR] [--iteration 1]
+    python benchmarks/studies/policy_fit.py --rollouts runs/policy-broad-x [--policy default|base|DIR] [--iteration 1]
         [--accepted-only] [--out docs/results/policy_fit.json]
 
 For every distinct state of iteration k's rollouts (the prompt messages) it runs `Policy.decide` exactly as
@@ -21,7 +21,7 @@ from degaml.io import write_json
 from degaml.models import load_llm
 from degaml.specs.model import AdaptConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Markdown tables for docs/results.md on the shipped policy's ReST^EM training: the iterations (from its manifest)
 and what the E-step tried and rewarded, per family (from the E-step's rollout records).
 
-    python benchmarks/policy_report.py [--manifest degaml/controller/pretrained/smollm2-135m-policy/manifest.json]
+    python benchmarks/studies/policy_report.py [--manifest degaml/controller/pretrained/smollm2-135m-policy/manifest.json]
         [--rollouts runs/policy-broad] [--summary docs/results/policy_estep.json]
 
 `--rollouts DIR` reads DIR/iter-k/rollouts-<task>.jsonl (not versioned: `runs/`) and writes a compact summary of
@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from degaml.io import write_json
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def iterations_table(manifest: dict) -> str:

@@ -2,7 +2,7 @@
 by the baselines a reader needs to judge it (`degaml/generator/reconstruction.py`): the prompt-blind mean of the
 training tasks' checkpoints, retrieval (the nearest training task's mean checkpoint by prompt-embedding cosine), the
 task's own mean checkpoint (in training only a baseline; for a never-seen task an unknowable floor), and a LoRA
-fine-tuned on the task's 20 labelled support examples (25 steps, batch 4; `generator_eval.finetune_on_support`).
+fine-tuned on the task's 20 labelled support examples (25 steps, batch 4; `benchmarks/_common.py`).
 
 - in training: the given generator (default: the shipped one); per task its held-out prompt batches (the first
   10% of the 40 seeded batches, as in training) × held-out checkpoints (10%, evenly spaced). A generator trained
@@ -18,7 +18,7 @@ fine-tuned on the task's 20 labelled support examples (25 steps, batch 4; `gener
   which was trained on all of `--meta`: its first 8 prompt batches (seeds 10000+i) × all its checkpoints, in that
   generator's token space, with the same baselines (prompt-blind mean and retrieval over `--meta`'s tasks).
 
-Usage: python benchmarks/generator_reconstruction.py [--meta specs/meta/in_domain.yaml] [--set KEY=VALUE ...] [--generator default]
+Usage: python benchmarks/studies/generator_reconstruction.py [--meta specs/meta/in_domain.yaml] [--set KEY=VALUE ...] [--generator default]
          [--inputs spec|question] [--parts in_training leave_one_out held_out] [--held-out META2]
          [--out docs/results/generator_reconstruction.json]
 (needs `degaml generator collect META` first; `--inputs question` feeds the encoder the plain prompts, ignoring
@@ -48,10 +48,10 @@ from degaml.models import load_encoder, load_llm
 from degaml.specs import load_meta_spec
 from degaml.specs.meta import GeneratorRecipe
 
-sys.path.insert(0, str(Path(__file__).parent))
-from generator_eval import finetune_on_support  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+from _common import finetune_on_support  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNSEEN_BATCHES, UNSEEN_SEED = 8, 10
 
 

@@ -6,8 +6,8 @@ key), and the margin: similarity to the own task minus the best other task. Need
 Batches and split as in generator training: per task 40 seeded batches of N train-pool inputs, the first 10% held
 out; task keys = mean pooled embedding of the other 90%.
 
-Usage: python benchmarks/generator_inputs.py [--meta specs/meta/in_domain.yaml] [--out docs/results/generator_inputs.json]
-       python benchmarks/generator_inputs.py --truncation-only   # tokenizer only: seconds
+Usage: python benchmarks/studies/generator_inputs.py [--meta specs/meta/in_domain.yaml] [--out docs/results/generator_inputs.json]
+       python benchmarks/studies/generator_inputs.py --truncation-only   # tokenizer only: seconds
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from degaml.generator.train import PROMPT_BATCHES_PER_TASK, prompt_batches, spli
 from degaml.models import load_encoder
 from degaml.specs import load_meta_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def main() -> None:

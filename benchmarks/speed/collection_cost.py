@@ -1,7 +1,7 @@
 """What a checkpoint collection cost: per task seconds and seconds per LoRA step, from the collection manifests that
 `degaml generator collect META` wrote (`<meta out_dir>/collect/<task>/manifest.json`), with totals.
 
-Usage: python benchmarks/collection_cost.py specs/meta/broad.yaml [--set draws=1] [--out docs/results/collection_broad.json]
+Usage: python benchmarks/speed/collection_cost.py specs/meta/broad.yaml [--set draws=1] [--out docs/results/collection_broad.json]
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from degaml.specs import load_spec
 from degaml.strategies.base import StrategyContext
 from degaml.strategies.registry import Action, run_strategy
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SETTINGS = [
     {"family": "ttt", "ttl_steps": 10, "learning_rate": 1e-4, "batch_size": 4, "shuffle_data": True},
     {"family": "ttt", "ttl_steps": 25, "learning_rate": 5e-5, "batch_size": 4, "shuffle_data": True},

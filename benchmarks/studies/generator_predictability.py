@@ -24,7 +24,7 @@ retrieval baseline uses) and its mean checkpoint in a generator's normalised tok
 - `generator_output`: does the generator's mean output move across its training tasks as their mean checkpoints
   do (between-task spreads, cosine of the deviations)? A collapsed decoder outputs the same tokens for every task.
 
-Usage: python benchmarks/generator_predictability.py [--meta specs/meta/broad.yaml --set draws=1]
+Usage: python benchmarks/studies/generator_predictability.py [--meta specs/meta/broad.yaml --set draws=1]
          [--held-out specs/heldout/rg_families.yaml] [--generator runs/meta/broad/generator]
          [--out docs/results/generator_predictability.json]
 (needs `degaml generator collect` of both meta specs first.)
@@ -35,16 +35,18 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from dataclasses import dataclass
+import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from degaml.io import write_json
 
-REPO = Path(__file__).resolve().parents[1]
-BATCHES, SEED, PERMUTATIONS, KS = 8, 10, 9999, (1, 3, 5, 10)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+from _common import BATCHES, SEED, TaskSpace  # noqa: E402,F401  (the token space and batches the studies share)
+
+REPO = Path(__file__).resolve().parents[2]
+PERMUTATIONS, KS = 9999, (1, 3, 5, 10)
 
 
 def pairwise(keys: torch.Tensor, means: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -162,40 +164,6 @@ def delta_w_report(prompt: np.ndarray, dw: np.ndarray, family: dict[int, int], m
             "neighbours": neighbours["summary"], "redraws": redraw_predictions(prompt, dw, zeros, family, main)["summary"]}
 
 
-@dataclass
-class TaskSpace:
-    """Tasks in a trained generator's token space: its bundle and embedder, each task's shard of BATCHES seeded
-    prompt batches, the token mask, prompt keys (K, C), target sets and mean checkpoints (K, T, r, chunk)."""
-
-    bundle: Any
-    recipe: Any
-    embedder: Any
-    shards: list
-    mask: torch.Tensor
-    keys: torch.Tensor
-    targets: list
-    means: torch.Tensor
-
-    @classmethod
-    def build(cls, generator: str, encoder: str, trajectories: list, work: Path) -> TaskSpace:
-        from degaml.generator.artifact import GeneratorBundle
-        from degaml.generator.embedding import PromptEmbedder
-        from degaml.generator.pipeline import resolve_generator
-        from degaml.generator.reconstruction import TargetSet
-        from degaml.generator.train import build_shards
-        from degaml.models import load_encoder
-        from degaml.specs.meta import GeneratorRecipe
-
-        bundle = GeneratorBundle.load(resolve_generator(generator))
-        recipe = GeneratorRecipe(**bundle.config.meta["recipe"]).model_copy(update={"seed": SEED})
-        embedder = PromptEmbedder(load_encoder(encoder), recipe.num_prompts, recipe.prompt_tokens)
-        shards = build_shards(trajectories, bundle.tokenizer, embedder, recipe, work, bundle.config.encoder, n_batches=BATCHES)
-        mask = bundle.tokenizer.tokenize(trajectories[0].checkpoints[0])[1].float()
-        targets = [TargetSet.of(s, range(s.n_checkpoints), mask) for s in shards]
-        return cls(bundle, recipe, embedder, shards, mask, torch.stack([s.pooled.mean(0) for s in shards]),
-                   targets, torch.stack([t.mean for t in targets]))
-
-
 def main() -> None:
     from degaml.generator.pipeline import load_trajectories
     from degaml.generator.reconstruction import generate_tokens
@@ -231,7 +199,7 @@ def main() -> None:
     between = float((((means[:main_count] - grand) ** 2) * mask).sum(dim=(1, 2, 3)).mean() / mask.sum())
     within = float(spread[:main_count].mean())
     report = {
-        "command": "python benchmarks/generator_predictability.py " + " ".join(f"--set {o}" for o in overrides),
+        "command": "python benchmarks/studies/generator_predictability.py " + " ".join(f"--set {o}" for o in overrides),
         "meta": meta.name, "held_out": str(args.held_out.name), "generator": args.generator, "tasks": names,
         "checkpoints": {n: s.n_checkpoints for n, s in zip(names, shards)},
         "variance": {"within_task": within, "between_task": between, "between_fraction": between / (between + within)},

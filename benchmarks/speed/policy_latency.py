@@ -13,7 +13,7 @@ Before the decisions: the one compile of the Outlines index (schema â†’ regex â†
 outlines_core's own binary serialisation of that index would save, the first call of Outlines' torch.compile'd mask
 kernel (in a fresh process), and the cost of attaching the policy adapter.
 
-Usage: nice -n 15 python benchmarks/policy_latency.py [--tasks arc_easy gsm8k] [--steps 4] [--policy default]
+Usage: nice -n 15 python benchmarks/speed/policy_latency.py [--tasks arc_easy gsm8k] [--steps 4] [--policy default]
        [--threads N] [--out docs/benchmarks/policy_jump_forward.json]
 """
 
@@ -43,7 +43,7 @@ from degaml.specs import load_spec
 from degaml.specs.model import AdaptConfig
 from degaml.strategies.registry import Action, action_json_schema
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PATHS = {"generate": {"jump_forward": False}, "jump": {"exclude_tried": False}, "jump_exclude": {}}
 
 
@@ -188,7 +188,7 @@ def main() -> None:
     paths = {name: summary(rows, name) for name in PATHS}
     n = len(rows)
     result = {
-        "command": "python benchmarks/policy_latency.py " + " ".join(f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+        "command": "python benchmarks/speed/policy_latency.py " + " ".join(f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
                                                                   for k, v in vars(args).items() if v is not None and k != "out"),
         "machine": info | {"uptime_end": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()},
         "model_dtype": str(loaded.dtype), "policy": policies["jump_exclude"].name, "decisions": n, "index": index,

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Agreement check for generative scoring: degaml's GSM8K evaluator vs lm-evaluation-harness, same model, same items.
 #
-# lm-eval scores the first N items of the shared gsm8k/test.jsonl with benchmarks/lm_eval_tasks/gsm8k.yaml.in
+# lm-eval scores the first N items of the shared gsm8k/test.jsonl with benchmarks/speed/lm_eval_tasks/gsm8k.yaml.in
 # (lm-eval's `gsm8k` prompt, stop strings, flexible-extract filter and exact_match cleaning; zero-shot and at most
 # 160 new tokens, as specs/gsm8k.yaml), `degaml eval specs/gsm8k.yaml --split all --limit N` scores the same items,
 # and a markdown table compares accuracy, per-item correctness, extracted answers and the generated text.
 #
-# Usage: bash benchmarks/compare_lm_eval_gsm8k.sh [N]     (default N = 100)
+# Usage: bash benchmarks/speed/compare_lm_eval_gsm8k.sh [N]     (default N = 100)
 # Environment: LM_EVAL_VENV, DEGAML_SHARED_DATA, DEGAML_MODEL_DIR, COMPARE_OUT, BATCH_SIZE as in compare_lm_eval.sh.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 n="${1:-100}"
 venv="${LM_EVAL_VENV:-/work/lmeval-venv}"
@@ -22,7 +22,7 @@ out="$(cd "$out" && pwd)"
 [ -x "$venv/bin/lm_eval" ] || { echo "no lm_eval in $venv (set LM_EVAL_VENV)" >&2; exit 2; }
 model="${DEGAML_MODEL_DIR:-$(python -c 'from degaml.models.llm import prepare_default_model; print(prepare_default_model())')}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false DEGAML_SHARED_DATA="$data"
-sed "s|@DATA_DIR@|$data|g" benchmarks/lm_eval_tasks/gsm8k.yaml.in >"$out/tasks/gsm8k.yaml"
+sed "s|@DATA_DIR@|$data|g" benchmarks/speed/lm_eval_tasks/gsm8k.yaml.in >"$out/tasks/gsm8k.yaml"
 
 echo "== gsm8k: lm-eval on $n items" >&2
 t0=$(date +%s)

@@ -4,8 +4,8 @@ Base accuracy of the embedded default model on the first N validation items of e
 model load for all families (the same `evaluate` and summary JSON as `degaml eval --split validation --limit N
 --json`). Families whose JSON already exists in OUT are skipped, so a killed run resumes where it stopped.
 
-Usage: nice -n 15 python benchmarks/screen_rg.py [--limit 40] [--out docs/results/screen_rg] [SPEC ...]
-Table:  python benchmarks/screen_rg.py --table
+Usage: nice -n 15 python benchmarks/studies/screen_rg.py [--limit 40] [--out docs/results/screen_rg] [SPEC ...]
+Table:  python benchmarks/studies/screen_rg.py --table
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def screen(specs: list[Path], limit: int, out: Path) -> None:

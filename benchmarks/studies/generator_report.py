@@ -1,10 +1,10 @@
 """Markdown tables for docs/results.md from the generator evaluation: validation accuracy of base model, collected
-checkpoints and generated adapters (task in training) and the leave-one-task-out table (`benchmarks/generator_eval.py`
+checkpoints and generated adapters (task in training) and the leave-one-task-out table (`benchmarks/studies/generator_eval.py`
 → docs/results/generator.json); reconstruction MSE with its baselines, in training and leave-one-out
-(`benchmarks/generator_reconstruction.py` → docs/results/generator_reconstruction.json, when present); what the
-encoder sees of each task (`benchmarks/generator_inputs.py` → docs/results/generator_inputs.json, when present).
+(`benchmarks/studies/generator_reconstruction.py` → docs/results/generator_reconstruction.json, when present); what the
+encoder sees of each task (`benchmarks/studies/generator_inputs.py` → docs/results/generator_inputs.json, when present).
 
-Usage: python benchmarks/generator_report.py [--report docs/results/generator.json]
+Usage: python benchmarks/studies/generator_report.py [--report docs/results/generator.json]
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def acc_ci(r: dict) -> str:

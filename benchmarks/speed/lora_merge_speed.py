@@ -3,20 +3,23 @@ the base model, interleaved in one process (fastest of 8 per variant; robust to 
 
 A random LoRA (r = 8, all seven projections, as the shipped generator's adapters) on the default model; inputs
 are 16 rows × T tokens (T = 1: a decoding step without cache; T = 64: a prompt).
-Usage: python benchmarks/lora_merge_speed.py [--dtype bfloat16] [--tokens 1 64] [--threads 1]   (seeded)
+Usage: python benchmarks/speed/lora_merge_speed.py [--dtype bfloat16] [--tokens 1 64] [--threads 1]   (seeded)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from degaml.models import load_llm
 from degaml.models.merge import merged_lora
 
-from evaluator_throughput import random_lora  # benchmarks/ (this script's directory is on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+from _common import random_lora  # noqa: E402
 
 
 def main() -> None:

@@ -6,21 +6,21 @@ manifest scored its checkpoints on):
   - base model and checkpoints: read from the collection manifest (`degaml generator collect` measured them);
   - generated: θ₀ = generator(support prompts) from the generator trained on all tasks (`generator/`), and from the
     leave-one-out generator `generator-minus-<task>/` when it exists (the paper's "Generalization" row);
-  - reconstruction (MSE in token space) with its baselines: `benchmarks/generator_reconstruction.py`;
+  - reconstruction (MSE in token space) with its baselines: `benchmarks/studies/generator_reconstruction.py`;
   - latency: prompts → adapter on disk, after the generator and encoder are loaded (median of 5 prompt batches);
   - fine-tuning: a LoRA trained on the task's 20 support examples *with their labels* (5 epochs, batch 4 = 25 steps,
     the collection code and CPU recipe otherwise) — timed (the cost generation replaces).
 
-Usage: python benchmarks/generator_eval.py [--meta specs/meta/in_domain.yaml] [--out docs/results/generator.json] [--finetune-task arc_easy]
-       python benchmarks/generator_eval.py --leave-one-out-only   # add the leave-one-out generators trained since
+Usage: python benchmarks/studies/generator_eval.py [--meta specs/meta/in_domain.yaml] [--out docs/results/generator.json] [--finetune-task arc_easy]
+       python benchmarks/studies/generator_eval.py --leave-one-out-only   # add the leave-one-out generators trained since
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,28 +29,21 @@ from pathlib import Path
 from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.evaluation import evaluate
-from degaml.generator.collect import collect_task
 from degaml.generator.inputs import generator_inputs
 from degaml.generator.pipeline import collection_dir, generator_dir, included_tasks
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_encoder, load_llm
 from degaml.specs import load_meta_spec
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+from _common import finetune_on_support  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def score(loaded, spec, items, pool, adapter) -> dict:
     r = evaluate(loaded, spec, items, "validation", fewshot_pool=pool, adapter=adapter)
     return {"accuracy": r.accuracy, "ci95": list(r.ci95), "n": r.n}
-
-
-def finetune_on_support(loaded, task, collection, out_dir: Path) -> dict:
-    """A LoRA trained on the task's support examples *with their labels* (25 steps, batch 4, the collection code and
-    recipe otherwise); returns the collection manifest (its trajectory's last checkpoint is the fine-tuned LoRA)."""
-    support = [ex for ex in task.pool if ex.id in {s.id for s in task.support}]  # the support items with labels
-    ft_task = dataclasses.replace(task, train=tuple(support))
-    recipe = collection.model_copy(update={"phase1_steps": 25, "phase2_steps": 0, "batch_size": 4, "eval_checkpoints": 0})
-    return collect_task(loaded, ft_task, recipe, out_dir)
 
 
 def main() -> None:

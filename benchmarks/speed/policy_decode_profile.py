@@ -5,7 +5,7 @@ One state prompt (arc_easy, step 0, ~660 tokens), 30 new tokens per run (the unc
 min_new_tokens); two repetitions: the first constrained run includes Outlines' one-time `torch.compile` of its
 mask kernel (a per-process warm-up). Prints one line per run; 1 thread.
 
-Usage: nice -n 15 python benchmarks/policy_decode_profile.py
+Usage: nice -n 15 python benchmarks/speed/policy_decode_profile.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Evaluator speed against the hardware limits measured in the same run, fp32 and bf16 side by side.
 
 Measures, on this machine, in one process (ratios are robust to a shared machine; absolute figures are not):
-  1. limits (`benchmarks/roofline.py`): matmul GFLOP/s at SmolLM2's MLP shape for 40 and 512 rows, memory
+  1. limits (`benchmarks/_common.py`): matmul GFLOP/s at SmolLM2's MLP shape for 40 and 512 rows, memory
      bandwidth; the decoding tokens/s and scoring tokens/s they allow; the `dtype: auto` probe's choice;
   2. multiple choice: ARC-Easy, the first N validation items — `evaluate` (packed rows): examples/s, tokens/s
      through the backbone as a fraction of the prefill limit, and how often bf16 picks fp32's answer;
@@ -12,7 +12,7 @@ Measures, on this machine, in one process (ratios are robust to a shared machine
   4. a fixed LoRA adapter (random, r = 8 on all seven projections, as the shipped generator's adapters): decoding
      with the adapter merged (`merged_lora`, what degaml does) vs the PEFT side path, in the probe's dtype.
 
-Usage: python benchmarks/evaluator_throughput.py [--items 60] [--gen-items 16] [--max-new-tokens 96]
+Usage: python benchmarks/speed/evaluator_throughput.py [--items 60] [--gen-items 16] [--max-new-tokens 96]
        [--gen-batch 16] [--threads N] [--out docs/benchmarks/throughput.json]     (seeded: torch.manual_seed(0))
 Run from the repo root (`PYTHONPATH=.` when degaml is not installed from this checkout).
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -38,9 +39,11 @@ from degaml.models.device import choose_dtype
 from degaml.models.dtype_probe import cpu_flags
 from degaml.specs import load_spec
 
-import roofline as rl  # benchmarks/roofline.py (this script's directory is on sys.path)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+import _common as rl  # noqa: E402  (hardware limits)
+from _common import random_lora  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
 
 
@@ -75,19 +78,6 @@ def unmerged_decode(model, tokenizer, prompts, until, max_new_tokens, batch, max
             finished, _ = wave(model, tokenizer, Rows(idx, [[] for _ in idx], ids, mask), stop, max_new_tokens, True)
             n_new += sum(t != tokenizer.pad_token_id for _, new in finished for t in new)
     return n_new
-
-
-def random_lora(model):
-    from peft import LoraConfig, get_peft_model
-
-    config = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
-                        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-    peft_model = get_peft_model(model, config)
-    with torch.no_grad():
-        for name, p in peft_model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(std=0.01)
-    return peft_model.eval()
 
 
 def main() -> None:

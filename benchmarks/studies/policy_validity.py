@@ -9,8 +9,8 @@ is already in the state's history: an episode would re-sample it), action divers
 in the grid, the share of the most common one, entropy of families and of actions, distinct actions per task),
 per-decision latency (first decision apart).
 
-Usage: python benchmarks/policy_validity.py [--decisions 200] [--policy DIR|base] [--out docs/benchmarks/policy_validity.json]
-       python benchmarks/policy_validity.py --summarize docs/benchmarks/policy_validity.json   (recompute the summary)
+Usage: python benchmarks/studies/policy_validity.py [--decisions 200] [--policy DIR|base] [--out docs/benchmarks/studies/policy_validity.json]
+       python benchmarks/studies/policy_validity.py --summarize docs/benchmarks/studies/policy_validity.json   (recompute the summary)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from degaml.specs import load_spec
 from degaml.specs.model import AdaptConfig
 from degaml.strategies.registry import Action, action_json_schema
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TASKS = ["arc_easy", "arc_challenge", "boolq", "piqa", "hellaswag", "winogrande", "gsm8k", "rg_chain_sum"]
 
 ACTION_SPACE = 3 * 4 * 3 * 2 + 4 * 5 + 5 + 4 * 4  # distinct actions: ttt 72 + tts 20 + lora_mix 5 + slot 16 = 113

@@ -10,8 +10,8 @@ the uncompacted ones, GSM8K correctness (the spec's answer filter) and on how ma
 uncompacted one; per row, the text and the number of new tokens. `--fp32-check` also decodes the prompts in fp32
 once per variant and counts identical texts (exactness up to float summation order).
 
-Usage: python benchmarks/generation_compaction.py [--items 40] [--max-new-tokens 160] [--batch 40] [--rounds 2]
-       [--schedules 32:2 16:2] [--threads 1] [--fp32-check] [--out docs/benchmarks/generation_compaction.json]
+Usage: python benchmarks/speed/generation_compaction.py [--items 40] [--max-new-tokens 160] [--batch 40] [--rounds 2]
+       [--schedules 32:2 16:2] [--threads 1] [--fp32-check] [--out docs/benchmarks/speed/generation_compaction.json]
 Run from the repo root (`PYTHONPATH=.` when degaml is not installed from this checkout). Greedy: no seed matters.
 """
 
@@ -37,7 +37,7 @@ from degaml.models.device import choose_dtype
 from degaml.models.dtype_probe import cpu_flags
 from degaml.specs import load_spec
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
 
 
