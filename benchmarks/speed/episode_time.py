@@ -10,7 +10,7 @@ the run's events say was under way (the `what` of the last progress event, coars
 before the first event) → `memory.per_phase` (max RSS per phase, in order of first appearance).
 
 Usage: python benchmarks/speed/episode_time.py [--spec specs/gsm8k.yaml] [--threads 2] [--run-dir runs/episode-time/<time>]
-       [--out docs/benchmarks/speed/episode_time.json] [-- extra KEY=VALUE overrides]
+       [--out docs/benchmarks/episode_time.json] [-- extra KEY=VALUE overrides]
 Goal (issue 14): ≤ 5 min wall-clock at 2 threads on an idle machine of this project's kind.
 """
 

@@ -11,7 +11,7 @@ uncompacted one; per row, the text and the number of new tokens. `--fp32-check` 
 once per variant and counts identical texts (exactness up to float summation order).
 
 Usage: python benchmarks/speed/generation_compaction.py [--items 40] [--max-new-tokens 160] [--batch 40] [--rounds 2]
-       [--schedules 32:2 16:2] [--threads 1] [--fp32-check] [--out docs/benchmarks/speed/generation_compaction.json]
+       [--schedules 32:2 16:2] [--threads 1] [--fp32-check] [--out docs/benchmarks/generation_compaction.json]
 Run from the repo root (`PYTHONPATH=.` when degaml is not installed from this checkout). Greedy: no seed matters.
 """
 

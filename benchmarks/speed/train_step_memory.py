@@ -9,7 +9,7 @@ batch), `--steps` AdamW steps. Reports peak RSS (GiB), seconds per step, the los
 and the load average (the machine may be shared: seconds are a side-by-side ratio, not an absolute figure).
 
 Usage: python benchmarks/speed/train_step_memory.py [--spec specs/gsm8k.yaml] [--batch 8] [--steps 2] [--repeats 3]
-       [--out docs/benchmarks/speed/train_step_memory.json]
+       [--out docs/benchmarks/train_step_memory.json]
 """
 
 from __future__ import annotations

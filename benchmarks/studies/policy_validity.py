@@ -9,8 +9,8 @@ is already in the state's history: an episode would re-sample it), action divers
 in the grid, the share of the most common one, entropy of families and of actions, distinct actions per task),
 per-decision latency (first decision apart).
 
-Usage: python benchmarks/studies/policy_validity.py [--decisions 200] [--policy DIR|base] [--out docs/benchmarks/studies/policy_validity.json]
-       python benchmarks/studies/policy_validity.py --summarize docs/benchmarks/studies/policy_validity.json   (recompute the summary)
+Usage: python benchmarks/studies/policy_validity.py [--decisions 200] [--policy DIR|base] [--out docs/benchmarks/policy_validity.json]
+       python benchmarks/studies/policy_validity.py --summarize docs/benchmarks/policy_validity.json   (recompute the summary)
 """
 
 from __future__ import annotations
