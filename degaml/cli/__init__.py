@@ -12,6 +12,7 @@ import typer
 from degaml import __version__
 from degaml.cli.adapt_cmd import adapt_command, trajectories_app
 from degaml.cli.baseline_cmd import baseline_command, baseline_train_command  # heavy imports inside the commands
+from degaml.cli.build_cmd import build_app
 from degaml.cli.common import VERBOSE, console, console_err, quiet_libraries
 from degaml.cli.eval_cmd import eval_command
 from degaml.cli.generator_cmd import generator_app
@@ -83,6 +84,7 @@ app.add_typer(spec_app, name="spec", help="Validate task specs or print their JS
 app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")
 app.add_typer(policy_app, name="policy", help="Train the adaptation policy by ReST^EM.")
 app.add_typer(generator_app, name="generator", help="Meta-train the generalization module (collect, train) and generate adapters.")
+app.add_typer(build_app, name="build", help="Rebuild the artifacts shipped in the package: the default generator, policy, baseline artifacts.")
 
 
 def main(argv: list[str] | None = None) -> None:

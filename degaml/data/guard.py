@@ -18,7 +18,7 @@ API:
     log.before("final scoring")          # the accesses recorded before that mark
 
 `scoring()` is the evaluator's declaration that it reads labels to score (evaluation.evaluator and
-evaluation.results enter it). It is the only hook in production code: one context variable set per scoring call.
+evaluation.result enter it). It is the only hook in production code: one context variable set per scoring call.
 Production never wraps a TaskData, so its Examples are plain and cost nothing extra. Counting a split
 (`len(task.test)`) is not a read; wrapping replaces the items of `validation`, `test` and `pool`.
 """

@@ -28,7 +28,7 @@ class WaveSchedule(BaseModel):
     """Cumulative new-token budgets at which unfinished rows are compacted: first, first·growth, … (capped).
 
     The default (16, ×2: waves end at 16, 32, 64, 128, 160 on GSM8K) was chosen with
-    `benchmarks/generation_compaction.py` on the first 40 GSM8K validation prompts (most rows end within ~40 new
+    `benchmarks/speed/generation_compaction.py` on the first 40 GSM8K validation prompts (most rows end within ~40 new
     tokens, a few run to the 160 budget; docs/benchmarks.md, "Row compaction"): at batch 40 first waves of 8, 16,
     24 or 32 tokens were alike (1.8–1.9× less CPU than one wave, within run-to-run noise); at batch 16 (three
     batches, unfinished rows merged) 16 beat 32 in both rounds (2.4× vs 2.2×). Later waves hold few rows, so their

@@ -4,7 +4,7 @@
 by measurement, never from the CPU's name: `degaml.models.dtype_probe` times bf16 vs fp32 matmuls at the model's
 shapes (cached per machine) and picks bf16 only where it is measurably faster and accurate — on CPUs with
 AMX / AVX512-BF16 bf16 is several times faster, on AVX2-only CPUs several times slower. A spec can still ask
-for `dtype: float32` or `bfloat16` explicitly. `benchmarks/evaluator_throughput.py` measures both end to end.
+for `dtype: float32` or `bfloat16` explicitly. `benchmarks/speed/evaluator_throughput.py` measures both end to end.
 """
 
 from __future__ import annotations

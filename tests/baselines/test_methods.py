@@ -88,7 +88,7 @@ def test_a_shipped_artifact_is_used_only_for_exactly_its_inputs(world, tiny_load
     built = union_lora.build_union(tiny_loaded, config, ["target"])
     meta = load_meta(world["meta"])
     assert built.parent == meta.output_dir() / "baselines"
-    shipped = tmp_path / "pretrained" / meta.name / built.name  # what benchmarks/build_baseline_artifacts.py copies
+    shipped = tmp_path / "pretrained" / meta.name / built.name  # what `degaml build baselines` copies
     shutil.copytree(built, shipped)
     shutil.rmtree(built)
     assert union_lora.build_union(tiny_loaded, config, ["target"]) == shipped  # reused, nothing trained or written

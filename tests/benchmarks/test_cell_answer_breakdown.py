@@ -1,4 +1,4 @@
-"""benchmarks/cell_answer_breakdown.py: accuracy per gold answer and the support-majority reference."""
+"""benchmarks/studies/cell_answer_breakdown.py: accuracy per gold answer and the support-majority reference."""
 
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 
 from tests.benchmarks.helpers import load_script
 
-breakdown_script = load_script("cell_answer_breakdown")
+breakdown_script = load_script("studies/cell_answer_breakdown")
 
 
 def test_gold_label_is_text_for_a_fixed_label_set_and_a_position_otherwise():

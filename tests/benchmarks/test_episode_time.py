@@ -4,7 +4,7 @@ import json
 
 from tests.benchmarks.helpers import load_script
 
-et = load_script("episode_time")
+et = load_script("speed/episode_time")
 
 
 def test_phase_of_coarsens_progress_labels():

@@ -4,7 +4,7 @@ import torch
 
 from tests.benchmarks.helpers import load_script
 
-gie = load_script("generator_input_effect")
+gie = load_script("studies/generator_input_effect")
 
 
 def test_retrieval_finds_own_task_with_positive_margin():

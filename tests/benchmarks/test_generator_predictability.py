@@ -6,7 +6,7 @@ import torch
 
 from tests.benchmarks.helpers import load_script
 
-gp = load_script("generator_predictability")
+gp = load_script("studies/generator_predictability")
 
 
 def synthetic(k: int = 12, shuffle: bool = False, seed: int = 0):

@@ -1,6 +1,6 @@
 """Row compaction on the real embedded SmolLM2-135M (fp32, offline): GSM8K validation prompts with the spec's stop
 strings give the same texts decoded in waves (finished rows dropped, unfinished rows of two batches merged) as
-with one `generate` per batch. Never checks speed (benchmarks/generation_compaction.py measures it)."""
+with one `generate` per batch. Never checks speed (benchmarks/speed/generation_compaction.py measures it)."""
 
 from __future__ import annotations
 
