@@ -29,7 +29,7 @@ from pathlib import Path
 from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.evaluation import evaluate
-from degaml.generator.inputs import generator_inputs
+from degaml.evaluation.prompts import generator_inputs
 from degaml.generator.pipeline import collection_dir, generator_dir, included_tasks
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_encoder, load_llm

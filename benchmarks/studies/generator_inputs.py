@@ -21,7 +21,7 @@ import torch
 from degaml.io import write_json
 from degaml.data import load_task_data
 from degaml.generator.embedding import PromptEmbedder
-from degaml.generator.inputs import generator_inputs
+from degaml.evaluation.prompts import generator_inputs
 from degaml.generator.pipeline import included_tasks
 from degaml.generator.reconstruction import nearest_task
 from degaml.generator.shards import pooled_embedding

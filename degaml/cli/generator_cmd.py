@@ -92,7 +92,7 @@ def generate(
     from degaml.generator.artifact import GeneratorBundle, check_base_model
     from degaml.generator.embedding import PromptEmbedder
     from degaml.generator.generate import generate_state_dict, sample_prompt_batch, write_peft_adapter
-    from degaml.generator.inputs import generator_inputs
+    from degaml.evaluation.prompts import generator_inputs
     from degaml.generator.pipeline import resolve_generator
     from degaml.models import load_encoder
 

@@ -101,7 +101,15 @@ def check_templates(spec: TaskSpec, fewshot_pool: Sequence[Example], example: Ex
     """What scoring checks first, done before any model is loaded: the few-shot pool is large enough, and every
     template of the spec (prompt, target, few-shot target, generator input) renders for `example` — no undefined
     variable, no error, within the template bounds."""
-    from degaml.generator.inputs import generator_inputs
-
     PromptBuilder(spec, fewshot_pool).check_templates(example)
     generator_inputs(spec, [example])
+
+
+def generator_inputs(spec: TaskSpec, examples: Sequence[Example]) -> list[str]:
+    """What the generator's sentence encoder reads for each example: the spec's `generator_input` template (default
+    `{{question}}`) over the unlabeled item — labels are never visible to it. The encoder keeps only its first
+    `prompt_tokens` tokens (`PromptEmbedder`), so a spec whose question starts with a long passage (BoolQ) puts what
+    identifies the task first."""
+    template = compile_template(spec.generator_input, "generator_input")
+    return [render(template, f"task '{spec.task}': item {ex.id}: generator_input", id=ex.id, question=ex.question,
+                   choices=list(ex.choices)) for ex in examples]

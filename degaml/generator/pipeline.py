@@ -13,7 +13,7 @@ from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.generator.collect import TRAJECTORY_FILE, collect_task
 from degaml.generator.distributed import Topology
-from degaml.generator.inputs import generator_inputs
+from degaml.evaluation.prompts import generator_inputs
 from degaml.generator.shards import TrajectoryFile
 from degaml.generator.train import TaskTrajectory
 from degaml.specs import load_spec

@@ -76,7 +76,7 @@ class StrategyContext:
 
     def generator_prompts(self, split: ScoredSplit | None = None) -> list[str]:
         """What the generator reads (the spec's `generator_input`) for the support items, or for `split`'s items."""
-        from degaml.generator.inputs import generator_inputs
+        from degaml.evaluation.prompts import generator_inputs
 
         return generator_inputs(self.spec, self.task.support if split is None else self.task.split(split))
 

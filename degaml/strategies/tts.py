@@ -122,7 +122,7 @@ def _route(ctx: StrategyContext, method: str, examples: Sequence, batches: Seque
     """Per question, the index of the prompt batch a router picks (from sentence embeddings only: no scoring)."""
     if not examples:
         return []
-    from degaml.generator.inputs import generator_inputs
+    from degaml.evaluation.prompts import generator_inputs
 
     questions = ctx.sampler.sentence_embeddings(generator_inputs(ctx.spec, examples))  # (n, C): what the generator reads
     embs = [ctx.sampler.sentence_embeddings(batch) for _, batch in batches]  # K × (N, C)

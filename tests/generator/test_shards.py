@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 from degaml.errors import DegamlError
 from degaml.generator.collect import load_trajectory
-from degaml.generator.inputs import generator_inputs
+from degaml.evaluation.prompts import generator_inputs
 from degaml.generator.reconstruction import TargetSet, masked_mse, nearest_task, unseen_task_reconstruction
 from degaml.generator.shards import TaskShard, TrajectoryFile, pooled_embedding
 from degaml.generator.train import split_indices
