@@ -50,8 +50,8 @@ def spec_seed(spec_path: Path, seed: int) -> int:
 
 def episode(spec_path: Path, arm: str, seed: int, policy: str, overrides: list[str], runs: Path):
     """Run (or read back) one arm's episode; returns (store, final event)."""
-    from degaml.controller.adapt import build_runtime, create_run, open_run, run_adapt
-    from degaml.controller.baselines import FixedPolicy, RandomPolicy
+    from degaml.controller.episode.adapt import build_runtime, create_run, open_run, run_adapt
+    from degaml.controller.policy.reference import FixedPolicy, RandomPolicy
 
     run_dir = runs / spec_path.stem / f"s{seed}" / arm.replace(":", "-")
     if arm == "policy":  # one run per policy adapter: a re-shipped policy never reads back another's episode
@@ -80,8 +80,8 @@ def episode(spec_path: Path, arm: str, seed: int, policy: str, overrides: list[s
 
 def base_row(spec_path: Path, seed: int, overrides: list[str], runs: Path, runtime) -> dict[str, Any]:
     """The base model (no adapter) on the same test items, through the same evaluator; cached as JSON."""
-    from degaml.controller.reward import bits
-    from degaml.controller.rollout import correctness
+    from degaml.controller.episode.reward import bits
+    from degaml.controller.episode.rollout import correctness
 
     path = runs / spec_path.stem / f"s{seed}" / "base.json"
     if path.is_file():
@@ -138,7 +138,7 @@ def main() -> None:
                                   "agrees_across_arms": len({r["theta0_correct"] for r in rows.values() if "theta0_correct" in r}) == 1}
             if "base" in args.arms:
                 if runtime is None:  # no episode ran in this process: score through any finished arm's run
-                    from degaml.controller.adapt import build_runtime, open_run
+                    from degaml.controller.episode.adapt import build_runtime, open_run
 
                     runs_here = sorted((args.runs / spec_path.stem / f"s{seed}").glob("*/run.json"))
                     if not runs_here:

@@ -57,7 +57,7 @@ def test_verify_manifest_checks_hashes_and_names_the_file(tmp_path):
 def test_corrupt_policy_manifest_is_one_line(tmp_path):
     import pytest
 
-    from degaml.controller.policy import resolve_policy
+    from degaml.controller.policy.model import resolve_policy
     from degaml.errors import DegamlError
 
     (tmp_path / "adapter_config.json").write_text("{}")

@@ -15,9 +15,9 @@ import time
 import torch
 from transformers import DynamicCache, LogitsProcessorList
 
-from degaml.controller.policy import resolve_policy
-from degaml.controller.policy_decoding import prompt_ids, schema_processor
-from degaml.controller.state import PolicyState, render_messages
+from degaml.controller.policy.model import resolve_policy
+from degaml.controller.policy.decoding import prompt_ids, schema_processor
+from degaml.controller.episode.state import PolicyState, render_messages
 from degaml.models import load_llm
 from degaml.models.adapters import attached_adapter
 from degaml.strategies.registry import Action, action_json_schema

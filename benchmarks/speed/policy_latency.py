@@ -33,10 +33,10 @@ from pathlib import Path
 import torch
 
 from degaml.io import write_json
-from degaml.controller.baselines import random_action
-from degaml.controller.policy import Policy, canonical, resolve_policy
-from degaml.controller.policy_decoding import schema_processor
-from degaml.controller.state import HistoryItem, PolicyState, render_messages
+from degaml.controller.policy.reference import random_action
+from degaml.controller.policy.model import Policy, canonical, resolve_policy
+from degaml.controller.policy.decoding import schema_processor
+from degaml.controller.episode.state import HistoryItem, PolicyState, render_messages
 from degaml.data import load_task_data
 from degaml.models import load_llm
 from degaml.specs import load_spec

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from degaml.controller.adapt import create_run, open_run, run_adapt
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
 from degaml.tui.app import RunApp
 
 

@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from degaml.controller.policy import Policy, canonical, resolve_policy
+from degaml.controller.policy.model import Policy, canonical, resolve_policy
 from degaml.io import write_json
 from degaml.models import load_llm
 from degaml.specs.model import AdaptConfig

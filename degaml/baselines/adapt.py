@@ -17,10 +17,10 @@ from pydantic import Field
 
 from degaml.baselines.config import MethodConfig
 from degaml.baselines.method import Fitted, RunContext
-from degaml.controller.adapt import create_run, open_run, run_adapt
-from degaml.controller.events import FinalEvent
-from degaml.controller.reward import from_bits
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
+from degaml.controller.store.events import FinalEvent
+from degaml.controller.episode.reward import from_bits
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.errors import DegamlError
 from degaml.generator.pipeline import resolve_generator
 from degaml.protocol import ProtocolTask, SplitScore, TestScorer

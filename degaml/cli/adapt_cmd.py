@@ -87,8 +87,8 @@ def adapt_command(
     tui: bool = typer.Option(False, "--tui/--no-tui", help="watch the run in the terminal UI"),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the spec's trust_remote_code: true (runs the model's own Python code)"),
 ) -> None:
-    from degaml.controller.adapt import build_runtime, create_run, open_run, run_adapt
-    from degaml.controller.store import writer_alive
+    from degaml.controller.episode.adapt import build_runtime, create_run, open_run, run_adapt
+    from degaml.controller.store.trajectory_store import writer_alive
     from degaml.models.llm import allow_remote_code
 
     check_writable(json_path, "--json")
@@ -169,7 +169,7 @@ def export_command(
     accepted_only: bool = typer.Option(False, "--accepted-only", help="only steps with reward 1"),
     fmt: ExportFormat = typer.Option(ExportFormat.jsonl, "--format"),
 ) -> None:
-    from degaml.controller.export import export_trajectories
+    from degaml.controller.store.export import export_trajectories
 
     check_writable(out, "--out")
     counts = []

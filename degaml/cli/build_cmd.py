@@ -2,7 +2,7 @@
 default policy adapter, the meta-trained baseline artifacts) from a source checkout, each with a manifest naming how.
 
 The training steps run as resumable `degaml` child processes; re-running a build continues where it stopped. The
-logic lives in `degaml.generator.build`, `degaml.controller.policy_build` and `degaml.baselines.build`."""
+logic lives in `degaml.generator.build`, `degaml.controller.policy.build` and `degaml.baselines.build`."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def policy_command(
     shards: int = typer.Option(1, "--shards", min=1, help="E-step processes (one thread each)"),
     skip_training: bool = SKIP,
 ) -> None:
-    from degaml.controller.policy_build import build_policy
+    from degaml.controller.policy.build import build_policy
 
     manifest = build_policy(_in_repo(meta, "specs/meta/broad.yaml"), overrides or [], exclude or [], generator,
                             _in_repo(out, "runs/policy-broad"), iterations, shards, skip_training)

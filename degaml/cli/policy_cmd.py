@@ -39,7 +39,7 @@ def train_command(
     trajectories: list[Path] = typer.Option(None, "--trajectories", metavar="FILE", help="exported trajectories (.jsonl/.parquet from "
                                             "`degaml trajectories export`): skip the E-step, SFT on their accepted records; repeatable"),
 ) -> None:
-    from degaml.controller.rest_em import train_policy
+    from degaml.controller.policy.rest_em import train_policy
     from degaml.generator.pipeline import generator_dir, included_tasks
     from degaml.specs.load import load_meta_spec
 
@@ -49,7 +49,7 @@ def train_command(
     exclude = exclude or []
     command = "degaml " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if trajectories:
-        from degaml.controller.trajectory_sft import train_from_trajectories
+        from degaml.controller.policy.trajectory_sft import train_from_trajectories
 
         if iterations is not None or generator is not None or shard is not None:
             raise DegamlError("--trajectories: --iterations, --generator and --shard do not apply (no rollouts are made)")

@@ -14,7 +14,7 @@ def tui_command(
     run_dir: Path | None = typer.Argument(None, metavar="RUN_DIR", help="run directory (holds run.json and events.jsonl)"),
     root: Path = typer.Option(Path("runs"), help="where to look for runs when RUN_DIR is not given"),
 ) -> None:
-    from degaml.controller.store import TrajectoryStore
+    from degaml.controller.store.trajectory_store import TrajectoryStore
     from degaml.tui import PickerApp, RunApp  # Textual is imported only for this command
 
     hint = "run it from a terminal, or read the run's events.jsonl directly"

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from degaml.controller.policy import resolve_policy
+from degaml.controller.policy.model import resolve_policy
 from degaml.data.provenance import DataProvenance
 from degaml.io import file_sha256
 from degaml.specs import load_spec

@@ -1,3 +1,3 @@
-"""Adaptation module (paper Sec. 2.2 eq. 4, App. C stage 2, F.2): a policy LLM observes the task and validation
-performance and picks strategies; every step is stored (`store`, `events`); accepted steps are exported (`export`)
-and retrain the policy by ReST^EM (`rest_em`). `episode` runs one adaptation episode."""
+"""Adaptation module (paper Sec. 2.2 eq. 4, App. C stage 2, F.2), by concept: `episode` (a run of the policy's
+decisions, rewards and the state it observes), `policy` (the policy LLM, its constrained decoding and ReST^EM), and
+`store` (the run directory's events and the export of accepted trajectories). `pretrained/` holds the shipped policy."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from degaml.controller.events import Score
+from degaml.controller.store.events import Score
 
 DASH = "—"
 

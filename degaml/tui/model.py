@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from degaml.controller.events import (
+from degaml.controller.store.events import (
     BaselineEvent,
     DecisionEvent,
     FinalEvent,

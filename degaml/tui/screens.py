@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Input, Static
 
-from degaml.controller.export import export_trajectories
+from degaml.controller.store.export import export_trajectories
 from degaml.errors import DegamlError
 from degaml.tui.detail import render_detail
 from degaml.tui.format import params_text, pct, seconds_text, signed_pct

@@ -12,7 +12,7 @@ import yaml
 
 from degaml import __version__
 from degaml.cli import main
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.errors import DataError
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
 
@@ -135,7 +135,7 @@ def test_offline_data_source_is_one_quiet_line_details_with_verbose(offline_spec
 
 
 def test_adapt_announces_the_test_size_and_reports_progress_of_every_phase(offline_spec, tmp_path, capsys, monkeypatch):
-    from degaml.controller import episode
+    from degaml.controller.episode import episode
 
     monkeypatch.setattr(episode, "PROGRESS_INTERVAL", 0.0)  # store every progress event
     run_dir = tmp_path / "run"

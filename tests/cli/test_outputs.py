@@ -181,7 +181,7 @@ def test_reproduce_out_is_checked_before_any_work(tmp_path, capsys, monkeypatch,
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_export_disk_full_is_one_line_and_keeps_the_records(tmp_path, capsys, monkeypatch, fmt):
-    import degaml.controller.export as export
+    import degaml.controller.store.export as export
 
     out = tmp_path / f"records.{fmt}"
     (tmp_path / "run").mkdir()

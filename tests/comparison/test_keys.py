@@ -15,7 +15,7 @@ from degaml.comparison import cells as cells_module
 from degaml.comparison.keys import portable_spec
 from degaml.comparison.rekey import legacy_key, rekey
 from degaml.comparison.reproduce import reproduce
-from degaml.controller import adapt as adapt_module
+from degaml.controller.episode import adapt as adapt_module
 from degaml.specs import load_spec
 from tests.baselines.helpers import write_world
 

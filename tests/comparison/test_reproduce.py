@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from degaml.comparison.reproduce import reproduce
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from tests.baselines.helpers import write_world
 
 

@@ -9,7 +9,7 @@ import re
 from outlines_core.json_schema import build_regex_from_schema
 from pydantic import BaseModel
 
-from degaml.controller.action_language import TriedExclusion, action_language, canonical, compact
+from degaml.controller.policy.action_language import TriedExclusion, action_language, canonical, compact
 from degaml.strategies.registry import Action, action_json_schema
 
 

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from degaml.controller.adapt import create_run, open_run, run_adapt
-from degaml.controller.baselines import FixedPolicy, RandomPolicy, random_action
-from degaml.controller.policy import canonical
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
+from degaml.controller.policy.reference import FixedPolicy, RandomPolicy, random_action
+from degaml.controller.policy.model import canonical
 from degaml.specs.model import AdaptConfig
 from degaml.strategies.registry import FAMILIES, Action, action_json_schema
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl

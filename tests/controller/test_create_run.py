@@ -10,7 +10,7 @@ import shutil
 import pytest
 import yaml
 
-from degaml.controller.adapt import build_runtime, create_run, open_run
+from degaml.controller.episode.adapt import build_runtime, create_run, open_run
 from degaml.errors import DataError, ModelLoadError
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
 

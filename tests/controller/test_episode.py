@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from degaml.cli import main
-from degaml.controller.adapt import create_run, open_run, run_adapt
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from degaml.controller.events import BaselineEvent, DecisionEvent, Score, StepEvent
-from degaml.controller.export import export_trajectories, run_records
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.store.events import BaselineEvent, DecisionEvent, Score, StepEvent
+from degaml.controller.store.export import export_trajectories, run_records
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from tests.controller.test_store import header
 
 ACTIONS = [{"strategy": {"family": "tts", "num_prompt_batches": 3, "method": "majority_vote"}},

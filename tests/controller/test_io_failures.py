@@ -12,9 +12,9 @@ from safetensors import SafetensorError
 
 import degaml.strategies.mixing as mixing
 from degaml.cli import main
-from degaml.controller.adapt import create_run, open_run, run_adapt
-from degaml.controller.baselines import FixedPolicy
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
+from degaml.controller.policy.reference import FixedPolicy
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.io import as_os_error
 from degaml.strategies.registry import RUNNERS
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
@@ -28,7 +28,7 @@ def spec_file(tmp_path, tiny_model_dir, tiny_generator_dir, monkeypatch):
     data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
     spec = mc_spec_dict(data, model=str(tiny_model_dir), generator=str(tiny_generator_dir), adapt={"steps": 1, "policy": "random"})
     (tmp_path / "toy.yaml").write_text(yaml.safe_dump(spec))
-    monkeypatch.setattr("degaml.controller.adapt.RandomPolicy", lambda salt="": FixedPolicy(MIX))  # always lora_mix
+    monkeypatch.setattr("degaml.controller.episode.adapt.RandomPolicy", lambda salt="": FixedPolicy(MIX))  # always lora_mix
     return tmp_path / "toy.yaml"
 
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from transformers import DynamicCache, LogitsProcessorList
 
-from degaml.controller.jump_decoding import MAX_CHUNK, choose, constrained_scores, replicates, sampling_warpers
-from degaml.controller.policy_decoding import ConstrainedDecoder, prompt_ids, schema_processor
-from degaml.controller.state import HistoryItem, PolicyState, render_messages
-from degaml.controller.stepwise_attention import stepwise_attention
+from degaml.controller.policy.jump_decoding import MAX_CHUNK, choose, constrained_scores, replicates, sampling_warpers
+from degaml.controller.policy.decoding import ConstrainedDecoder, prompt_ids, schema_processor
+from degaml.controller.episode.state import HistoryItem, PolicyState, render_messages
+from degaml.controller.policy.stepwise_attention import stepwise_attention
 from degaml.strategies.registry import Action, action_json_schema
 
 SCHEMA = action_json_schema()

@@ -13,9 +13,9 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from degaml.controller.policy import Policy, canonical
-from degaml.controller.policy_decoding import ConstrainedDecoder, common_prefix, prompt_ids, schema_processor
-from degaml.controller.state import HistoryItem, PolicyState, render_messages
+from degaml.controller.policy.model import Policy, canonical
+from degaml.controller.policy.decoding import ConstrainedDecoder, common_prefix, prompt_ids, schema_processor
+from degaml.controller.episode.state import HistoryItem, PolicyState, render_messages
 from degaml.models.adapters import attached_adapter
 from degaml.specs.model import AdaptConfig
 from degaml.strategies.registry import Action, action_json_schema

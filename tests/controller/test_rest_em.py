@@ -8,9 +8,9 @@ import pytest
 import yaml
 from peft import PeftModel
 
-from degaml.controller.outcome_cache import OutcomeCache, cache_key
-from degaml.controller.policy import Policy
-from degaml.controller.rest_em import baseline_accuracy, rollout_task, sft_policy, task_context, train_policy
+from degaml.controller.episode.outcome_cache import OutcomeCache, cache_key
+from degaml.controller.policy.model import Policy
+from degaml.controller.policy.rest_em import baseline_accuracy, rollout_task, sft_policy, task_context, train_policy
 from degaml.generator.sampler import AdapterSampler
 from degaml.models import load_llm
 from degaml.specs import load_meta_spec, load_spec, spec_from_dict

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from degaml.controller.reward import bits, compare, from_bits
+from degaml.controller.episode.reward import bits, compare, from_bits
 
 
 def test_strict_rewards_any_gain_paired_only_a_significant_one():

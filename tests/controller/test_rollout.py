@@ -9,11 +9,11 @@ import threading
 import pytest
 import yaml
 
-from degaml.controller.adapt import create_run, open_run, run_adapt
-from degaml.controller.baselines import FixedPolicy
-from degaml.controller.events import BaselineEvent, Score
-from degaml.controller.policy import Decision
-from degaml.controller.rollout import Configuration, Rollout
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
+from degaml.controller.policy.reference import FixedPolicy
+from degaml.controller.store.events import BaselineEvent, Score
+from degaml.controller.policy.model import Decision
+from degaml.controller.episode.rollout import Configuration, Rollout
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
 
 SFT = {"strategy": {"family": "support_sft", "steps": 10, "learning_rate": 1e-3, "batch_size": 4}}
@@ -74,7 +74,7 @@ def spec_file(tmp_path, tiny_model_dir, tiny_generator_dir):
 
 
 def test_cumulative_episode_resumes_from_the_stored_configuration(spec_file, tmp_path):
-    from degaml.controller.adapt import build_runtime
+    from degaml.controller.episode.adapt import build_runtime
 
     store = create_run(spec_file, [], tmp_path / "run")
     _, spec = open_run(store.run_dir)
@@ -105,7 +105,7 @@ def test_cumulative_episode_resumes_from_the_stored_configuration(spec_file, tmp
 def test_paired_rule_keeps_theta0_when_nothing_is_significant(spec_file, tmp_path):
     store = create_run(spec_file, ["adapt.reward=paired", "adapt.steps=1"], tmp_path / "run")
     _, spec = open_run(store.run_dir)
-    from degaml.controller.adapt import build_runtime
+    from degaml.controller.episode.adapt import build_runtime
 
     runtime = build_runtime(spec, store)
     runtime.policy = FixedPolicy({"strategy": {"family": "lora_mix", "lambda": 1.0}})  # θ₀ unchanged: no discordant item
@@ -118,8 +118,8 @@ def test_paired_rule_keeps_theta0_when_nothing_is_significant(spec_file, tmp_pat
 
 
 def test_failed_outcomes_are_never_cached_and_reverts_on_test_are_flagged(mc_context, tmp_path, monkeypatch):
-    from degaml.controller.outcome_cache import OutcomeCache
-    from degaml.controller.rest_em import transition
+    from degaml.controller.episode.outcome_cache import OutcomeCache
+    from degaml.controller.policy.rest_em import transition
     from degaml.strategies import registry
     from degaml.strategies.base import Outcome, StrategyError
 
@@ -150,7 +150,7 @@ def test_failed_outcomes_are_never_cached_and_reverts_on_test_are_flagged(mc_con
 
 @pytest.mark.parametrize("family,kept", [("slot", True), ("calibrate", True), ("fewshot", True), ("tts", False)])
 def test_a_weight_step_keeps_only_predictors_that_depend_on_the_adapter(family, kept):
-    from degaml.controller.rollout import next_predictor
+    from degaml.controller.episode.rollout import next_predictor
 
     predictor = {"strategy": {"family": family}}
     weight = {"strategy": {"family": "tfew"}}

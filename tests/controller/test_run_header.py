@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from degaml.cli import main
-from degaml.controller.adapt import create_run
-from degaml.controller.events import BaselineEvent, DecisionEvent, FinalEvent, RunHeader, Score, StatusEvent, StepEvent
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.episode.adapt import create_run
+from degaml.controller.store.events import BaselineEvent, DecisionEvent, FinalEvent, RunHeader, Score, StatusEvent, StepEvent
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.errors import DegamlError
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from degaml.controller.policy import SHIPPED_POLICY, resolve_policy
+from degaml.controller.policy.model import SHIPPED_POLICY, resolve_policy
 
 pytestmark = pytest.mark.skipif(not (SHIPPED_POLICY / "manifest.json").is_file(), reason="no shipped policy in this checkout")
 

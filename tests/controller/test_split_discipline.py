@@ -10,14 +10,14 @@ import json
 import pytest
 import yaml
 
-import degaml.controller.rest_em as rest_em
+import degaml.controller.policy.rest_em as rest_em
 import degaml.data as data_pkg
 from degaml.cli import main
-from degaml.controller.adapt import create_run, open_run, run_adapt
-from degaml.controller.baselines import FixedPolicy, RandomPolicy
-from degaml.controller.episode import Runtime
-from degaml.controller.outcome_cache import OutcomeCache
-from degaml.controller.policy import Decision
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
+from degaml.controller.policy.reference import FixedPolicy, RandomPolicy
+from degaml.controller.episode.episode import Runtime
+from degaml.controller.episode.outcome_cache import OutcomeCache
+from degaml.controller.policy.model import Decision
 from degaml.data import load_task_data
 from degaml.data.guard import AccessLog, guard_task_data
 from degaml.generator.sampler import AdapterSampler

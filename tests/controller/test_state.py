@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from degaml.controller.state import HistoryItem, PolicyState, answer_profile, describe_action_space, render_messages
+from degaml.controller.episode.state import HistoryItem, PolicyState, answer_profile, describe_action_space, render_messages
 from degaml.strategies.registry import FAMILIES, Action, action_json_schema
 
 

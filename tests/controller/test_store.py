@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from degaml.controller.events import BaselineEvent, DecisionEvent, RunHeader, Score, StatusEvent, StepEvent
-from degaml.controller.store import EventFollower, TrajectoryStore, list_runs
+from degaml.controller.store.events import BaselineEvent, DecisionEvent, RunHeader, Score, StatusEvent, StepEvent
+from degaml.controller.store.trajectory_store import EventFollower, TrajectoryStore, list_runs
 from degaml.errors import DataError, DegamlError
 
 

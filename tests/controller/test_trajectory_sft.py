@@ -10,9 +10,9 @@ import yaml
 from peft import PeftModel
 
 from degaml.cli import main
-from degaml.controller.adapt import create_run, open_run, run_adapt
-from degaml.controller.export import export_trajectories
-from degaml.controller.trajectory_sft import read_exported
+from degaml.controller.episode.adapt import create_run, open_run, run_adapt
+from degaml.controller.store.export import export_trajectories
+from degaml.controller.policy.trajectory_sft import read_exported
 from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
 
 ACTION = '{"strategy":{"family":"lora_mix","lambda":0.5}}'

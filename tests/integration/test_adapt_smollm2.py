@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from degaml.cli import main
-from degaml.controller.policy import SHIPPED_POLICY
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.policy.model import SHIPPED_POLICY
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.data import shared_data_dir
 from degaml.generator.pipeline import SHIPPED_GENERATOR
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from degaml.controller.baselines import random_action
-from degaml.controller.policy import Policy, canonical, resolve_policy
-from degaml.controller.state import HistoryItem, PolicyState, render_messages
+from degaml.controller.policy.reference import random_action
+from degaml.controller.policy.model import Policy, canonical, resolve_policy
+from degaml.controller.episode.state import HistoryItem, PolicyState, render_messages
 from degaml.specs.model import AdaptConfig
 from degaml.strategies.registry import action_json_schema
 
@@ -45,7 +45,7 @@ def _divergence_margin(loaded, adapter, messages, ref_tokens: list[int], got_tok
     """|log p(ref) − log p(got)| at the first token where the two greedy paths differ (one full forward pass)."""
     import torch
 
-    from degaml.controller.policy_decoding import prompt_ids
+    from degaml.controller.policy.decoding import prompt_ids
     from degaml.models.adapters import attached_adapter
 
     k = next(i for i, (a, b) in enumerate(zip(ref_tokens, got_tokens)) if a != b)

@@ -107,7 +107,7 @@ def test_eval_with_a_nan_adapter_exits_2_and_writes_nothing(good_adapter, tmp_pa
 
 
 def test_a_nan_policy_adapter_is_refused_before_the_run_exists(good_adapter, tmp_path, tiny_model_dir, tiny_generator_dir):
-    from degaml.controller.adapt import create_run
+    from degaml.controller.episode.adapt import create_run
 
     bad = _poison(good_adapter, tmp_path / "policy")
     spec = mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(60)), model=str(tiny_model_dir),
@@ -171,7 +171,7 @@ def test_generate_refuses_infinite_noise_before_any_work(tmp_path, monkeypatch, 
 
 
 def test_a_nan_generator_is_refused_before_the_run_exists(tmp_path, tiny_model_dir, tiny_generator_dir):
-    from degaml.controller.adapt import create_run
+    from degaml.controller.episode.adapt import create_run
 
     gen = shutil.copytree(tiny_generator_dir, tmp_path / "gen")
     weights = load_file(str(gen / "generator.safetensors"))
@@ -186,7 +186,7 @@ def test_a_nan_generator_is_refused_before_the_run_exists(tmp_path, tiny_model_d
 
 
 def test_a_policy_adapter_for_another_model_is_refused_up_front(good_adapter, tmp_path, tiny_model_dir, tiny_generator_dir):
-    from degaml.controller.adapt import create_run
+    from degaml.controller.episode.adapt import create_run
 
     policy = shutil.copytree(good_adapter, tmp_path / "policy")
     weights = load_file(str(policy / "adapter_model.safetensors"))

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from degaml.controller.events import (
+from degaml.controller.store.events import (
     BaselineEvent,
     DecisionEvent,
     FinalEvent,
@@ -23,7 +23,7 @@ from degaml.controller.events import (
     StatusEvent,
     StepEvent,
 )
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.store.trajectory_store import TrajectoryStore
 
 T0 = 1_760_000_000.0
 BASELINE = 0.45

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from degaml.controller.events import StatusEvent
+from degaml.controller.store.events import StatusEvent
 from degaml.cli.tui_cmd import tui_command
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.errors import DegamlError
 from degaml.tui import PickerApp, RunApp
 from degaml.tui.screens import ConfirmScreen, DetailScreen, HelpScreen, TrajectoriesScreen

@@ -42,8 +42,8 @@ from typing import Any
 
 import torch
 
-from degaml.controller.action_language import TriedExclusion, compact
-from degaml.controller.stepwise_attention import stepwise_attention
+from degaml.controller.policy.action_language import TriedExclusion, compact
+from degaml.controller.policy.stepwise_attention import stepwise_attention
 
 # Rows per checking call (the token chosen last + proposals). At batch 1 on CPU a chunk of 32 costs about one
 # decoding step; and up to 32 rows, bf16 matrix products give every row the bits a one-row product gives (oneDNN on

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from degaml import __version__
-from degaml.controller.episode import Episode, Runtime
-from degaml.controller.events import FinalEvent, RunHeader, StatusEvent
-from degaml.controller.baselines import RandomPolicy
-from degaml.controller.policy import Policy, resolve_policy
-from degaml.controller.store import HEADER_FILE, TrajectoryStore
+from degaml.controller.episode.episode import Episode, Runtime
+from degaml.controller.store.events import FinalEvent, RunHeader, StatusEvent
+from degaml.controller.policy.reference import RandomPolicy
+from degaml.controller.policy.model import Policy, resolve_policy
+from degaml.controller.store.trajectory_store import HEADER_FILE, TrajectoryStore
 from degaml.data import load_task_data
 from degaml.errors import DataError
 from degaml.generator.artifact import GeneratorBundle, check_base_model

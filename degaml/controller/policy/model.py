@@ -19,15 +19,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from degaml.controller.action_language import canonical
-from degaml.controller.policy_decoding import ConstrainedDecoder
+from degaml.controller.policy.action_language import canonical
+from degaml.controller.policy.decoding import ConstrainedDecoder
 from degaml.errors import DegamlError
 from degaml.io import verify_manifest
 from degaml.models import LoadedModel
 from degaml.models.adapters import attached_adapter
 from degaml.specs.model import AdaptConfig
 
-SHIPPED_POLICY = Path(__file__).parent / "pretrained" / "smollm2-135m-policy"
+SHIPPED_POLICY = Path(__file__).parents[1] / "pretrained" / "smollm2-135m-policy"
 
 
 def resolve_policy(name: str) -> Path | None:

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from pydantic import BaseModel
 
-from degaml.controller.action_language import TriedExclusion, action_language
-from degaml.controller.jump_decoding import JumpForward, replicates, sampling_warpers
+from degaml.controller.policy.action_language import TriedExclusion, action_language
+from degaml.controller.policy.jump_decoding import JumpForward, replicates, sampling_warpers
 
 _PROCESSORS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()

@@ -31,12 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from degaml.controller.export import action_text
-from degaml.controller.outcome_cache import OutcomeCache, cache_key
-from degaml.controller.policy import Policy, canonical
-from degaml.controller.episode import history_item, observe
-from degaml.controller.rollout import Configuration, Rollout, Transition
-from degaml.controller.state import HistoryItem, render_messages
+from degaml.controller.store.export import action_text
+from degaml.controller.episode.outcome_cache import OutcomeCache, cache_key
+from degaml.controller.policy.model import Policy, canonical
+from degaml.controller.episode.episode import history_item, observe
+from degaml.controller.episode.rollout import Configuration, Rollout, Transition
+from degaml.controller.episode.state import HistoryItem, render_messages
 from degaml.data import load_task_data
 from degaml.errors import DegamlError
 from degaml.generator.sampler import AdapterSampler
@@ -101,7 +101,7 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
     At each state several actions are sampled (temperature > 0; with probability `recipe.exploration` a sample is a
     uniformly random action instead, recorded with `sampler: random`); each is tried from the current configuration and
     recorded with its reward; the first valid new sample is the one the episode takes (kept iff its reward is 1)."""
-    from degaml.controller.baselines import RandomPolicy
+    from degaml.controller.policy.reference import RandomPolicy
     from degaml.strategies.registry import action_json_schema
 
     adapt = adapt or ctx.spec.adapt

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.io import atomic_path
 
 ExportFormat = Literal["jsonl", "parquet"]

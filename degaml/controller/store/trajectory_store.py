@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from degaml.controller.events import DecisionEvent, RunHeader, StepEvent, parse_event
+from degaml.controller.store.events import DecisionEvent, RunHeader, StepEvent, parse_event
 from degaml.errors import DataError, DegamlError
 from degaml.io import write_text_atomic
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from degaml.controller.reward import Comparison, bits, compare, from_bits
+from degaml.controller.episode.reward import Comparison, bits, compare, from_bits
 from degaml.evaluation import EvalResult
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from degaml.checkout import REPO, repo_relative, run_degaml, start_degaml
-from degaml.controller.policy import SHIPPED_POLICY
+from degaml.controller.policy.model import SHIPPED_POLICY
 from degaml.errors import DegamlError
 from degaml.generator.pipeline import SHIPPED_GENERATOR
 from degaml.io import file_sha256, write_json

@@ -13,7 +13,7 @@ import random
 import time
 from typing import Any
 
-from degaml.controller.policy import Decision, canonical
+from degaml.controller.policy.model import Decision, canonical
 from degaml.specs.model import AdaptConfig
 
 

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from degaml.controller.policy import canonical
+from degaml.controller.policy.model import canonical
 from degaml.io import write_json
 from degaml.specs.model import TaskSpec
 

@@ -23,13 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from degaml.controller.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
-from degaml.controller.policy import Decision, Policy, canonical
-from degaml.controller.reward import bits
+from degaml.controller.store.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
+from degaml.controller.policy.model import Decision, Policy, canonical
+from degaml.controller.episode.reward import bits
 from degaml.stats import noise_floor
-from degaml.controller.rollout import Configuration, Rollout, Transition, correctness
-from degaml.controller.state import HistoryItem, PolicyState, answer_profile, render_messages
-from degaml.controller.store import TrajectoryStore
+from degaml.controller.episode.rollout import Configuration, Rollout, Transition, correctness
+from degaml.controller.episode.state import HistoryItem, PolicyState, answer_profile, render_messages
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.strategies.base import StrategyContext
 
 PROGRESS_INTERVAL = 1.0  # seconds between stored progress events

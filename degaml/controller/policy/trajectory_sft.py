@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from degaml.controller.rest_em import sft_policy
+from degaml.controller.policy.rest_em import sft_policy
 from degaml.errors import DegamlError
 from degaml.io import atomic_directory, file_sha256, write_json
 from degaml.specs.meta import MetaSpec
