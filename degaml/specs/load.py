@@ -189,7 +189,7 @@ def _read_yaml(path: Path, overrides: list[str] | None) -> Any:
 def _parse_file(path: Path) -> Any:
     """One YAML file, size- and nesting-bounded; every failure is a SpecError naming the file."""
     if path.is_dir():
-        found = sorted(path.glob("*.yaml"))
+        found = sorted(path.glob("[!_]*.yaml"))  # _*.yaml: bases that specs include
         hint = f" (e.g. {found[0]})" if found else ""
         raise SpecError(f"{path}: is a directory, not a spec file; give one YAML spec{hint}")
     if not path.is_file():
