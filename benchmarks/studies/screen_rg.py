@@ -1,6 +1,6 @@
 """Screen reasoning-gym families for the broad meta-training distribution (specs/meta/broad.yaml).
 
-Base accuracy of the embedded default model on the first N validation items of each specs/rg/*.yaml, with one
+Base accuracy of the embedded default model on the first N validation items of each specs/rg/*.yaml (not the _base.yaml they include), with one
 model load for all families (the same `evaluate` and summary JSON as `degaml eval --split validation --limit N
 --json`). Families whose JSON already exists in OUT are skipped, so a killed run resumes where it stopped.
 
@@ -65,7 +65,7 @@ def main() -> None:
     if args.table:
         table(args.out)
         return
-    screen([p.resolve() for p in args.specs] or sorted((REPO / "specs" / "rg").glob("*.yaml")), args.limit, args.out)
+    screen([p.resolve() for p in args.specs] or sorted((REPO / "specs" / "rg").glob("[!_]*.yaml")), args.limit, args.out)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,16 @@ spec_app = typer.Typer(no_args_is_help=True, cls=DegamlGroup)
 @spec_app.command("validate", cls=DegamlCommand, epilog=examples("degaml spec validate specs/*.yaml"))
 def validate(files: list[Path] = typer.Argument(..., metavar="FILE", help="YAML spec files to check")) -> None:
     """Check each spec as `eval` does before scoring: what it names on this machine (local paths), its data (loaded
-    and parsed) and its templates (rendered for one item); one line per file. Exit 2 if any is invalid."""
+    and parsed) and its templates (rendered for one item); one line per file. Exit 2 if any is invalid. A file named
+    _*.yaml is a base that specs include, not a task: it is skipped (and checked through the specs that include it)."""
     from degaml.data import load_task_data
     from degaml.evaluation.prompts import check_templates
 
     failed = 0
     for path in files:
+        if path.name.startswith("_"):  # specs/rg/_base.yaml: what specs include, checked through the specs
+            console.print(f"[dim]skip[/] {path}: a base file that specs include (`include:`), not a task", highlight=False)
+            continue
         try:
             spec = load_spec(path)
             problems = offline_problems(spec)

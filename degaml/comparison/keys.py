@@ -29,6 +29,9 @@ from degaml.specs.meta import MetaSpec
 from degaml.specs.model import TaskSpec
 
 PLACE_FIELDS = {"meta", "generator"}  # config fields naming where an input lives (its content is keyed instead)
+# Spec fields added after cells were first keyed, left out of the key while they hold the value that means "unused",
+# so adding an optional field does not orphan every committed cell.
+UNUSED_WHEN_UNSET = {("adapt", "library"): None}
 
 
 def portable_spec(spec: TaskSpec) -> dict[str, Any]:
@@ -37,6 +40,9 @@ def portable_spec(spec: TaskSpec) -> dict[str, Any]:
     data = spec.model_dump(mode="json")
     data.pop("generator")
     data["adapt"].pop("policy")
+    for (section, name), unset in UNUSED_WHEN_UNSET.items():
+        if data[section].get(name, unset) == unset:
+            data[section].pop(name, None)
     for pool in ("dataset", "train_dataset"):
         for source, dumped in zip(getattr(spec, pool) or [], data.get(pool) or []):
             if source.kind == "local":

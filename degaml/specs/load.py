@@ -1,4 +1,5 @@
-"""Reading YAML task specs: `yaml.safe_load`, `key=value` overrides, and one-line errors naming the field.
+"""Reading YAML task specs: `yaml.safe_load`, `include:` of base files (degaml.specs.include), `key=value` overrides,
+and one-line errors naming the field.
 
 Every failure raises `SpecError` with `<file>: <field path>: <problem> (got <value>)`, never a traceback.
 Hostile files are bounded before they can cost memory or time: a spec may be at most `MAX_SPEC_BYTES`, nest at most
@@ -15,6 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from degaml.errors import SpecError
+from degaml.specs.include import INCLUDE_KEY, INCLUDE_SCHEMA, resolve_includes
 from degaml.specs.meta import MetaSpec
 from degaml.specs.model import TaskSpec
 
@@ -142,6 +144,8 @@ def _validate(model: type[ModelT], data: Any, source: str, path: Path | None) ->
         raise SpecError(f"{source}: spec is empty")
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a spec must be a mapping of keys, got {type(data).__name__}")
+    if INCLUDE_KEY in data:
+        raise SpecError(f"{source}: {INCLUDE_KEY}: resolved only when a spec file is read (load_spec), not here")
     _check_kind(model, data, source)
     try:
         spec = model.model_validate(data)
@@ -175,8 +179,17 @@ def _check_local_files(spec: TaskSpec, source: str) -> None:
 
 
 def _read_yaml(path: Path, overrides: list[str] | None) -> Any:
+    """The spec file's data: parsed, its `include:` resolved (degaml.specs.include), then the overrides applied."""
+    data = resolve_includes(_parse_file(path), path, _parse_file)
+    if overrides and isinstance(data, dict):
+        data = apply_overrides(data, overrides)
+    return data
+
+
+def _parse_file(path: Path) -> Any:
+    """One YAML file, size- and nesting-bounded; every failure is a SpecError naming the file."""
     if path.is_dir():
-        found = sorted(path.glob("*.yaml"))
+        found = sorted(path.glob("[!_]*.yaml"))  # _*.yaml: bases that specs include
         hint = f" (e.g. {found[0]})" if found else ""
         raise SpecError(f"{path}: is a directory, not a spec file; give one YAML spec{hint}")
     if not path.is_file():
@@ -199,8 +212,6 @@ def _read_yaml(path: Path, overrides: list[str] | None) -> Any:
         raise SpecError(f"{path}: YAML syntax error at {_yaml_problem(exc)}") from None
     except RecursionError:
         raise SpecError(f"{path}: YAML nesting too deep") from None
-    if overrides and isinstance(data, dict):
-        data = apply_overrides(data, overrides)
     return data
 
 
@@ -224,4 +235,5 @@ def spec_json_schema() -> dict[str, Any]:
     """JSON Schema of a task spec (for editors' YAML language servers)."""
     schema = TaskSpec.model_json_schema()
     schema["title"] = "degaml task spec"
+    schema["properties"] = {INCLUDE_KEY: INCLUDE_SCHEMA, **schema["properties"]}  # resolved before validation
     return schema

@@ -129,3 +129,16 @@ def test_spec_validate_checks_what_eval_checks_before_scoring(spec_file, tmp_pat
     err = capsys.readouterr().err
     assert problem in err and str(bad) in err and len(err.strip().splitlines()) == 1
     assert run(["eval", str(bad), "--limit", "1"]) == 2 and problem in capsys.readouterr().err  # eval refuses it too
+
+
+def test_spec_validate_resolves_includes_and_skips_the_base_files(spec_file, tmp_path, capsys):
+    flat = yaml.safe_load(spec_file.read_text())
+    (tmp_path / "_base.yaml").write_text(yaml.safe_dump({k: v for k, v in flat.items() if k != "task"}))
+    child = tmp_path / "child.yaml"
+    child.write_text("include: _base.yaml\ntask: child\n")
+    assert run(["spec", "validate", str(tmp_path / "_base.yaml"), str(child)]) == 0
+    out = capsys.readouterr().out
+    assert "skip" in out and "_base.yaml" in out and f"ok {child}: task child" in " ".join(out.split())
+    child.write_text("include: _gone.yaml\ntask: child\n")
+    assert run(["spec", "validate", str(child)]) == 2
+    assert f'{child}: include: file not found (got "_gone.yaml")' in " ".join(capsys.readouterr().err.split())

@@ -1,22 +1,28 @@
 """The reasoning-gym family specs (specs/rg) and the broad meta-training distribution built on them.
 
-Every family spec validates and loads on a small size; the held-out families never reach meta-training.
+Every family spec validates and loads on a small size; each resolves (through `include: _base.yaml`) to exactly the
+spec recorded in fixtures/rg_resolved.json from the flat files they replaced; the held-out families never reach
+meta-training.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import json
+
 import pytest
 
 from degaml.data import load_task_data
-from degaml.errors import DegamlError
+from degaml.errors import DegamlError, SpecError
 from degaml.evaluation import PromptBuilder
 from degaml.generator.pipeline import included_tasks
 from degaml.specs import load_meta_spec, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
-RG_SPECS = sorted((REPO / "specs" / "rg").glob("*.yaml"))
+RG_SPECS = sorted((REPO / "specs" / "rg").glob("[!_]*.yaml"))  # _base.yaml is what they include, not a task
+RG_BASE = REPO / "specs" / "rg" / "_base.yaml"
+RESOLVED = json.loads((Path(__file__).parent / "fixtures" / "rg_resolved.json").read_text())
 BROAD = REPO / "specs" / "meta" / "broad.yaml"
 HELD_OUT = ["gcd", "word_sorting", "syllogism", "binary_alternation"]  # specs/rg stems; also atop broad.yaml and in docs
 
@@ -34,6 +40,23 @@ def test_rg_spec_loads_small_and_every_prompt_renders(path):
     builder = PromptBuilder(small, data.train)
     for example in data.validation:
         assert builder.context(example).strip() and example.answer
+
+
+def test_the_recorded_specs_are_exactly_the_shipped_families():
+    assert sorted(RESOLVED) == [p.stem for p in RG_SPECS] and len(RG_SPECS) == 29
+
+
+@pytest.mark.parametrize("path", RG_SPECS, ids=lambda p: p.stem)
+def test_rg_spec_resolves_to_the_recorded_spec_and_keeps_its_header(path):
+    assert load_spec(path).model_dump(mode="json") == RESOLVED[path.stem]
+    lines = path.read_text().splitlines()
+    assert "include: _base.yaml" in lines
+    assert any(line.startswith("# Run:") and f"degaml eval specs/rg/{path.name}" in line for line in lines[:4])
+
+
+def test_the_base_is_not_a_task():
+    with pytest.raises(SpecError, match="task: Field required"):
+        load_spec(RG_BASE)
 
 
 def test_rg_specs_are_full_sized_for_their_splits():

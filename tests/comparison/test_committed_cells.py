@@ -1,0 +1,37 @@
+"""The committed out-of-domain table cells are found from this checkout: their content keys still match what the
+specs, data, configs and artifacts produce now (re-rendering the tables loads no model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from degaml.comparison.cells import CellRunner
+from degaml.comparison.keys import portable_spec
+from degaml.comparison.tables import TABLES
+from degaml.data import shared_data_dir
+from degaml.specs import load_spec
+
+REPO = Path(__file__).resolve().parents[2]
+OOD = REPO / "docs" / "results" / "tables-ood"
+
+
+def test_an_unset_optional_field_is_not_part_of_the_key_and_a_set_one_is():
+    spec = load_spec(REPO / "specs" / "rg" / "gcd.yaml")
+    assert "library" not in portable_spec(spec)["adapt"]
+    chosen = spec.model_copy(update={"adapt": spec.adapt.model_copy(update={"library": "specs/meta/broad.yaml"})})
+    assert portable_spec(chosen)["adapt"]["library"] == "specs/meta/broad.yaml"
+
+
+@pytest.mark.parametrize("table", ["table1", "table2"])
+def test_every_committed_ood_cell_is_found(table, monkeypatch):
+    if shared_data_dir(REPO) is None:
+        pytest.skip("shared benchmark data not beside this checkout")
+    recorded = json.loads((OOD / f"{table}.json").read_text())
+    monkeypatch.chdir(REPO)  # the recorded command's relative spec paths
+    runner = CellRunner(OOD, recorded["profile"], Path(recorded["meta_spec"]), recorded["spec_overrides"])
+    missing = [(spec, method) for spec in recorded["specs"] for method in TABLES[table]["rows"]
+               if not runner.plan(method, Path(spec), 0).path.is_file()]
+    assert not missing
