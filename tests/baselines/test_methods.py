@@ -42,6 +42,7 @@ def test_protocol_task_guards_test_and_labels_support(world):
 
 
 @pytest.mark.parametrize("name", list(METHODS))
+@pytest.mark.slow
 def test_every_method_fits_without_the_test_split_then_reads_it_once(name, world, tiny_loaded, tiny_generator_dir, tmp_path):
     log = AccessLog()  # the guard records every read of the test items the ProtocolTask holds
     ptask = ProtocolTask.from_task(guard_task_data(load_task_data(load_spec(world["target"])), log))
@@ -62,6 +63,7 @@ def test_every_method_fits_without_the_test_split_then_reads_it_once(name, world
 
 
 @pytest.mark.parametrize("name", ["union_lora", "maml", "abmll"])
+@pytest.mark.slow
 def test_meta_trained_artifacts_leave_the_target_out(name, world, tiny_loaded, tmp_path):
     (world["target"].parent / "target.jsonl").rename(world["target"].parent / "target.moved")  # unreadable target
     try:

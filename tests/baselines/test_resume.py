@@ -14,6 +14,7 @@ from tests.baselines.helpers import write_world
 
 
 @pytest.mark.parametrize("name,build,steps_key", [("union_lora", union_lora.build_union, "union.steps"), ("maml", maml.build_init, "meta_steps")])
+@pytest.mark.slow
 def test_killed_meta_training_resumes_to_the_same_artifact(name, build, steps_key, tiny_model_dir, tiny_loaded, tmp_path):
     world = write_world(tmp_path / "w", tiny_model_dir)
     fresh = world["meta"].parent / "meta_fresh.yaml"  # the same meta spec writing to another out_dir

@@ -134,6 +134,7 @@ def test_offline_data_source_is_one_quiet_line_details_with_verbose(offline_spec
     assert "skipping data source hf:someone/planets" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_adapt_announces_the_test_size_and_reports_progress_of_every_phase(offline_spec, tmp_path, capsys, monkeypatch):
     from degaml.controller.episode import episode
 

@@ -37,6 +37,7 @@ def meta_file(tmp_path, tiny_model_dir):
     return path
 
 
+@pytest.mark.slow
 def test_leave_one_out_never_reads_the_excluded_task(meta_file, tmp_path):
     assert run(["generator", "collect", str(meta_file), "--exclude", "secret"]) == 0
     assert sorted(p.name for p in (tmp_path / "runs" / "collect").iterdir()) == ["alpha", "beta"]

@@ -35,6 +35,7 @@ def run_cli(args, capsys):
 
 
 @pytest.mark.parametrize("action", ACTIONS, ids=lambda a: a["family"] + "-" + str(a.get("method", "")))
+@pytest.mark.slow
 def test_every_family_runs_from_the_cli(action, spec_file, tmp_path, capsys):
     out_json = tmp_path / "r.json"
     code, out, err = run_cli(["strategy", "run", str(spec_file), "--action", json.dumps(action), "--work-dir",

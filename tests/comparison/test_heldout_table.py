@@ -29,6 +29,7 @@ def world(tmp_path_factory, tiny_model_dir, tiny_generator_dir, tiny_loaded):
     return paths
 
 
+@pytest.mark.slow
 def test_every_row_of_the_heldout_table_is_scored_on_the_same_items(world, tmp_path):
     out = tmp_path / "out"
     table = reproduce("heldout", [world["target"]], "tiny", 1, out, world["meta"])

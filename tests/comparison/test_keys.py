@@ -42,6 +42,7 @@ def _names(out: Path) -> list[str]:
     return sorted(str(p.relative_to(out)) for p in (out / "cells").rglob("*.json"))
 
 
+@pytest.mark.slow
 def test_cells_computed_in_one_checkout_are_found_from_another(tmp_path, tiny_model_dir, tiny_generator_dir, monkeypatch):
     first = _checkout(tmp_path / "a" / "repo", tiny_model_dir)
     monkeypatch.chdir(first["meta"].parent)
@@ -83,6 +84,7 @@ def _as_legacy(path: Path, spec_path: Path, generator: str) -> Path:
     return legacy
 
 
+@pytest.mark.slow
 def test_the_migration_renames_path_keyed_cells_to_their_content_key(tmp_path, tiny_model_dir, tiny_generator_dir,
                                                                       monkeypatch):
     world = _checkout(tmp_path / "repo", tiny_model_dir)

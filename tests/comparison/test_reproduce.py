@@ -22,6 +22,7 @@ def world(tmp_path_factory, tiny_model_dir, tiny_generator_dir):
 
 
 @pytest.mark.parametrize("name,rows", [("table2", 4), ("table1", 6)])
+@pytest.mark.slow
 def test_reproduce_writes_the_table_files_and_resumes(name, rows, world, tmp_path):
     out = tmp_path / "out"
     table = reproduce(name, [world["target"]], "tiny", 1, out, world["meta"])
@@ -75,6 +76,7 @@ def test_the_degaml_cell_key_follows_the_policy_adapter(tmp_path):
     assert policy_sha256("random") is None and policy_sha256("base") is None
 
 
+@pytest.mark.slow
 def test_cached_generator_cells_load_without_the_generator(tmp_path, tiny_model_dir, tiny_generator_dir):
     paths = write_world(tmp_path / "world", tiny_model_dir)
     generator = paths["meta"].parent / "meta-out" / "generator-minus-target"

@@ -47,6 +47,7 @@ def test_fixed_policy_returns_its_action_and_rejects_an_invalid_one():
         FixedPolicy({"strategy": {"family": "lora_mix", "lambda": 0.3}})
 
 
+@pytest.mark.slow
 def test_an_episode_runs_with_the_random_policy(tmp_path, tiny_model_dir, tiny_generator_dir):
     data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
     spec = mc_spec_dict(data, model=str(tiny_model_dir), generator=str(tiny_generator_dir), adapt={"steps": 2, "policy": "random"})

@@ -32,6 +32,7 @@ def kinds(store: TrajectoryStore) -> list[str]:
     return [e.kind for e in store.events() if e.kind != "progress"]
 
 
+@pytest.mark.slow
 def test_episode_writes_every_step_then_scores_test_once(spec_file, tmp_path):
     store = create_run(spec_file, [], tmp_path / "run")
     _, spec = open_run(store.run_dir)
@@ -58,6 +59,7 @@ def test_episode_writes_every_step_then_scores_test_once(spec_file, tmp_path):
     assert run_adapt(store, spec) == final  # a finished run is not re-run
 
 
+@pytest.mark.slow
 def test_cancel_then_resume_loses_and_duplicates_nothing(spec_file, tmp_path):
     store = create_run(spec_file, [], tmp_path / "run")
     _, spec = open_run(store.run_dir)
@@ -72,6 +74,7 @@ def test_cancel_then_resume_loses_and_duplicates_nothing(spec_file, tmp_path):
     assert len([e for e in store.events() if e.kind == "baseline"]) == 1
 
 
+@pytest.mark.slow
 def test_a_decision_without_its_step_is_replayed_not_redecided(spec_file, tmp_path):
     store = create_run(spec_file, ["adapt.steps=1"], tmp_path / "run")
     _, spec = open_run(store.run_dir)
@@ -87,6 +90,7 @@ def test_a_decision_without_its_step_is_replayed_not_redecided(spec_file, tmp_pa
     assert [s.step for s in store.steps()] == [0] and store.status() == "finished"
 
 
+@pytest.mark.slow
 def test_steps_option_raises_the_budget_on_resume(spec_file, tmp_path):
     store = create_run(spec_file, ["adapt.steps=1"], tmp_path / "run")
     _, spec = open_run(store.run_dir)
@@ -106,6 +110,7 @@ def run_cli(args, capsys):
     return exit_info.value.code, out.out, out.err
 
 
+@pytest.mark.slow
 def test_cli_adapt_and_export(spec_file, tmp_path, capsys):
     run_dir = tmp_path / "cli-run"
     code, out, err = run_cli(["adapt", str(spec_file), "--steps", "1", "--run-dir", str(run_dir), "--json", str(tmp_path / "s.json")], capsys)
@@ -140,6 +145,7 @@ def test_cli_refuses_an_existing_run_dir(spec_file, tmp_path, capsys):
     assert code == 2 and "--resume" in err
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_loses_nothing(spec_file, tmp_path):
     """A real `degaml adapt` process killed with SIGKILL after its first committed step; --resume completes it."""
     import os

@@ -39,6 +39,7 @@ def tiny_bf16(tiny_model_dir):
 
 
 @pytest.mark.parametrize("which", ["tiny_loaded", "tiny_bf16"])
+@pytest.mark.slow
 def test_greedy_tokens_equal_generate_with_fewer_passes(request, which):
     loaded = request.getfixturevalue(which)
     reference, jump = ConstrainedDecoder(Action, jump_forward=False), ConstrainedDecoder(Action)
@@ -59,6 +60,7 @@ def test_a_decision_remembered_from_the_same_state_costs_one_pass(tiny_loaded):
     assert again == first and decoder.calls[-1].forward_passes == math.ceil(n / MAX_CHUNK) < n
 
 
+@pytest.mark.slow
 def test_a_chunk_under_stepwise_attention_is_one_token_steps_bit_for_bit(tiny_bf16):
     """Up to MAX_CHUNK rows (beyond, this CPU's bf16 products round some rows differently: a chunk's limit)."""
     model, tokenizer = tiny_bf16.model, tiny_bf16.tokenizer
@@ -76,6 +78,7 @@ def test_a_chunk_under_stepwise_attention_is_one_token_steps_bit_for_bit(tiny_bf
     assert all(torch.equal(a.keys, b.keys) for a, b in zip(cache.layers, chunk_cache.layers))
 
 
+@pytest.mark.slow
 def test_sampling_scores_are_generates(tiny_loaded):
     """Mask and warpers (temperature, HF's default top-k 50) give the scores `generate` samples from, step by step."""
     model, tokenizer = tiny_loaded.model, tiny_loaded.tokenizer
@@ -113,6 +116,7 @@ def test_choose_draws_from_the_distribution():
     assert choose(logits, allowed, None, 0.5) == 3  # greedy: the masked argmax
 
 
+@pytest.mark.slow
 def test_a_sample_depends_on_the_seed_not_on_what_the_decoder_remembers(tiny_loaded):
     model, tokenizer, messages = tiny_loaded.model, tiny_loaded.tokenizer, _messages("toy_mc", 2)
     warm = ConstrainedDecoder(Action)

@@ -84,6 +84,7 @@ def test_the_index_is_compiled_once_per_tokenizer_and_schema(tiny_loaded):
 
 
 @pytest.mark.parametrize(("temperature", "jump_forward"), [(0.0, True), (0.0, False), (1.0, False)])
+@pytest.mark.slow
 def test_cached_prefix_decisions_equal_the_reference(tiny_loaded, temperature, jump_forward):
     decoder = ConstrainedDecoder(Action, jump_forward=jump_forward)
     # an episode's decisions, a retry of the same prompt, then another task: each reuses part of the previous prompt
@@ -99,6 +100,7 @@ def test_cached_prefix_decisions_equal_the_reference(tiny_loaded, temperature, j
     assert decoder.reused_tokens == decoder.prompt_tokens - 1  # a re-sample prefills one token
 
 
+@pytest.mark.slow
 def test_the_cache_of_one_adapter_is_not_used_for_another(tiny_loaded, tiny_adapter):
     messages = _messages(step=1)
     with_adapter = Policy(tiny_loaded, tiny_adapter)
@@ -111,6 +113,7 @@ def test_the_cache_of_one_adapter_is_not_used_for_another(tiny_loaded, tiny_adap
     assert first.raw != raw  # the adapter matters, so a shared cache would have shown
 
 
+@pytest.mark.slow
 def test_retries_of_a_repeat_reuse_the_prompt_and_stay_seeded(tiny_loaded):
     """The reference `generate` path has no exclusion: a greedy repeat is re-sampled, from the cached prompt."""
     messages = _messages(step=1)
@@ -125,6 +128,7 @@ def test_retries_of_a_repeat_reuse_the_prompt_and_stay_seeded(tiny_loaded):
 
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
+@pytest.mark.slow
 def test_tried_actions_are_excluded_in_one_attempt(tiny_loaded, temperature):
     """Default path: the constraint keeps tried actions out, so a decision needs no re-sample to avoid them."""
     messages = _messages(step=1)

@@ -29,6 +29,7 @@ def toy(tmp_path, tiny_loaded, tiny_model_dir, tiny_generator_dir, tiny_encoder)
     return ctx, OutcomeCache(tmp_path / "outcomes")
 
 
+@pytest.mark.slow
 def test_rollout_records_and_cache_reuse(toy, tiny_loaded):
     ctx, cache = toy
     assert len(ctx.task.validation) == RECIPE.validation_items
@@ -43,6 +44,7 @@ def test_rollout_records_and_cache_reuse(toy, tiny_loaded):
     assert again == records and len(cache) == executed  # seeded sampling replays; every outcome came from the cache
 
 
+@pytest.mark.slow
 def test_exploration_samples_uniformly_random_actions_and_says_so(toy, tiny_loaded):
     from degaml.strategies.registry import Action
 
@@ -70,6 +72,7 @@ def test_cache_keys_separate_what_outcomes_depend_on(toy):
                 cache_key(ctx.spec, "g", {"strategy": {"family": "lora_mix", "lambda": 1.0}}, "validation", 8)}) == 5
 
 
+@pytest.mark.slow
 def test_sft_policy_writes_a_peft_adapter(tmp_path, tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
@@ -94,6 +97,7 @@ def zero_theta0(spec, meta, out, tiny_model_dir, tiny_generator_dir) -> None:
                                        {"adapter": str(ctx.initial_adapter()), "accuracy": 0.0, "correct": "0" * n_val})
 
 
+@pytest.mark.slow
 def test_train_policy_end_to_end(tmp_path, tiny_model_dir, tiny_generator_dir):
     data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
     task = tmp_path / "toy.yaml"
@@ -116,6 +120,7 @@ def test_train_policy_end_to_end(tmp_path, tiny_model_dir, tiny_generator_dir):
     assert again["iterations"][0]["accepted"] == it["accepted"]
 
 
+@pytest.mark.slow
 def test_sharded_e_step_splits_tasks_and_the_unsharded_run_only_does_the_m_step(tmp_path, tiny_model_dir, tiny_generator_dir):
     specs_dir = tmp_path / "specs"
     specs_dir.mkdir()

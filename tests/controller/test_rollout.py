@@ -27,6 +27,7 @@ def everything_wrong(ctx) -> Configuration:
     return Configuration(adapter=str(ctx.initial_adapter()), accuracy=0.0, correct="0" * n)
 
 
+@pytest.mark.slow
 def test_weight_actions_build_on_the_accepted_adapter(mc_context, tmp_path):
     rollout = Rollout(mc_context, "strict", 0.05)
     first = rollout.step(SFT, everything_wrong(mc_context), 0, tmp_path / "s0")
@@ -38,6 +39,7 @@ def test_weight_actions_build_on_the_accepted_adapter(mc_context, tmp_path):
     assert "θ₀ → step 0 support_sft(" in second.candidate.describe()
 
 
+@pytest.mark.slow
 def test_a_slot_predictor_is_re_run_on_a_later_adapter(mc_context, tmp_path):
     slot = SLOT
     rollout = Rollout(mc_context, "strict", 0.05)
@@ -73,6 +75,7 @@ def spec_file(tmp_path, tiny_model_dir, tiny_generator_dir):
     return path
 
 
+@pytest.mark.slow
 def test_cumulative_episode_resumes_from_the_stored_configuration(spec_file, tmp_path):
     from degaml.controller.episode.adapt import build_runtime
 
@@ -117,6 +120,7 @@ def test_paired_rule_keeps_theta0_when_nothing_is_significant(spec_file, tmp_pat
     assert baseline.noise["n"] == len(baseline.correct) == spec.num_validation
 
 
+@pytest.mark.slow
 def test_failed_outcomes_are_never_cached_and_reverts_on_test_are_flagged(mc_context, tmp_path, monkeypatch):
     from degaml.controller.episode.outcome_cache import OutcomeCache
     from degaml.controller.policy.rest_em import transition

@@ -61,6 +61,7 @@ def _no_leak(log: AccessLog) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["multiple_choice", "numeric"])
+@pytest.mark.slow
 def test_an_episode_reads_test_only_in_the_final_scoring_and_labels_only_in_the_evaluator(
         fmt, tmp_path, tiny_loaded, tiny_encoder, tiny_model_dir, tiny_generator_dir):
     spec_dict = _spec_dict(fmt, tmp_path, tiny_model_dir, tiny_generator_dir, adapt={"steps": len(ACTIONS), "policy": "random"})
@@ -89,6 +90,7 @@ def test_an_episode_reads_test_only_in_the_final_scoring_and_labels_only_in_the_
     _no_leak(log)
 
 
+@pytest.mark.slow
 def test_a_rest_em_e_step_never_reads_test_items_or_labels_outside_the_evaluator(
         tmp_path, tiny_loaded, tiny_encoder, tiny_model_dir, tiny_generator_dir, monkeypatch):
     from degaml.specs import spec_from_dict
@@ -106,6 +108,7 @@ def test_a_rest_em_e_step_never_reads_test_items_or_labels_outside_the_evaluator
 
 
 @pytest.mark.parametrize("action", [ACTIONS[0], ACTIONS[1], ACTIONS[3]], ids=["ttt", "tts", "slot"])
+@pytest.mark.slow
 def test_strategy_run_on_validation_never_reads_test_items_or_labels_outside_the_evaluator(
         action, tmp_path, tiny_model_dir, tiny_generator_dir, monkeypatch, capsys):
     spec_dict = _spec_dict("numeric", tmp_path, tiny_model_dir, tiny_generator_dir)

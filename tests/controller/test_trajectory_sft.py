@@ -39,6 +39,7 @@ def run(argv, capsys):
     return info.value.code, capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_a_real_runs_export_reads_back_in_both_formats(tmp_path, tiny_model_dir, tiny_generator_dir):
     data = write_jsonl(tmp_path / "mc.jsonl", mc_rows(60))
     spec = mc_spec_dict(data, model=str(tiny_model_dir), generator=str(tiny_generator_dir), adapt={"steps": 2, "policy": "random"})

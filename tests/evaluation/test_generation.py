@@ -34,12 +34,14 @@ def naive_generate(model, tokenizer, prompt, until, max_new_tokens, delta=None):
     return cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), until)
 
 
+@pytest.mark.slow
 def test_plain_generation_equals_the_naive_reference(tiny_loaded):
     tok = tiny_loaded.tokenizer
     got = generate_greedy(tiny_loaded.model, tok, PROMPTS, ["\n", "no"], 8, 3, 128)
     assert [g.text for g in got] == [naive_generate(tiny_loaded.model, tok, p, ["\n", "no"], 8) for p in PROMPTS]
 
 
+@pytest.mark.slow
 def test_steered_generation_equals_the_naive_reference_with_h_plus_delta(tiny_loaded):
     tok, model = tiny_loaded.tokenizer, tiny_loaded.model
     d = model.config.hidden_size
@@ -77,6 +79,7 @@ def peft_model(tiny_loaded):
     model.unload()
 
 
+@pytest.mark.slow
 def test_merged_lora_generation_equals_the_unmerged_reference_and_restores_the_base_exactly(peft_model, tiny_loaded):
     tok = tiny_loaded.tokenizer
     before = {k: v.clone() for k, v in peft_model.get_base_model().state_dict().items() if "lora" not in k}

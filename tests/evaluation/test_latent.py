@@ -65,6 +65,7 @@ def test_item_batches_respect_row_budget():
     assert _common_prefix([[1, 2, 3], [1, 2, 4], [1, 2]]) == [1, 2]
 
 
+@pytest.mark.slow
 def test_zero_offset_generation_equals_generate_greedy(tiny_loaded):
     prompts = [f"What is {i} plus {i}?" + " yes" * i for i in range(7)] + ["Question: What is two plus two?\nAnswer:"]
     ref = generate_greedy(tiny_loaded.model, tiny_loaded.tokenizer, prompts, ["\n", "no"], 6, 3, 128)

@@ -64,6 +64,7 @@ def _straddling_stop(tok, rows: list[list[int]], edge: int) -> str:
     raise AssertionError("no row gives a straddling stop string")
 
 
+@pytest.mark.slow
 def test_compacted_equals_one_generate_and_the_naive_reference(chaotic, widths):
     model, tok = chaotic.model, chaotic.tokenizer
     free = generate_greedy(model, tok, PROMPTS, [], MAX_NEW, 3, 128, schedule=SINGLE_WAVE)
@@ -91,6 +92,7 @@ def _item_delta(states, targets, owner, n):
     return 0.5 * delta / torch.bincount(owner, minlength=n).clamp(min=1)[:, None]
 
 
+@pytest.mark.slow
 def test_compacted_steered_generation_selects_bias_and_cache_rows(chaotic, widths):
     model, tok = chaotic.model, chaotic.tokenizer
     until = ["\n"]
@@ -122,6 +124,7 @@ def merges(monkeypatch):
     return seen
 
 
+@pytest.mark.slow
 def test_unfinished_rows_of_consecutive_batches_are_merged_with_the_same_tokens(chaotic, merges):
     model, tok = chaotic.model, chaotic.tokenizer
     until, schedule = [" la", "\n"], WaveSchedule(first=6, growth=2.0)
@@ -134,6 +137,7 @@ def test_unfinished_rows_of_consecutive_batches_are_merged_with_the_same_tokens(
     assert all(sum(n for n, _, _ in parts) <= 2 for parts in merges)  # never wider than batch_size
 
 
+@pytest.mark.slow
 def test_merged_steered_rows_keep_their_bias_rows(chaotic, merges):
     """Batch 0 gets δ = 0 (no bias at all), the others δ ≠ 0: merged parts with and without a bias."""
     model, tok = chaotic.model, chaotic.tokenizer

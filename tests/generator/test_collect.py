@@ -39,6 +39,7 @@ def test_batch_indices_are_a_pure_function_of_step():
     assert len(set(epoch)) == 8
 
 
+@pytest.mark.slow
 def test_collection_writes_one_trajectory_and_restores_the_base(task, tiny_model_dir, tmp_path):
     loaded = load_llm(str(tiny_model_dir), device="cpu")
     before = {k: v.clone() for k, v in loaded.model.state_dict().items()}
@@ -53,6 +54,7 @@ def test_collection_writes_one_trajectory_and_restores_the_base(task, tiny_model
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_killed_collection_resumes_to_the_same_trajectory(task, tiny_model_dir, tmp_path):
     loaded = load_llm(str(tiny_model_dir), device="cpu")
     collect_task(loaded, task, RECIPE, tmp_path / "straight")

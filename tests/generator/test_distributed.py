@@ -57,6 +57,7 @@ def launch_two(args: list[str], cwd) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_two_processes_shard_collection_and_train_the_one_process_generator(meta_file, tmp_path):
     done = launch_two(["generator", "collect", str(meta_file)], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]

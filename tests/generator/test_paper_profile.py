@@ -65,6 +65,7 @@ def run(args: list[str]) -> None:
     assert done.value.code == 0
 
 
+@pytest.mark.slow
 def test_paper_profile_collects_trains_and_generates_on_a_qwen2_architecture(paper_meta, tmp_path):
     from peft import PeftModel, get_peft_model_state_dict
     from transformers import AutoModelForCausalLM

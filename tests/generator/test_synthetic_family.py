@@ -13,6 +13,8 @@ from degaml.generator.generate import generate_state_dict
 from degaml.generator.train import TaskTrajectory, train_generator
 from degaml.specs.meta import CollectionRecipe, GeneratorRecipe
 
+pytestmark = pytest.mark.slow  # every test reads the generator a module fixture trains
+
 TOPICS = ["volcanoes and lava", "football and goals", "baking bread and cakes", "stock markets and shares"]
 RANK, WIDTH, LAYERS = 2, 8, 2
 COLLECT = CollectionRecipe(phase1_steps=1, phase1_lr=1e-3, phase2_steps=0, phase2_lr=1e-4, batch_size=1, max_length=8,

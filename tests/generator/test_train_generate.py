@@ -20,6 +20,8 @@ from degaml.specs import spec_from_dict
 from degaml.specs.meta import CollectionRecipe, GeneratorRecipe
 from tests.conftest import mc_spec_dict
 
+pytestmark = pytest.mark.slow  # every test reads the generator a module fixture trains
+
 COLLECT = CollectionRecipe(phase1_steps=3, phase1_lr=1e-2, phase2_steps=1, phase2_lr=1e-3, batch_size=4, max_length=32,
                            rank=2, alpha=4, eval_checkpoints=0)
 RECIPE = GeneratorRecipe(num_prompts=4, prompt_tokens=8, chunk=16, hidden_dims=[(8, 8, 24)], steps=6, lr=1e-3,

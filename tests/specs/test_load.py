@@ -122,6 +122,7 @@ def test_bad_override(override, mc_file, tmp_path):
         load_spec(path, [override])
 
 
+@pytest.mark.slow
 def test_cli_validate_exit_codes_and_one_line(mc_file, tmp_path):
     ok = write(tmp_path, yaml.safe_dump(good(mc_file) | {"num_validation": 20}), "ok.yaml")
     bad = write(tmp_path, yaml.safe_dump(good(mc_file) | {"batch_size": "x"}), "bad.yaml")

@@ -59,6 +59,7 @@ def test_the_base_is_not_a_task():
         load_spec(RG_BASE)
 
 
+@pytest.mark.slow
 def test_rg_specs_are_full_sized_for_their_splits():
     for path in RG_SPECS:
         data = load_task_data(load_spec(path))

@@ -38,6 +38,7 @@ def test_composition_is_linear_in_every_tensor():
     assert torch.equal(compose([a, b], [0.5, 0.5])["x.lora_B.weight"], torch.zeros(3, 2))
 
 
+@pytest.mark.slow
 def test_the_library_leaves_the_target_out(world):
     meta = load_meta_spec(world["meta"])
     library = task_lora_library(meta, meta.leave_one_out("target", world["target"]))
@@ -47,6 +48,7 @@ def test_the_library_leaves_the_target_out(world):
         assert (path / "adapter_config.json").is_file() and load_file(str(path / "adapter_model.safetensors"))
 
 
+@pytest.mark.slow
 def test_library_mix_composes_a_loadable_adapter_without_peeking(mc_context, world):
     adapt = mc_context.spec.adapt.model_copy(update={"library": str(world["meta"])})
     spec = mc_context.spec.model_copy(update={"task": "target", "adapt": adapt})  # the meta spec's target: left out

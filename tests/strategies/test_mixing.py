@@ -175,6 +175,7 @@ def test_run_mixing_scores_the_mixed_adapter(mc_context):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_mixing_on_smollm2(tmp_path):
     """Mixing a small random rank-4 θ₀ for SmolLM2-135M: scores, and λ = 1 scores exactly like θ₀."""
     from tests.integration.smollm2_context import smollm2_context

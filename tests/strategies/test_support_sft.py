@@ -23,6 +23,7 @@ def test_params_are_a_closed_grid():
     assert Action.model_validate({"strategy": {"family": "support_sft", **GOOD}}).strategy.family == "support_sft"
 
 
+@pytest.mark.slow
 def test_trains_on_labelled_support_only_and_saves_a_changed_adapter(mc_context, monkeypatch):
     seen: list[list[int]] = []
     real = lora_steps.batch_loss

@@ -47,6 +47,7 @@ def test_the_loss_is_the_t_few_definition(mc_context):
         assert got == pytest.approx(_reference_loss(mc_context.loaded.model, batch), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_reads_no_scored_label(mc_context):
     log = AccessLog()
     ctx = StrategyContext(mc_context.loaded, mc_context.spec, guard_task_data(mc_context.task, log), mc_context.sampler,

@@ -173,6 +173,7 @@ def _routes(ctx, method: str, k: int) -> tuple[list, list[int]]:
 
 
 @pytest.mark.parametrize("method", ["avg_sim_score", "avg_prompt_embed"])
+@pytest.mark.slow
 def test_router_scores_each_question_with_its_routed_adapter_only(mc_context, method):
     """Equal to the former path (score every question with all K adapters, keep the routed one's prediction)."""
     out = run_tts(TTSParams(num_prompt_batches=3, method=method), mc_context, "validation")
@@ -189,6 +190,7 @@ def test_router_scores_each_question_with_its_routed_adapter_only(mc_context, me
 
 
 @pytest.mark.parametrize("method", ["avg_sim_score", "avg_prompt_embed"])
+@pytest.mark.slow
 def test_generative_router_keeps_the_routed_adapters_answer(numeric_context, method):
     out = run_tts(TTSParams(num_prompt_batches=3, method=method), numeric_context, "validation")
     batches, routes = _routes(numeric_context, method, 3)
@@ -200,6 +202,7 @@ def test_generative_router_keeps_the_routed_adapters_answer(numeric_context, met
 
 
 @pytest.mark.parametrize("method", ["majority_vote", "sum_logprobs"])
+@pytest.mark.slow
 def test_generative_voting_on_numeric(numeric_context, method):
     out = run_tts(TTSParams(num_prompt_batches=3, method=method), numeric_context, "validation")
     assert out.ok and out.result.n == 10 and out.result.metric == "exact_match" and out.result.acc_norm is None

@@ -146,6 +146,7 @@ def _base_state(loaded):
             [n for n, _ in model.named_modules() if "lora" in n.lower()])
 
 
+@pytest.mark.slow
 def test_run_saves_a_loadable_adapter_and_leaves_the_base_untouched(mc_context, tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
@@ -175,6 +176,7 @@ def test_run_saves_a_loadable_adapter_and_leaves_the_base_untouched(mc_context, 
     assert _base_state(loaded) == before_state
 
 
+@pytest.mark.slow
 def test_run_is_deterministic_for_a_seed(mc_context):
     params = TTTParams(ttl_steps=5, learning_rate=5e-4, batch_size=2, shuffle_data=True)
     first = run_ttt(params, mc_context, "validation")
@@ -219,6 +221,7 @@ def test_divergence_reverts_to_theta0(mc_context, monkeypatch):
 
 
 @pytest.mark.integration
+@pytest.mark.slow
 def test_ttt_on_smollm2(tmp_path):
     """TTT on SmolLM2-135M with a small random θ₀ (no generator needed): saves an adapter, base left as it was."""
     from tests.integration.smollm2_context import smollm2_context
