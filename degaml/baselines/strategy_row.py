@@ -26,7 +26,6 @@ from degaml.evaluation.result import EvalResult
 from degaml.generator.pipeline import resolve_generator
 from degaml.generator.sampler import AdapterSampler
 from degaml.protocol import ProtocolTask, SplitScore
-from degaml.stats import wilson_interval
 from degaml.strategies.base import Outcome, StrategyContext
 from degaml.strategies.registry import WEIGHT_FAMILIES, run_strategy
 
@@ -64,10 +63,7 @@ def strategy_context(ptask: ProtocolTask, ctx: RunContext, start: Path, spec=Non
 
 def split_score(result: EvalResult) -> SplitScore:
     """The protocol's SplitScore of a strategy's EvalResult."""
-    correct = [bool(p.correct) for p in result.predictions]
-    return SplitScore(result.accuracy, wilson_interval(sum(correct), len(correct)), result.n, correct,
-                      [p.id for p in result.predictions], [p.prediction for p in result.predictions],
-                      [p.gold for p in result.predictions], result.answers)
+    return SplitScore.of(result.predictions)
 
 
 def run_row(candidates: list[BaseModel], ptask: ProtocolTask, config: StrategyRowConfig, ctx: RunContext,

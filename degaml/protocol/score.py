@@ -39,6 +39,15 @@ class SplitScore:
         answers = self.answers.model_dump() if self.answers is not None else None
         return {"accuracy": self.accuracy, "ci95": list(self.ci95), "n": self.n, "answers": answers}
 
+    @classmethod
+    def of(cls, predictions: Sequence[Prediction]) -> SplitScore:
+        """The score of per-item predictions: accuracy with its Wilson interval, the answer metrics, per-item fields."""
+        correct = [bool(p.correct) for p in predictions]
+        n, hits = len(correct), sum(correct)
+        predicted, gold = [p.prediction for p in predictions], [p.gold for p in predictions]
+        return cls(hits / n if n else 0.0, wilson_interval(hits, n), n, correct, [p.id for p in predictions],
+                   predicted, gold, answer_metrics(predicted, gold, correct) if n else None)
+
     def per_item(self) -> dict[str, list]:
         """What a cell stores for paired tests: ids, correctness, predicted and gold answers."""
         return {"ids": self.ids, "correct": self.correct, "predicted": self.predicted, "gold": self.gold}
@@ -53,11 +62,7 @@ def score_split(loaded, spec: TaskSpec, examples, split: str, adapters: list[Pat
         predictions = [_constant_prediction(ex, constant, spec) for ex in examples]
     else:
         predictions = _model_predictions(loaded, spec, examples, split, adapters, fewshot_pool)
-    correct = [bool(p.correct) for p in predictions]
-    n, hits = len(correct), sum(correct)
-    predicted, gold = [p.prediction for p in predictions], [p.gold for p in predictions]
-    return SplitScore(hits / n if n else 0.0, wilson_interval(hits, n), n, correct, [p.id for p in predictions],
-                      predicted, gold, answer_metrics(predicted, gold, correct) if n else None)
+    return SplitScore.of(predictions)
 
 
 def _constant_prediction(example: Example, constant: int | str, spec: TaskSpec) -> Prediction:
