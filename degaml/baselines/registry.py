@@ -26,6 +26,7 @@ METHODS: dict[str, str] = {
     "tfew": "degaml.baselines.tfew",
     "library_mix": "degaml.baselines.library_mix",
     "best_source": "degaml.baselines.best_source",
+    "best_family": "degaml.baselines.best_family",
 }
 VARIANTS: dict[str, tuple[str, list[str]]] = {  # rows that are a method with fixed settings: name → (method, overrides)
     "calibrate_contextual": ("calibrate", ["method=contextual"]),
@@ -34,6 +35,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {  # rows that are a method with fi
     "calibrate_pmi": ("calibrate", ["method=pmi"]),
     "fewshot_random": ("fewshot", ["selection=random"]),
     "fewshot_nearest": ("fewshot", ["selection=nearest"]),
+    "degaml_random": ("degaml", ["overrides=[adapt.policy=random]"]),  # the controller with a uniformly random policy
 }
 NAMES: tuple[str, ...] = (*METHODS, *VARIANTS)
 

@@ -1,0 +1,48 @@
+"""`best_family` keeps the family with the best validation score; `degaml_random` is the controller with the random policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from degaml.baselines.best_family import FIXED, fixed_settings
+from degaml.baselines.method import RunContext
+from degaml.baselines.registry import make_config
+from degaml.baselines.runner import fit_method
+from degaml.errors import DegamlError
+from degaml.protocol import ProtocolTask
+from degaml.data import load_task_data
+from degaml.specs import load_spec
+from degaml.strategies.registry import FAMILIES
+from tests.baselines.helpers import write_world
+
+
+def test_every_fixed_setting_is_a_valid_action_of_its_family():
+    settings = fixed_settings(list(FIXED))
+    assert [s.family for s in settings] == list(FIXED)
+    assert set(FIXED) <= set(FAMILIES)
+    assert [s.family for s in fixed_settings(["slot", "slot", "ttt"])] == ["slot", "ttt"]  # duplicates tried once
+
+
+def test_unknown_family_is_a_one_line_config_error():
+    with pytest.raises(DegamlError, match="families"):
+        make_config("best_family", "cpu", ["families=[magic]"])
+
+
+def test_random_policy_variant_runs_the_controller_with_the_random_policy():
+    config = make_config("degaml_random", "cpu", [])
+    assert config.overrides == ["adapt.policy=random"]
+    spec = load_spec("specs/sciq.yaml")
+    assert config.policy(spec) == "random"
+
+
+@pytest.mark.slow
+def test_best_family_keeps_the_best_validation_candidate(tmp_path, tiny_model_dir, tiny_loaded, tiny_generator_dir):
+    world = write_world(tmp_path / "world", tiny_model_dir)
+    ptask = ProtocolTask.from_task(load_task_data(load_spec(world["target"])))
+    config = make_config("best_family", "tiny", [])
+    fitted = fit_method("best_family", ptask, config, RunContext(tiny_loaded, tmp_path, world["target"],
+                                                                generator=str(tiny_generator_dir)))
+    tried = [c for c in fitted.info["candidates"] if c["validation"] is not None]
+    assert [c["params"]["family"] for c in fitted.info["candidates"]] == ["calibrate", "fewshot"]
+    assert fitted.info["chosen"]["family"] == max(tried, key=lambda c: c["validation"])["params"]["family"]
+    assert ptask.test_reads == 0
