@@ -31,7 +31,7 @@ from degaml.specs.model import TaskSpec
 PLACE_FIELDS = {"meta", "generator"}  # config fields naming where an input lives (its content is keyed instead)
 # Spec fields added after cells were first keyed, left out of the key while they hold the value that means "unused",
 # so adding an optional field does not orphan every committed cell.
-UNUSED_WHEN_UNSET = {("adapt", "library"): None}
+UNUSED_WHEN_UNSET = {("adapt", "library"): None, ("adapt", "metric"): "acc"}  # fields added later, at the value that leaves results as they were
 
 
 def portable_spec(spec: TaskSpec) -> dict[str, Any]:

@@ -69,6 +69,13 @@ def balanced_accuracy(correct: Sequence[bool], gold: Sequence[Any]) -> float:
     return float(np.mean([sum(v) / len(v) for v in by_class.values()]))
 
 
+def balanced_weights(gold: Sequence[Any]) -> list[float]:
+    """Per-item weights w_i = n / (K · n_class(i)): the weighted mean of correctness is the balanced accuracy."""
+    golds = [_text(g) for g in gold]
+    counts = {g: golds.count(g) for g in set(golds)}
+    return [len(golds) / (len(counts) * counts[g]) for g in golds]
+
+
 def answer_metrics(predicted: Sequence[Any], gold: Sequence[Any], correct: Sequence[bool]) -> AnswerMetrics:
     """Balanced accuracy, macro-F1, per-answer recall and collapse rate of one scored split."""
     effective = effective_predictions(predicted, gold, correct)

@@ -22,6 +22,29 @@ def mcnemar_tail(wins: int, losses: int) -> float:
     return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2**n
 
 
+EXACT_SIGNFLIP_ITEMS = 16  # up to 2^16 sign patterns are enumerated; beyond, a seeded Monte Carlo
+SIGNFLIP_DRAWS = 20_000
+
+
+def signflip_tail(differences: Sequence[float], seed: int = 0) -> float:
+    """One-sided paired sign-flip test of weighted per-item differences d_i = w_i (a_i − b_i) (only the items where
+    A and B disagree matter): P(Σ s_i d_i ≥ Σ d_i) under independent random signs s_i = ±1; 1.0 when Σ d_i ≤ 0.
+    Exact up to EXACT_SIGNFLIP_ITEMS discordant items, else (1 + hits) / (1 + draws) over seeded draws. With equal
+    weights it is the exact one-sided McNemar test (mcnemar_tail)."""
+    d = np.asarray([x for x in differences if x != 0.0], dtype=np.float64)
+    observed = float(d.sum())
+    if observed <= 0 or d.size == 0:
+        return 1.0
+    tolerance = 1e-9 * float(np.abs(d).sum())
+    if d.size <= EXACT_SIGNFLIP_ITEMS:
+        patterns = ((np.arange(2 ** d.size)[:, None] >> np.arange(d.size)) & 1) * 2 - 1  # (2^m, m)
+        return float(np.mean(patterns @ np.abs(d) * 1.0 >= observed - tolerance))
+    rng = np.random.default_rng(seed)
+    signs = rng.choice([-1.0, 1.0], size=(SIGNFLIP_DRAWS, d.size))  # (draws, m)
+    hits = int(np.sum(signs @ np.abs(d) >= observed - tolerance))
+    return (1 + hits) / (1 + SIGNFLIP_DRAWS)
+
+
 def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> float:
     """Two-sided exact McNemar p-value of paired correctness vectors (1.0 when they never disagree)."""
     if len(a) != len(b):

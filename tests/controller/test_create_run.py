@@ -58,3 +58,19 @@ def test_run_json_records_data_provenance_and_resume_refuses_changed_data(tmp_pa
     store, spec = open_run(store.run_dir)
     with pytest.raises(DataError, match="task data changed"):
         build_runtime(spec, store)
+
+
+def test_balanced_metric_on_a_generative_task_is_refused_before_the_run_exists(tmp_path, tiny_model_dir, tiny_generator_dir):
+    from degaml.errors import DegamlError
+    from tests.conftest import numeric_rows, numeric_spec_dict
+
+    data = write_jsonl(tmp_path / "num.jsonl", numeric_rows(40))
+    spec = numeric_spec_dict(data, model=str(tiny_model_dir), generator=str(tiny_generator_dir),
+                             adapt={"steps": 1, "policy": "random", "metric": "balanced_acc"})
+    path = tmp_path / "num.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(DegamlError, match="adapt.metric: balanced_acc needs a classification-like"):
+        create_run(path, [], tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    store = create_run(path, ["adapt.metric=acc"], tmp_path / "run")  # accuracy is fine for any task
+    assert store.header.spec["adapt"]["metric"] == "acc"

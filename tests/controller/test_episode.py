@@ -181,3 +181,17 @@ def test_sigkill_mid_run_then_resume_loses_nothing(spec_file, tmp_path):
     assert [s.step for s in steps] == list(range(budget)) and store.status() == "finished"
     assert [s.model_dump() for s in steps[: len(committed)]] == committed  # what was committed is kept as is
     assert len([e for e in store.events() if e.kind == "final"]) == 1
+
+
+@pytest.mark.slow
+def test_balanced_metric_episode_rewards_balanced_accuracy_and_reports_both(spec_file, tmp_path):
+    store = create_run(spec_file, ["adapt.metric=balanced_acc", "adapt.policy=random", "adapt.steps=3"], tmp_path / "run")
+    _, spec = open_run(store.run_dir)
+    final = run_adapt(store, spec)
+    steps = [s for s in store.steps() if s.comparison is not None]
+    for s in store.steps():
+        config = s.configuration
+        assert config["balanced_accuracy"] is not None and 0.0 <= config["collapse_rate"] <= 1.0  # both metrics reported
+    for s in steps:  # the reward compared balanced accuracy: the comparison's values are the balanced scores
+        assert s.reward == int(s.comparison["accuracy"] > s.comparison["reference"] and s.comparison["p_value"] < 0.05)
+    assert final.test.answers is not None and final.test.answers["balanced_accuracy"] is not None

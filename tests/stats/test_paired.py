@@ -59,3 +59,19 @@ def test_noise_floor():
     floor = noise_floor([True, False] * 50, 0.05)
     assert floor.n == 100 and floor.min_significant_gain == pytest.approx(5 / 100)
     assert 0.09 < floor.ci_half_width < 0.1
+
+
+def test_signflip_with_equal_weights_is_the_exact_mcnemar_tail():
+    from degaml.stats import mcnemar_tail, signflip_tail
+
+    for wins, losses in [(7, 2), (5, 0), (3, 3), (2, 6), (9, 4)]:
+        assert signflip_tail([1.0] * wins + [-1.0] * losses + [0.0] * 5) == pytest.approx(mcnemar_tail(wins, losses))
+    assert signflip_tail([1.0] * 20 + [-1.0] * 8) == pytest.approx(mcnemar_tail(20, 8), abs=0.004)  # seeded draws
+    assert signflip_tail([1.0] * 20 + [-1.0] * 8) == signflip_tail([1.0] * 20 + [-1.0] * 8)  # deterministic
+
+
+def test_signflip_weighs_the_items():
+    from degaml.stats import signflip_tail
+
+    assert signflip_tail([3.0, -1.0, -1.0]) == pytest.approx(0.5)  # the heavy win dominates: signs of 3 decide
+    assert signflip_tail([-3.0, 1.0, 1.0]) == 1.0  # not better: no evidence

@@ -85,7 +85,9 @@ def configuration_after(base: BaselineEvent, steps: list[StepEvent]) -> Configur
     for s in reversed(steps):
         if s.configuration is not None:
             return Configuration.model_validate(s.configuration)
-    return Configuration(adapter=base.adapter, accuracy=base.validation.accuracy, correct=base.correct)
+    answers = base.validation.answers or {}
+    return Configuration(adapter=base.adapter, accuracy=base.validation.accuracy, correct=base.correct,
+                         balanced_accuracy=answers.get("balanced_accuracy"), collapse_rate=answers.get("collapse_rate"))
 
 
 def observe(rollout: Rollout, config: Configuration, baseline: float, n_validation: int, step: int, steps_total: int,
@@ -113,7 +115,7 @@ class Episode:
         self.on_event = on_event
         self._last_progress = 0.0
         cfg = self.spec.adapt
-        self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha)
+        self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha, metric=cfg.metric)
 
     def _emit(self, event) -> None:
         self.store.append(event)

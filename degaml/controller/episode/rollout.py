@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from degaml.controller.episode.reward import Comparison, bits, compare, from_bits
+from degaml.errors import DegamlError
 from degaml.evaluation import EvalResult
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext
 
@@ -41,6 +42,8 @@ class Configuration(BaseModel):
     actions: list[dict[str, Any]] = []  # their actions, in order
     accuracy: float  # validation accuracy
     correct: str  # per-item validation correctness ('0'/'1'), in split order
+    balanced_accuracy: float | None = None  # validation balanced accuracy (classification-like tasks)
+    collapse_rate: float | None = None  # share of the most common validation prediction
 
     def describe(self) -> str:
         """One line for the policy and the TUI: θ₀ followed by each accepted action."""
@@ -97,6 +100,28 @@ def correctness(result: EvalResult) -> list[bool]:
     return [bool(p.correct) for p in result.predictions]
 
 
+def scored_configuration(result: EvalResult, **fields: Any) -> Configuration:
+    """A configuration scored by `result` on validation: accuracy, per-item correctness and the answer metrics."""
+    answers = result.answers
+    return Configuration(**fields, accuracy=result.accuracy, correct=bits(correctness(result)),
+                         balanced_accuracy=answers.balanced_accuracy if answers is not None else None,
+                         collapse_rate=answers.collapse_rate if answers is not None else None)
+
+
+def metric_weights(metric: str, gold: list[Any]) -> list[float] | None:
+    """Per-item weights of the reward metric on the validation items: None for accuracy, balanced weights for
+    `balanced_acc` (which needs a classification-like split: a few gold answers, each on several items)."""
+    from degaml.stats import balanced_weights
+    from degaml.stats.answers import classification_like
+
+    if metric == "acc":
+        return None
+    if not classification_like(gold):
+        raise DegamlError("adapt.metric: balanced_acc needs a classification-like validation split (at most 10 "
+                            "distinct gold answers, two items each on average); use acc for this task")
+    return balanced_weights(gold)
+
+
 @dataclass
 class Rollout:
     """Applies actions to configurations on one task; `ctx` holds the model, task data and frozen generator."""
@@ -104,11 +129,23 @@ class Rollout:
     ctx: StrategyContext
     reward_rule: str = "paired"
     alpha: float = 0.05
+    metric: str = "acc"  # adapt.metric: acc or balanced_acc (what the reward compares)
     progress: Any = None  # (what, fraction) callback for strategy progress
     _runs: int = field(default=0, repr=False)
 
     def initial(self, adapter: Path, result: EvalResult) -> Configuration:
-        return Configuration(adapter=str(adapter), accuracy=result.accuracy, correct=bits(correctness(result)))
+        return scored_configuration(result, adapter=str(adapter))
+
+    def weights(self) -> list[float] | None:
+        """The reward metric's per-item weights on the validation split (None: accuracy)."""
+        return metric_weights(self.metric, [ex.answer for ex in self.ctx.task.validation])
+
+    def metric_value(self, config: Configuration) -> float:
+        """`config`'s validation score in the reward metric."""
+        weights = self.weights()
+        if weights is None or len(weights) != len(config.correct):
+            return config.accuracy
+        return sum(w for w, c in zip(weights, from_bits(config.correct)) if c) / max(1, len(weights))
 
     def _run(self, action: dict[str, Any], adapter: str, split: ScoredSplit, work: Path) -> Outcome:
         from degaml.strategies.registry import Action, run_strategy
@@ -142,13 +179,13 @@ class Rollout:
         if not first.ok or scored.result is None or (second is not None and not second.ok):
             return Transition(action, outcome, None, None, seconds)
         weight = action["strategy"]["family"] in WEIGHT_FAMILIES
-        candidate = Configuration(
-            adapter=str(first.artifact) if weight else config.adapter,
+        candidate = scored_configuration(
+            scored.result, adapter=str(first.artifact) if weight else config.adapter,
             predictor=next_predictor(config.predictor, action, weight),
-            chain=[*config.chain, step], actions=[*config.actions, action],
-            accuracy=scored.result.accuracy, correct=bits(correctness(scored.result)))
+            chain=[*config.chain, step], actions=[*config.actions, action])
         if len(config.correct) == len(candidate.correct):
-            comparison = compare(from_bits(candidate.correct), from_bits(config.correct), self.reward_rule, self.alpha)  # type: ignore[arg-type]
+            comparison = compare(from_bits(candidate.correct), from_bits(config.correct), self.reward_rule, self.alpha,  # type: ignore[arg-type]
+                                 self.weights())
         else:  # a run stored before per-item records: only the strict rule can be applied
             comparison = Comparison(accuracy=candidate.accuracy, reference=config.accuracy, wins=0, losses=0, p_value=1.0,
                                     reward=int(candidate.accuracy > config.accuracy))

@@ -107,7 +107,7 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
     adapt = adapt or ctx.spec.adapt
     explorer = RandomPolicy(salt=ctx.spec.task)
     schema = action_json_schema()
-    rollout = Rollout(ctx, adapt.reward, adapt.alpha)
+    rollout = Rollout(ctx, adapt.reward, adapt.alpha, metric=adapt.metric)
     theta0 = baseline_configuration(rollout, cache, generator)
     sampling = AdaptConfig(temperature=recipe.temperature, retries=2, max_new_tokens=96)
     n_val = len(ctx.task.validation)
