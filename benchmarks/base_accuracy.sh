@@ -2,7 +2,7 @@
 # Base accuracy of each shipped spec's model (SmolLM2-135M-Instruct by default) on the labelled data the spec
 # reads, scored in file order (`--split all`): the full file, or its first N items when N is given below. Tasks whose
 # partition's test split serves the comparisons (the sklearn out-of-domain sets) score their validation split only.
-# Writes one summary JSON per task to OUT (default docs/results/base) — docs/results.md is built from these.
+# Writes one summary JSON per task to OUT (default docs/results/base) — docs/findings/evaluation.md is built from these.
 # Usage: bash benchmarks/base_accuracy.sh [OUT] [TASK...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

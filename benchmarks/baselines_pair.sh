@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Two baselines on one task under the comparison protocol (docs/comparison.md), then their paired test.
 # Writes OUT/<method>.json (the `degaml baseline` record, with per-item test correctness) and prints the
-# docs/results.md rows (benchmarks/baselines_report.py).
+# docs/history.md rows (benchmarks/baselines_report.py).
 # Usage: bash benchmarks/baselines_pair.sh [SPEC] [OUT] [METHOD...]   (default: specs/arc_easy.yaml, base no_meta_lora)
 set -euo pipefail
 cd "$(dirname "$0")/.."

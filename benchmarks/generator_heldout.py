@@ -1,4 +1,4 @@
-"""Downstream accuracy of generated adapters θ₀ on tasks no generator was trained on (issue 17's second target):
+"""Downstream accuracy of generated adapters θ₀ on tasks no generator was trained on (the broad generator's second target):
 for each held-out task × seed, the base model and θ₀ of each given generator, scored under the comparison
 protocol (`degaml baseline base|generator`: validation, then the test split once), with paired tests on the same
 test items (exact McNemar per task-seed and pooled; a paired bootstrap of the mean over task-seeds).

@@ -1,5 +1,5 @@
-"""Adaptation on held-out tasks (issue 15's measure): base, θ₀, the policy, a random policy and fixed families,
-scored once on the **test** split of tasks neither the generator nor the policy was trained on, with paired tests.
+"""Adaptation on held-out tasks (docs/findings/adaptation.md § Held-out comparison): base, θ₀, the policy, a random
+policy and fixed families, scored once on the **test** split of tasks neither the generator nor the policy was trained on, with paired tests.
 
 For every task × seed (the spec's `seed` is overridden per seed: another draw of items and another
 support/validation/test partition) every episode arm runs the real `degaml adapt` episode (θ₀ from the shipped
@@ -11,7 +11,7 @@ once on test). Arms:
                 kept per adapter (run directory `policy-<sha256[:12]>`), and the report records the adapter's sha256
   random        a uniformly random family, then uniformly random parameters (the controller's RandomPolicy)
   fixed:F       one fixed setting of family F (FIXED below; declared before any test read, from the
-                validation-only strategy ablation in docs/results.md)
+                validation-only strategy ablation in docs/findings/strategies.md)
 Per-item test correctness is stored for every arm, so every difference gets a paired test: exact McNemar on the
 pooled items, and a paired bootstrap of the mean over task-seeds. Runs are resumable (a finished episode is read
 back from its store), and the report is rewritten after every arm.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# In-domain Tables 1–2 (issue 16), leave-one-task-out, filled task by task (resumable: every step skips what is done).
+# In-domain Tables 1–2, leave-one-task-out, filled task by task (resumable: every step skips what is done).
 # Needs the in-domain collection first (resumable):
 #   degaml generator collect specs/meta/in_domain.yaml collection.eval_checkpoints=0
 # Per TASK: the generator trained without it (`degaml generator train --exclude TASK`, skipped once built), then

@@ -1,5 +1,5 @@
 """CPU cost of the CLI's first answers: `degaml --help`, `degaml eval --help`, an argument error — and, for scale,
-importing torch + transformers (what every command paid before the lazy imports of issue 13).
+importing torch + transformers (what every command paid before the CLI's imports were made lazy).
 
     python benchmarks/speed/cli_startup.py [TREE ...]     # each TREE is a checkout (default: this one), measured side by side
 

@@ -11,7 +11,7 @@ before the first event) → `memory.per_phase` (max RSS per phase, in order of f
 
 Usage: python benchmarks/speed/episode_time.py [--spec specs/gsm8k.yaml] [--threads 2] [--run-dir runs/episode-time/<time>]
        [--out docs/benchmarks/episode_time.json] [-- extra KEY=VALUE overrides]
-Goal (issue 14): ≤ 5 min wall-clock at 2 threads on an idle machine of this project's kind.
+Goal: ≤ 5 min wall-clock at 2 threads on an idle machine of this project's kind.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the generator reads, measured (issue 17 item 3): for every task of `--meta` whose spec sets `generator_input`
+"""What the generator reads, measured: for every task of `--meta` whose spec sets `generator_input`
 (e.g. BoolQ: question first, then the passage), the same seeded prompt batches read two ways — the spec's template
 and the plain prompt (`{{question}}`, the default) — and, for each, in a trained generator's token space against
 the task's collected checkpoints (MSE units of `degaml/generator/reconstruction.py`):

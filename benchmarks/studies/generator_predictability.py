@@ -1,5 +1,5 @@
 """Is there a map from prompts to LoRAs to learn? Task-level predictability of collected LoRA checkpoints from the
-prompt embeddings the generator reads (issue 17: "improve until it generalizes, or show why it cannot").
+prompt embeddings the generator reads (the goal: "improve until it generalizes, or show why it cannot").
 
 A generator that generalizes to never-seen tasks needs tasks with similar prompts to have similar LoRAs. This
 measures that directly, before any decoder is involved, over the tasks of `--meta` and `--held-out` together

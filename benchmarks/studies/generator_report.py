@@ -1,4 +1,4 @@
-"""Markdown tables for docs/results.md from the generator evaluation: validation accuracy of base model, collected
+"""Markdown tables for docs/findings/generator.md from the generator evaluation: validation accuracy of base model, collected
 checkpoints and generated adapters (task in training) and the leave-one-task-out table (`benchmarks/studies/generator_eval.py`
 → docs/results/generator.json); reconstruction MSE with its baselines, in training and leave-one-out
 (`benchmarks/studies/generator_reconstruction.py` → docs/results/generator_reconstruction.json, when present); what the
@@ -85,7 +85,7 @@ def reconstruction_in_training_table(recon: dict) -> str:
 
 
 def reconstruction_unseen_table(rows: dict, what: str = "never-seen task") -> str:
-    """Never-seen tasks (leave-one-out folds or another meta spec's tasks), with the issue's target count: on how
+    """Never-seen tasks (leave-one-out folds or another meta spec's tasks), with the target count: on how
     many tasks the generator is closer to the task's own checkpoints than the prompt-blind mean."""
     header = [what, "pairs", *[label for _, label in PREDICTORS[:-1]], "its own mean checkpoint (floor, unknowable)", "retrieved"]
     body = []

@@ -1,4 +1,4 @@
-"""Markdown tables for docs/results.md on the shipped policy's ReST^EM training: the iterations (from its manifest)
+"""Markdown tables for docs/findings/adaptation.md on the shipped policy's ReST^EM training: the iterations (from its manifest)
 and what the E-step tried and rewarded, per family (from the E-step's rollout records).
 
     python benchmarks/studies/policy_report.py [--manifest degaml/controller/pretrained/smollm2-135m-policy/manifest.json]

@@ -6,8 +6,8 @@ practitioner with the same labelled support, the same validation split and degam
 policy: if the controller does not beat this row, its decisions add nothing over "try each family once".
 
 The settings are fixed before any test read: support SFT, SLOT and TTT as in the earlier held-out comparison
-(validation-only strategy ablation in docs/results.md), T-Few, batch calibration and three nearest demonstrations
-at the middle of their grids. A family that fails on the task (calibration on a generative task) is skipped.
+(validation-only strategy ablation in docs/findings/strategies.md), T-Few, batch calibration and three nearest
+demonstrations at the middle of their grids. A family that fails on the task (calibration on a generative task) is skipped.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 labelled support items (a choice position for multiple choice, the gold string otherwise).
 
 It reads no model. It is the reference a method must beat to show that it reads the task rather than moving its
-answer prior: on BoolQ and reasoning-gym syllogism the table winners are answer priors (docs/results.md).
+answer prior: on BoolQ and reasoning-gym syllogism the table winners are answer priors
+(docs/findings/comparisons.md).
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ class HyperConvGenerator(nn.Module):
         With PyTorch's default init (variance 1/(3·fan_in)) each of a block's four axis maps and its 1×1 conv
         divides the input-dependent variance by ~3, so the last block's output moves with the prompts ~1e-4 as
         much as the targets do at the start. Variance-preserving weights start it at the targets' scale; on the broad
-        set training still collapsed to the mean checkpoint (docs/results.md, "Why no prompt-conditioned generator…")."""
+        set training still collapsed to the mean checkpoint (docs/findings/generator.md, "Why no prompt-conditioned
+        generator…")."""
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 fan_in = module.weight[0].numel()
