@@ -1,5 +1,6 @@
 """Adaptation on held-out tasks (docs/findings/adaptation.md § Held-out comparison): base, θ₀, the policy, a random
-policy and fixed families, scored once on the **test** split of tasks neither the generator nor the policy was trained on, with paired tests.
+policy and fixed families, scored once on the **test** split of tasks neither the generator nor the policy was
+trained on, with paired tests.
 
 For every task × seed (the spec's `seed` is overridden per seed: another draw of items and another
 support/validation/test partition) every episode arm runs the real `degaml adapt` episode (θ₀ from the shipped
