@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from degaml.cli.common import check_writable_dir, console, console_err, data_line, data_notes, progress_bar, save_or_keep
+from degaml.cli.executor_opts import CPUS_PER_UNIT, RAY, RAY_ADDRESS, UnitProgress, executor_config
 from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import DegamlError
 from degaml.specs.load import load_meta_spec, load_spec
@@ -21,25 +22,41 @@ OVERRIDES = typer.Argument(None, metavar="KEY=VALUE", help="meta spec overrides,
 
 @generator_app.command("collect", cls=DegamlCommand, help="Train a LoRA per meta-training task and save its checkpoint trajectory.",
                        epilog=examples("degaml generator collect specs/meta/in_domain.yaml",
-                                       "degaml generator collect specs/meta/in_domain.yaml --exclude arc_easy collection.phase1_steps=5"))
-def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides: list[str] = OVERRIDES, exclude: list[str] = EXCLUDE) -> None:
+                                       "degaml generator collect specs/meta/in_domain.yaml --exclude arc_easy collection.phase1_steps=5",
+                                       "degaml generator collect specs/meta/in_domain.yaml --ray   # one task per CPU"))
+def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides: list[str] = OVERRIDES, exclude: list[str] = EXCLUDE,
+            ray: bool = RAY, ray_address: str | None = RAY_ADDRESS, cpus_per_unit: int = CPUS_PER_UNIT) -> None:
+    from degaml.executor import failures, make_executor
+    from degaml.generator.collect_units import collection_units
     from degaml.generator.distributed import topology
-    from degaml.generator.pipeline import collect_all, included_tasks
-    from degaml.models import load_llm
 
+    config = executor_config(ray, ray_address, cpus_per_unit)
     meta = load_meta_spec(meta_path, overrides or [])
     check_writable_dir(meta.output_dir(), "out_dir")  # where the trajectories go, checked before any work
     exclude = exclude or []
     topo = topology(meta.device)  # under `accelerate launch`, each process collects its share of the tasks
-    n_tasks = len(topo.shard(included_tasks(meta, exclude)))
-    loaded = load_llm(meta.model, meta.device, "float32")
-    steps = meta.collection.phase1_steps + meta.collection.phase2_steps
-    with progress_bar(f"{topo.describe()}collect {n_tasks} task(s)", total=n_tasks * steps) as advance:
-        manifests = collect_all(meta, exclude, loaded, lambda spec: (lambda step, loss: advance(1)), topology=topo)
+    manifests, units = collection_units(meta, exclude, topo)
+    executor = make_executor(config)
+    try:
+        with UnitProgress(f"{topo.describe()}collect: tasks") as bar:
+            bar.start(len(units))
+
+            def done(result) -> None:
+                if not result.ok:
+                    console_err.print(f"failed: collect {result.label}: {result.error}", highlight=False)
+                bar.step()
+
+            results = executor.run(units, done)
+    finally:
+        executor.close()
+    manifests += [r.value for r in results if r.ok]
     for m in manifests:
         scores = ", ".join(f"step {e['step']}: {e['accuracy']:.3f}" for e in m["validation"])
         console.print(f"{topo.describe()}{m['task']}: {m['checkpoints']} checkpoints, {m['seconds_per_step']:.1f} s/step; "
                       f"validation {scores}", highlight=False)
+    if failures(results):
+        console_err.print(f"{len(failures(results))} task(s) failed; rerun the command to retry them", highlight=False)
+        raise typer.Exit(1)
 
 
 @generator_app.command("train", cls=DegamlCommand, help="Train the generator by MSE on (prompt batch, checkpoint) pairs.",

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from degaml.cli.common import check_writable_dir, console, console_err
+from degaml.cli.executor_opts import CPUS_PER_UNIT, RAY, RAY_ADDRESS, executor_config
 from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.errors import DegamlError
 
@@ -38,12 +39,16 @@ def train_command(
                                      "(one process per core), then stop; the unsharded command does the M-step"),
     trajectories: list[Path] = typer.Option(None, "--trajectories", metavar="FILE", help="exported trajectories (.jsonl/.parquet from "
                                             "`degaml trajectories export`): skip the E-step, SFT on their accepted records; repeatable"),
+    ray: bool = RAY,
+    ray_address: str | None = RAY_ADDRESS,
+    cpus_per_unit: int = CPUS_PER_UNIT,
 ) -> None:
     from degaml.controller.policy.rest_em import train_policy
     from degaml.generator.pipeline import generator_dir, included_tasks
     from degaml.specs.load import load_meta_spec
 
     shard_kn = parse_shard(shard) if shard is not None else None
+    config = executor_config(ray, ray_address, cpus_per_unit)
     meta = load_meta_spec(meta_path, overrides or [])
     check_writable_dir(out, "--out")
     exclude = exclude or []
@@ -63,8 +68,14 @@ def train_command(
         from degaml.generator.artifact import check_base_model
 
         check_base_model(gen, meta.model)  # a generator for another base model: one line, before any rollout
-    manifest = train_policy(meta, specs, gen, out, iterations, log=lambda m: console_err.print(m, highlight=False), command=command,
-                            shard=shard_kn)
+    from degaml.executor import make_executor
+
+    executor = make_executor(config)
+    try:
+        manifest = train_policy(meta, specs, gen, out, iterations, log=lambda m: console_err.print(m, highlight=False),
+                                command=command, shard=shard_kn, executor=executor)
+    finally:
+        executor.close()
     if shard_kn is not None:
         console.print(f"shard {shard}: iteration {manifest['iteration']}: rolled out {len(manifest['rolled_out'])} tasks; "
                       f"{len(manifest['missing'])} left to other shards", highlight=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from degaml.cli.common import check_writable_dir, console, console_err
+from degaml.cli.executor_opts import CPUS_PER_UNIT, RAY, RAY_ADDRESS, UnitProgress, executor_config
 from degaml.errors import DegamlError
 
 
@@ -23,16 +24,21 @@ def reproduce_command(
     spec_set: list[str] = typer.Option(None, "--set", help="override applied to every task spec, e.g. num_validation=50; repeatable"),
     rekey: bool = typer.Option(False, "--rekey", help="only rename the cells in OUT cached under the earlier, path-based "
                                "keys to their content keys (each checked against this command's inputs), then exit"),
+    ray: bool = RAY,
+    ray_address: str | None = RAY_ADDRESS,
+    cpus_per_unit: int = CPUS_PER_UNIT,
 ) -> None:
     from degaml.baselines.artifacts import load_meta
     from degaml.comparison.reproduce import reproduce
     from degaml.comparison.tables import TABLES
+    from degaml.executor import make_executor
     from degaml.specs import load_spec
 
     if table not in TABLES:
         raise DegamlError(f"TABLE: '{table}' is not one of {', '.join(TABLES)}")
     if profile not in ("cpu", "paper", "tiny"):
         raise DegamlError(f"--profile: '{profile}' is not one of cpu, paper, tiny")
+    config = executor_config(ray, ray_address, cpus_per_unit)
     check_writable_dir(out, "--out")  # an existing file, a path below a file, an unwritable place: before any work
     meta_spec = load_meta(meta)
     spec_paths = list(tasks) if tasks else meta_spec.task_paths()
@@ -43,10 +49,17 @@ def reproduce_command(
         _rekey(out, spec_paths, profile, meta, spec_set or [])
         return
 
-    def on_cell(method: str, task: str, seed: int, result: str) -> None:
-        console_err.print(f"[dim]{table} · {task} · {method} · seed {seed}: {result}[/]", highlight=False)
+    executor = make_executor(config)
+    try:
+        with UnitProgress(f"{table}: cells") as bar:
+            def on_cell(method: str, task: str, seed: int, result: str) -> None:
+                console_err.print(f"[dim]{table} · {task} · {method} · seed {seed}: {result}[/]", highlight=False)
+                bar.step()
 
-    result = reproduce(table, spec_paths, profile, seeds, out, meta, spec_set or [], on_cell, command)
+            result = reproduce(table, spec_paths, profile, seeds, out, meta, spec_set or [], on_cell, command, executor,
+                               on_units=bar.start)
+    finally:
+        executor.close()
     console.print(f"{table} → {out}/{table}.md, .json, .png ({len(result['failed'])} failed cell(s))", highlight=False)
     if result["failed"]:
         for f in result["failed"]:

@@ -26,6 +26,7 @@ from degaml.comparison.keys import (config_identity, content_key, data_identity,
                                     policy_identity, portable_spec)
 from degaml.data import TaskData, load_task_data
 from degaml.errors import DegamlError
+from degaml.executor import process_cached
 from degaml.generator.pipeline import generator_dir, resolve_generator
 from degaml.io import write_json
 from degaml.models import load_llm
@@ -49,20 +50,18 @@ class CellPlan:
 
 
 class CellRunner:
-    """Plans, runs (or loads) cells; keeps one loaded task per spec and one model per (model, device, dtype)."""
+    """Plans, runs (or loads) cells; keeps one loaded task per spec, and one model per (model, device, dtype) per process
+    (`degaml.executor.process_cached`). Picklable: `runner.cell` is the unit an executor runs, here or on a worker."""
 
     def __init__(self, out_dir: Path, profile: str, meta_path: Path, spec_overrides: list[str] | None = None) -> None:
         self.out_dir, self.profile, self.meta_path = Path(out_dir), profile, Path(meta_path)
         self.spec_overrides = spec_overrides or []
-        self._models: dict[tuple, Any] = {}
         self._tasks: dict[Path, TaskData] = {}
         self._recipes: dict[tuple[str, ...], dict] = {}
 
     def _loaded(self, spec):
-        key = (spec.model, spec.device, spec.dtype)
-        if key not in self._models:
-            self._models[key] = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
-        return self._models[key]
+        key = ("llm", spec.model, spec.device, spec.dtype, spec.trust_remote_code)
+        return process_cached(key, lambda: load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code))
 
     def _task(self, spec_path: Path) -> TaskData:
         if spec_path not in self._tasks:

@@ -10,6 +10,7 @@ import json
 import pytest
 import yaml
 
+import degaml.controller.policy.estep as estep
 import degaml.controller.policy.rest_em as rest_em
 import degaml.data as data_pkg
 from degaml.cli import main
@@ -97,7 +98,7 @@ def test_a_rest_em_e_step_never_reads_test_items_or_labels_outside_the_evaluator
 
     spec = spec_from_dict(_spec_dict("multiple_choice", tmp_path, tiny_model_dir, tiny_generator_dir))
     log = AccessLog()
-    monkeypatch.setattr(rest_em, "load_task_data", lambda s, on_skip=None: guard_task_data(load_task_data(s), log))
+    monkeypatch.setattr(estep, "load_task_data", lambda s, on_skip=None: guard_task_data(load_task_data(s), log))
     sampler = AdapterSampler.load(tiny_generator_dir, tmp_path / "adapters", encoder=tiny_encoder)
     recipe = PolicyRecipe(episodes_per_task=1, steps_per_episode=2, samples_per_state=2, validation_items=8)
     ctx = rest_em.task_context(tiny_loaded, spec, sampler, recipe, tmp_path / "work")
