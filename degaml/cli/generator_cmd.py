@@ -61,8 +61,13 @@ def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), override
 
 @generator_app.command("train", cls=DegamlCommand, help="Train the generator by MSE on (prompt batch, checkpoint) pairs.",
                        epilog=examples("degaml generator train specs/meta/in_domain.yaml",
-                                       "degaml generator train specs/meta/in_domain.yaml --exclude arc_easy"))
-def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides: list[str] = OVERRIDES, exclude: list[str] = EXCLUDE) -> None:
+                                       "degaml generator train specs/meta/in_domain.yaml --exclude arc_easy",
+                                       "torchrun --standalone --nproc_per_node 2 -m degaml.cli generator train specs/meta/in_domain.yaml"))
+def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides: list[str] = OVERRIDES, exclude: list[str] = EXCLUDE,
+          save_every: int = typer.Option(200, "--save-every", min=1, help="steps between resume states"),
+          stop_after: int | None = typer.Option(None, "--stop-after", min=1, metavar="STEPS",
+                                                help="train at most STEPS steps in this run, save the resume state and "
+                                                     "stop (the same command continues)")) -> None:
     from degaml.generator.distributed import topology
     from degaml.generator.embedding import PromptEmbedder
     from degaml.generator.pipeline import generator_dir, load_trajectories
@@ -78,11 +83,17 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
     out = generator_dir(meta, exclude)
     topo = topology(meta.device)  # under `accelerate launch`, training is data-parallel (DDP)
     if not topo.is_main:
-        train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out, device=meta.device)
+        train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
+                        save_every=save_every, device=meta.device, stop_after=stop_after)
         return
     with progress_bar(f"{topo.describe()}train generator", total=meta.generator.steps) as advance:
         bundle = train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
-                                 progress=lambda step, loss: advance(1), device=meta.device)
+                                 save_every=save_every, progress=lambda step, loss: advance(1), device=meta.device,
+                                 stop_after=stop_after)
+    if bundle is None:
+        console.print(f"generator → {out}: stopped after {stop_after} step(s) (--stop-after); the resume state is "
+                      f"saved, rerun the command to continue", highlight=False)
+        return
     metrics = bundle.config.meta["metrics"]
     console.print(f"generator → {out}: MSE on held-out prompt batches × held-out checkpoints {metrics['held_out_mse']:.4f} "
                   f"(prompt-blind mean {metrics['prompt_blind_mean_mse']:.4f}, retrieval {metrics['retrieval_mse']:.4f}, "

@@ -53,6 +53,16 @@ class Topology:
         return "" if self.world == 1 else f"(process {self.rank + 1}/{self.world}) "
 
 
+def set_worker_threads() -> int:
+    """Give this launched process its share of the CPUs as torch threads (OMP_NUM_THREADS if set — torchrun sets 1 —
+    else the CPUs this process may use divided by the processes on this node), so processes do not oversubscribe."""
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    threads = int(os.environ.get("OMP_NUM_THREADS") or max(1, cpus // max(1, local)))
+    torch.set_num_threads(threads)
+    return threads
+
+
 def topology(device: str = "auto") -> Topology:
     """The launcher's topology; initializes accelerate's process group (gloo on CPU) only when launched with > 1."""
     if launched_world_size() <= 1:
@@ -60,4 +70,5 @@ def topology(device: str = "auto") -> Topology:
     from accelerate import PartialState
 
     state = PartialState(cpu=use_cpu(device))
+    set_worker_threads()
     return Topology(state.process_index, state.num_processes)

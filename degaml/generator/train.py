@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from degaml.errors import DegamlError
 from degaml.generator.artifact import GeneratorBundle, GeneratorConfig
-from degaml.generator.distributed import launched_world_size, use_cpu
+from degaml.generator.distributed import launched_world_size, set_worker_threads, use_cpu
 from degaml.generator.embedding import PromptEmbedder
 from degaml.generator.generate import sample_prompt_batch
 from degaml.generator.reconstruction import in_training_reconstruction, masked_mse
@@ -90,10 +90,13 @@ def train_generator(
     save_every: int = 200,
     progress: Callable[[int, float], None] | None = None,
     device: str = "cpu",
-) -> GeneratorBundle:
+    stop_after: int | None = None,
+) -> GeneratorBundle | None:
     """Fit a generator on the trajectories; writes the bundle (and resume state) to `out_dir` (main process only).
 
     `device` is a spec's device (auto|cpu|cuda). Launched with several processes, training is data-parallel.
+    `stop_after`: train at most that many steps in this run, write the resume state and return None (a time-boxed
+    slice of a job; the same command continues it).
     """
     torch.manual_seed(recipe.seed)
     first = trajectories[0].checkpoints[0]
@@ -105,6 +108,7 @@ def train_generator(
         from accelerate import Accelerator
 
         accelerator = Accelerator(cpu=use_cpu(device))
+        set_worker_threads()
         rank, world, run_device = accelerator.process_index, accelerator.num_processes, accelerator.device
         if recipe.batch_size % world:
             raise DegamlError(f"generator.batch_size: {recipe.batch_size} is not divisible by the {world} launched processes")
@@ -146,7 +150,8 @@ def train_generator(
     mask_dev = mask.to(run_device)
     began = time.perf_counter()
     model.train()
-    for step in range(start, recipe.steps):
+    stop = recipe.steps if stop_after is None else min(recipe.steps, start + stop_after)
+    for step in range(start, stop):
         batch = [pairs[i] for i in random.Random(f"{recipe.seed}:{step}").sample(range(len(pairs)), min(recipe.batch_size, len(pairs)))]
         x = torch.stack([shards[k].embedding(b) for k, b, _ in batch])  # (B, N, L, C): the global batch, read from disk
         y = torch.stack([shards[k].tokens(c) for k, _, c in batch])  # (B, T, r, chunk)
@@ -166,12 +171,16 @@ def train_generator(
         history.append(float(loss.detach()))
         if progress is not None:
             progress(step + 1, history[-1])
-        if rank == 0 and (step + 1) % save_every == 0 and step + 1 < recipe.steps:
+        if rank == 0 and ((step + 1) % save_every == 0 or step + 1 == stop) and step + 1 < recipe.steps:
             with atomic_path(weights_path) as tmp:
                 save_file({k: v.detach().cpu().contiguous() for k, v in raw.state_dict().items()}, str(tmp))
             with atomic_path(state_path) as tmp:
                 torch.save({"optimizer": optimizer.state_dict(), "step": step + 1, "history": history,
                             "seconds": prior_seconds + time.perf_counter() - began}, tmp)
+    if stop < recipe.steps:  # a slice: the resume state is on disk
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
+        return None
     model = raw.to("cpu")
     model.eval()
     names = [t.task for t in trajectories]

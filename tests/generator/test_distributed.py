@@ -84,3 +84,33 @@ def test_two_processes_shard_collection_and_train_the_one_process_generator(meta
     done = launch_two(["generator", "train", str(meta_file), "generator.batch_size=3"], tmp_path)
     assert done.returncode != 0
     assert "generator.batch_size: 3 is not divisible by the 2 launched processes" in done.stderr
+
+
+@pytest.mark.slow
+def test_a_checkpoint_written_by_rank_0_resumes_under_two_processes(meta_file, tmp_path):
+    with pytest.raises(SystemExit) as collected:
+        main(["generator", "collect", str(meta_file)])
+    assert collected.value.code == 0
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit) as one:  # reference: one process, all 4 steps at once
+        main(["generator", "train", str(meta_file)])
+    assert one.value.code == 0
+    shutil.move(runs / "generator", runs / "generator-one")
+
+    def launch(*extra: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "degaml.cli", "generator", "train", str(meta_file), *extra]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    done = launch("--save-every", "2", "--stop-after", "2")  # a slice: 2 of 4 steps, then stop
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (runs / "generator" / "train_state.pt").is_file() and not (runs / "generator" / "generator.json").exists()
+    done = launch()  # both processes resume from rank 0's state
+    assert done.returncode == 0, done.stderr[-2000:]
+    ddp = json.loads((runs / "generator" / "generator.json").read_text())["meta"]["metrics"]
+    assert ddp["processes"] == 2 and ddp["resumed_from_step"] == 2 and ddp["steps"] == 4
+    assert not (runs / "generator" / "train_state.pt").exists()
+    a, b = load_file(str(runs / "generator" / "generator.safetensors")), load_file(str(runs / "generator-one" / "generator.safetensors"))
+    for key in a:
+        assert (a[key] - b[key]).abs().max() < 1e-4, key
