@@ -24,6 +24,7 @@ def reproduce_command(
     spec_set: list[str] = typer.Option(None, "--set", help="override applied to every task spec, e.g. num_validation=50; repeatable"),
     rekey: bool = typer.Option(False, "--rekey", help="only rename the cells in OUT cached under the earlier, path-based "
                                "keys to their content keys (each checked against this command's inputs), then exit"),
+    row: list[str] = typer.Option(None, "--row", metavar="METHOD", help="only this row of the table (others show —); repeatable"),
     ray: bool = RAY,
     ray_address: str | None = RAY_ADDRESS,
     cpus_per_unit: int = CPUS_PER_UNIT,
@@ -38,6 +39,9 @@ def reproduce_command(
         raise DegamlError(f"TABLE: '{table}' is not one of {', '.join(TABLES)}")
     if profile not in ("cpu", "paper", "tiny"):
         raise DegamlError(f"--profile: '{profile}' is not one of cpu, paper, tiny")
+    unknown = [r for r in row or [] if r not in TABLES[table]["rows"]]
+    if unknown:
+        raise DegamlError(f"--row: '{unknown[0]}' is not a row of {table} ({', '.join(TABLES[table]['rows'])})")
     config = executor_config(ray, ray_address, cpus_per_unit)
     check_writable_dir(out, "--out")  # an existing file, a path below a file, an unwritable place: before any work
     meta_spec = load_meta(meta)
@@ -57,7 +61,7 @@ def reproduce_command(
                 bar.step()
 
             result = reproduce(table, spec_paths, profile, seeds, out, meta, spec_set or [], on_cell, command, executor,
-                               on_units=bar.start)
+                               on_units=bar.start, rows=list(row) if row else None)
     finally:
         executor.close()
     console.print(f"{table} → {out}/{table}.md, .json, .png ({len(result['failed'])} failed cell(s))", highlight=False)

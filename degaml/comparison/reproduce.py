@@ -29,10 +29,9 @@ def _failure(slot: Slot, error: str, where: str) -> dict[str, Any]:
 def reproduce(name: str, spec_paths: list[Path], profile: str, seeds: int, out_dir: Path, meta_path: Path,
               spec_overrides: list[str] | None = None, on_cell: Callable[[str, str, int, str], None] | None = None,
               command: str = "", executor: Executor | None = None,
-              on_units: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Run (or load) every cell of table `name`, write its files, return the table dict (with `failed`).
-
-    `executor` runs the missing cells (default: in-process); `on_units(n)` is told how many cells will run."""
+              on_units: Callable[[int], None] | None = None, rows: list[str] | None = None) -> dict[str, Any]:
+    """Run (or load) every cell of table `name` (or of its `rows` only), write its files, return the table dict
+    (with `failed`). `executor` runs the missing cells (default: in-process); `on_units(n)` is told how many will."""
     out_dir.mkdir(parents=True, exist_ok=True)
     runner = CellRunner(out_dir, profile, meta_path, spec_overrides)
     executor = executor or make_executor()
@@ -42,7 +41,7 @@ def reproduce(name: str, spec_paths: list[Path], profile: str, seeds: int, out_d
     units: list[Unit] = []
     slots: dict[str, tuple[Slot, Path]] = {}
     for spec_path in spec_paths:
-        for method in TABLES[name]["rows"]:
+        for method in [r for r in TABLES[name]["rows"] if rows is None or r in rows]:
             for seed in range(seeds if method_module(method).SEEDED else 1):
                 slot = (method, str(spec_path), seed)
                 try:
