@@ -10,7 +10,10 @@ same commands change behaviour in two places only:
 On a CPU-only machine the process group uses gloo. accelerate's `--cpu` flag selects its single-process
 launcher, so launch CPU processes with the torchrun launcher:
     accelerate launch --multi_gpu --num_processes 2 $(which degaml) generator train META_SPEC
-    torchrun --standalone --nproc_per_node 2 $(which degaml) generator train META_SPEC
+    torchrun --standalone --nproc_per_node 2 -m degaml.cli generator train META_SPEC
+Each launched process takes its share of the node's CPUs as torch threads (`set_worker_threads`). Rank 0 alone writes
+the resume state; every process reads it on restart (tests/generator/test_distributed.py runs this on 2 CPU
+processes). For independent units (collection tasks, table cells, E-step tasks) see degaml/executor/ instead.
 """
 
 from __future__ import annotations
