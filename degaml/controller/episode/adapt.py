@@ -19,7 +19,7 @@ from pathlib import Path
 
 from degaml import __version__
 from degaml.controller.episode.episode import Episode, Runtime
-from degaml.controller.episode.rollout import metric_weights
+from degaml.controller.episode.rollout import check_metric
 from degaml.controller.store.events import FinalEvent, RunHeader, StatusEvent
 from degaml.controller.policy.reference import RandomPolicy
 from degaml.controller.policy.model import Policy, resolve_policy
@@ -56,9 +56,8 @@ def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> T
     generator = resolve_generator(spec.generator)
     check_base_model(generator, spec.model)
     GeneratorBundle.load(generator)  # a corrupt generator fails here, before the run directory exists
-    task = load_task_data(spec)
-    metric_weights(spec.adapt.metric, [ex.answer for ex in task.validation])  # refused now, not after θ₀ is scored
-    data = task.provenance
+    check_metric(spec.adapt.metric, spec.format)
+    data = load_task_data(spec).provenance
     run_dir = run_dir or default_run_dir(spec)
     header = RunHeader(
         run_id=run_dir.name, created=time.time(), spec_path=str(Path(spec_path).resolve()),

@@ -108,18 +108,24 @@ def scored_configuration(result: EvalResult, **fields: Any) -> Configuration:
                          collapse_rate=answers.collapse_rate if answers is not None else None)
 
 
-def metric_weights(metric: str, gold: list[Any]) -> list[float] | None:
-    """Per-item weights of the reward metric on the validation items: None for accuracy, balanced weights for
-    `balanced_acc` (which needs a classification-like split: a few gold answers, each on several items)."""
+def check_metric(metric: str, format: str) -> None:
+    """`balanced_acc` needs answers from a small fixed set: multiple-choice positions (checked from the spec, before
+    any label is read)."""
+    if metric == "balanced_acc" and format != "multiple_choice":
+        raise DegamlError(f"adapt.metric: balanced_acc needs a multiple-choice task (this one is {format}); use acc")
+
+
+def metric_weights(metric: str, result: EvalResult) -> list[float] | None:
+    """Per-item weights of the reward metric over a scored validation split, from the gold answers the evaluator
+    returned: None for accuracy, balanced weights for `balanced_acc` (accuracy again when the split is not
+    classification-like: too many distinct answers for per-answer recall to mean anything)."""
     from degaml.stats import balanced_weights
     from degaml.stats.answers import classification_like
 
     if metric == "acc":
         return None
-    if not classification_like(gold):
-        raise DegamlError("adapt.metric: balanced_acc needs a classification-like validation split (at most 10 "
-                            "distinct gold answers, two items each on average); use acc for this task")
-    return balanced_weights(gold)
+    gold = [p.gold for p in result.predictions]
+    return balanced_weights(gold) if classification_like(gold) else None
 
 
 @dataclass
@@ -136,16 +142,6 @@ class Rollout:
     def initial(self, adapter: Path, result: EvalResult) -> Configuration:
         return scored_configuration(result, adapter=str(adapter))
 
-    def weights(self) -> list[float] | None:
-        """The reward metric's per-item weights on the validation split (None: accuracy)."""
-        return metric_weights(self.metric, [ex.answer for ex in self.ctx.task.validation])
-
-    def metric_value(self, config: Configuration) -> float:
-        """`config`'s validation score in the reward metric."""
-        weights = self.weights()
-        if weights is None or len(weights) != len(config.correct):
-            return config.accuracy
-        return sum(w for w, c in zip(weights, from_bits(config.correct)) if c) / max(1, len(weights))
 
     def _run(self, action: dict[str, Any], adapter: str, split: ScoredSplit, work: Path) -> Outcome:
         from degaml.strategies.registry import Action, run_strategy
@@ -185,7 +181,7 @@ class Rollout:
             chain=[*config.chain, step], actions=[*config.actions, action])
         if len(config.correct) == len(candidate.correct):
             comparison = compare(from_bits(candidate.correct), from_bits(config.correct), self.reward_rule, self.alpha,  # type: ignore[arg-type]
-                                 self.weights())
+                                 metric_weights(self.metric, scored.result))
         else:  # a run stored before per-item records: only the strict rule can be applied
             comparison = Comparison(accuracy=candidate.accuracy, reference=config.accuracy, wins=0, losses=0, p_value=1.0,
                                     reward=int(candidate.accuracy > config.accuracy))
