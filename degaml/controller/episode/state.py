@@ -49,6 +49,8 @@ class PolicyState:
     current: str = "θ₀"  # what the current configuration is made of (controller.rollout.Configuration.describe)
     reward_rule: str = "strict"
     support_answers: str = ""  # answer_profile() of the labelled support ("" when there is none)
+    family_minutes: dict[str, float] = field(default_factory=dict)  # estimated minutes of each family's cheapest action
+    reserve_minutes: float | None = None  # kept back for the final test scoring (included in minutes_left's budget)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,9 +130,14 @@ def user_prompt(state: PolicyState) -> str:
     if state.history:
         lines.append("Tried so far:")
         lines += [f"  {_history_line(h)}" for h in state.history]
+    if state.family_minutes:
+        costs = ", ".join(f"{family} {minutes:.1f}" for family, minutes in state.family_minutes.items())
+        lines.append(f"Estimated minutes per strategy (cheapest setting, on this machine): {costs}.")
     budget = f"Current: {state.current}, accuracy {state.best:.3f}. Step {state.step + 1} of {state.steps_total}"
     if state.minutes_left is not None:
-        budget += f", {state.minutes_left:.0f} min left"
+        budget += f", {state.minutes_left:.1f} min left"
+        if state.reserve_minutes is not None:
+            budget += f" after {state.reserve_minutes:.1f} min reserved for the test split"
     lines.append(budget + ". Choose a strategy not tried yet that should beat the current accuracy.")
     return "\n".join(lines)
 
