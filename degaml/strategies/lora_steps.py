@@ -32,9 +32,10 @@ DIVERGENCE_FACTOR = 4.0  # a loss above this multiple of the first loss counts a
 MICRO_TOKENS = 768  # padded tokens per micro-batch (at least one row) of the default loss
 
 
-def micro_batches(batch: TrainingBatch, max_tokens: int = MICRO_TOKENS) -> list[tuple[TrainingBatch, int]]:
+def micro_batches(batch: TrainingBatch, max_tokens: int | None = None) -> list[tuple[TrainingBatch, int]]:
     """Consecutive row slices of a right-padded batch with ≤ `max_tokens` padded tokens each (≥ 1 row), trimmed to
     their longest row, with the labelled positions each holds (the loss of position t is predicted at t - 1)."""
+    max_tokens = max_tokens or MICRO_TOKENS
     lengths = batch.attention_mask.sum(dim=1).tolist()
     out, start = [], 0
     while start < len(lengths):
