@@ -7,6 +7,10 @@
                       c_{t+1} ← c' if r_t = 1 else c_t
     final: the accepted chain of c_T is replayed on the test split once; θ₀ is scored on test too
 
+Time budget (`adapt.budget_minutes`, `controller.episode.budget`): the final test scoring is reserved up front;
+actions whose estimated cost (a per-machine cost model, measured as the run goes) does not fit what is left are
+excluded from the policy's constraint like tried ones; when none fits the episode stops and scores its chain.
+
 Every record goes through the TrajectoryStore before the next step starts; `run_episode` on a store that already
 holds events continues where it stopped (a decision without its step is replayed with the same action; the current
 configuration is the one stored with the last step). An action already tried from the same configuration is not

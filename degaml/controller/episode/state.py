@@ -3,7 +3,8 @@
 s_t = task description and format, a few unlabeled support questions, the answer profile of the labelled support
 (how many items, how many distinct answers, the most common one and its share: an answer-prior signal), θ₀'s
 validation accuracy, the current configuration (what it is made of) and its accuracy (the reward threshold), the
-reward rule, the history of actions with their accuracy, delta, reward and cost, and the remaining budget. Both
+reward rule, the history of actions with their accuracy, delta, reward and cost, and the remaining budget (steps;
+minutes left after the test scoring's reserve, and each strategy family's estimated minutes on this machine). Both
 classes are pydantic dataclasses: typed and validated, and their JSON Schema comes from pydantic. The system message describes the action space from the strategies' JSON Schema (the same
 schema Outlines constrains the output to — one source of truth).
 """
