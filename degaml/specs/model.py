@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from degaml.models.device import DeviceName, DtypeName
 
 SPEC_VERSION = 1
-DEFAULT_BUDGET_MINUTES = 5.0  # the main job (`degaml adapt specs/gsm8k.yaml`) within 5 minutes of work
 TaskFormat = Literal["multiple_choice", "numeric", "exact_match", "math"]
 SOURCE_PREFIXES = ("hf:", "shared:", "reasoning_gym:", "sklearn:")
 LOCAL_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv")
@@ -125,7 +124,7 @@ class AdaptConfig(StrictModel):
 
     steps: int = Field(4, ge=1, le=1000, description="T: policy decisions (strategy runs) per episode")
     budget_minutes: float | None = Field(
-        DEFAULT_BUDGET_MINUTES, gt=0, le=100_000, description="time budget of the episode's work (θ₀ scoring, decisions, "
+        None, gt=0, le=100_000, description="time budget of the episode's work (θ₀ scoring, decisions, "
         "strategy runs and the final test scoring, reserved up front); the policy is offered only actions whose "
         "estimated cost (a per-machine cost model) fits what is left; null: no time limit")
     policy: str = Field("default", min_length=1, description="policy LoRA adapter directory; 'default' = the shipped "
