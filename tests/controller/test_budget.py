@@ -139,3 +139,20 @@ def test_an_overrun_stops_cleanly_and_scores_the_accepted_chain(spec_file, tmp_p
     assert final.baseline_test is not None  # the chain was replayed on test, θ₀ scored beside it
     assert store.status() == "finished"
     assert any(e.kind == "status" and "budget" in e.message for e in store.events())
+
+
+def test_a_resumed_run_rebuilds_its_costs_and_elapsed_time_from_its_events(spec_file, tmp_path):
+    import threading
+
+    store = create_run(spec_file, [], tmp_path / "run")
+    _, spec = open_run(store.run_dir)
+    cancel = threading.Event()
+    assert run_adapt(store, spec, cancel=cancel, on_event=lambda e: cancel.set() if e.kind == "step" else None) is None
+    cost_file().unlink()  # the machine's cost file is gone: what the run measured is in its events
+    store, spec = open_run(store.run_dir)
+    assert run_adapt(store, spec) is not None
+    first, second = [e.state for e in store.events() if e.kind == "decision"]
+    # θ₀'s scoring measured far below the 1 s/item prior: the estimate after resume is the measured one
+    assert second["family_minutes"]["calibrate"] < 0.2 * 1.2 * spec.num_validation / 60
+    assert second["minutes_left"] <= first["minutes_left"]  # the work before the kill still counts
+    assert cost_file().is_file()  # and the rebuilt rates are written back
