@@ -61,7 +61,7 @@ def episode(spec_path: Path, arm: str, seed: int, policy: str, overrides: list[s
         sha = policy_sha256(policy)
         run_dir = run_dir.with_name(f"policy-{sha[:12]}" if sha else "policy-base")
     spec_policy = {"policy": policy, "random": "random"}.get(arm, "base")
-    spec_overrides = [*overrides, f"seed={spec_seed(spec_path, seed)}", f"adapt.policy={spec_policy}", "adapt.minutes=null"]
+    spec_overrides = [*overrides, f"seed={spec_seed(spec_path, seed)}", f"adapt.policy={spec_policy}", "adapt.budget_minutes=null"]
     if not (run_dir / "run.json").is_file():
         create_run(spec_path, spec_overrides, run_dir)
     store, spec = open_run(run_dir)

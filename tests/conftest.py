@@ -162,3 +162,9 @@ def mc_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, tiny_mod
 def numeric_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, tiny_model_dir):
     data = write_jsonl(tmp_path / "num.jsonl", numeric_rows(40))
     return make_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, numeric_spec_dict(data, model=str(tiny_model_dir)))
+
+
+@pytest.fixture(autouse=True)
+def _private_cost_file(tmp_path, monkeypatch):
+    """Episodes learn this machine's strategy costs into a cost file: each test gets its own (never ~/.cache)."""
+    monkeypatch.setenv("DEGAML_COST_FILE", str(tmp_path / "costs.json"))

@@ -7,10 +7,13 @@ seconds, the dtype `auto` chose on this machine, the CPU flags, and the load ave
 machine may be shared; the load says how much of the two cores the episode had). Where the memory goes: the
 child's resident set (`VmRSS` of /proc/PID/status) is sampled every 0.2 s and each sample is attributed to the phase
 the run's events say was under way (the `what` of the last progress event, coarsened to its phase; `startup`
-before the first event) → `memory.per_phase` (max RSS per phase, in order of first appearance).
+before the first event) → `memory.per_phase` (max RSS per phase, in order of first appearance). `episode` lists
+what the run did (θ₀'s scoring, each decision and step with its seconds, budget stops, the final scoring) from its
+events; `costs` is the per-machine cost file after the run ($DEGAML_COST_FILE if set). `--note` records what else
+ran on the machine. The report is written atomically (degaml.io.write_json).
 
 Usage: python benchmarks/speed/episode_time.py [--spec specs/gsm8k.yaml] [--threads 2] [--run-dir runs/episode-time/<time>]
-       [--out docs/benchmarks/episode_time.json] [-- extra KEY=VALUE overrides]
+       [--out docs/benchmarks/episode_time.json] [--note TEXT] [-- extra KEY=VALUE overrides]
 Goal: ≤ 5 min wall-clock at 2 threads on an idle machine of this project's kind.
 """
 
@@ -38,6 +41,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "episode_time.json")
+    parser.add_argument("--note", default="", help="what else ran on the machine (recorded as given)")
     parser.add_argument("overrides", nargs="*", help="spec overrides passed to `degaml adapt`")
     args = parser.parse_args()
     run_dir = args.run_dir or REPO / "runs" / "episode-time" / time.strftime("%Y%m%d-%H%M%S")
@@ -64,13 +68,45 @@ def main() -> None:
               "peak_rss_gib": usage.ru_maxrss * 1024 / 2**30, "cpu_seconds": usage.ru_utime + usage.ru_stime,
               "threads": args.threads, "auto_dtype": choose_dtype("auto", torch.device("cpu"))[1],
               "flags": [f for f in FLAGS if f in flags], "load_start": load_start, "load_end": os.getloadavg(),
-              "goal_minutes": 5,
+              "goal_minutes": 5, "note": args.note, "cpu_count": os.cpu_count(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "episode": episode_summary(run_dir / "events.jsonl"), "costs": read_costs_file(),
               "memory": {"sampled_peak_rss_gib": max((r for _, r in samples), default=0.0),
                          "per_phase": rss_per_phase(samples, run_dir / "events.jsonl")}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, report, indent=2)
     print(json.dumps(report, indent=2))
     sys.exit(code)
+
+
+def episode_summary(events_path: Path) -> list[dict]:
+    """What the run did, from its stored events: θ₀'s scoring, decisions, steps, budget stops, the final scoring."""
+    out: list[dict] = []
+    if not events_path.is_file():
+        return out
+    for line in events_path.read_text().splitlines():
+        e = json.loads(line)
+        kind = e.get("kind")
+        if kind == "baseline":
+            out.append({"baseline_seconds": e["seconds"], "validation": e["validation"]["accuracy"], "compute": e.get("compute")})
+        elif kind == "decision":
+            out.append({"decision": e["step"], "seconds": e["policy_seconds"], "action": e["action"],
+                        "minutes_left": e["state"].get("minutes_left"), "family_minutes": e["state"].get("family_minutes")})
+        elif kind == "step":
+            out.append({"step": e["step"], "seconds": e["seconds"], "accuracy": e["accuracy"], "reward": e["reward"]})
+        elif kind == "status" and e.get("message"):
+            out.append({"status": e["status"], "message": e["message"]})
+        elif kind == "final":
+            out.append({"final_seconds_total": e["seconds"], "test": e["test"]["accuracy"], "n_test": e["test"]["n"],
+                        "chain": e["chain"]})
+    return out
+
+
+def read_costs_file() -> dict | None:
+    """The cost file the run used (None when it has none)."""
+    from degaml.controller.episode.cost_model import cost_file
+
+    path = cost_file()
+    return {"path": str(path), **json.loads(path.read_text())} if path.is_file() else None
 
 
 def read_rss_gib(pid: int) -> float | None:

@@ -40,6 +40,7 @@ def portable_spec(spec: TaskSpec) -> dict[str, Any]:
     data = spec.model_dump(mode="json")
     data.pop("generator")
     data["adapt"].pop("policy")
+    data["adapt"]["minutes"] = data["adapt"].pop("budget_minutes")  # its name when the committed cells were keyed
     for (section, name), unset in UNUSED_WHEN_UNSET.items():
         if data[section].get(name, unset) == unset:
             data[section].pop(name, None)

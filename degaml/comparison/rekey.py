@@ -42,6 +42,7 @@ def _run_generator(record: dict[str, Any]) -> str | None:
 def legacy_key(record: dict[str, Any], spec: TaskSpec) -> str:
     """The earlier key of a cell, from its record and the spec (with the command's overrides) it ran on."""
     spec_inputs = spec.model_dump(mode="json")
+    spec_inputs["adapt"]["minutes"] = spec_inputs["adapt"].pop("budget_minutes")  # its name when these keys were made
     if spec_inputs.get("fewshot_from") == "train":
         del spec_inputs["fewshot_from"]
     inputs = {"method": record["method"], "spec": spec_inputs, "config": record["config"], "exclude": record["excluded"],

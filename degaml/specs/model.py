@@ -123,7 +123,10 @@ class AdaptConfig(StrictModel):
     """The adaptation episode (`degaml adapt`): policy, budget and decoding of the policy's decisions."""
 
     steps: int = Field(4, ge=1, le=1000, description="T: policy decisions (strategy runs) per episode")
-    minutes: float | None = Field(None, gt=0, le=100_000, description="wall-clock budget; the episode stops at a step boundary")
+    budget_minutes: float | None = Field(
+        None, gt=0, le=100_000, description="time budget of the episode's work (θ₀ scoring, decisions, "
+        "strategy runs and the final test scoring, reserved up front); the policy is offered only actions whose "
+        "estimated cost (a per-machine cost model) fits what is left; null: no time limit")
     policy: str = Field("default", min_length=1, description="policy LoRA adapter directory; 'default' = the shipped "
                         "one if this install has it, else the base model; 'base' = the base model without adapter; 'random' = a "
                         "uniformly random action per step (a baseline)")
@@ -141,6 +144,18 @@ class AdaptConfig(StrictModel):
                                                    "tasks only); every run reports both")
     library: str | None = Field(None, min_length=1, description="meta spec whose collected task LoRAs form the library "
                                 "`library_mix` composes (the target task itself left out); None: no library")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _minutes_alias(cls, data: Any) -> Any:
+        """`minutes` (deprecated) is read as `budget_minutes`."""
+        if isinstance(data, dict) and "minutes" in data:
+            data = dict(data)
+            minutes = data.pop("minutes")
+            if "budget_minutes" in data and data["budget_minutes"] != minutes:
+                raise ValueError("give budget_minutes only (minutes is its deprecated name)")
+            data["budget_minutes"] = minutes
+        return data
 
 
 def safe_name(value: str) -> str:

@@ -4,6 +4,10 @@ T-Few-style rank classification).
     adapter dir ──PeftModel.from_pretrained(is_trainable)──▶ AdamW × steps on loss(batch_t) ──▶ saved PEFT adapter
 
 Batches come from a caller-given function of the step (a pure function of seed and step, so runs are reproducible).
+Memory: with the default loss a step's batch is run in micro-batches of at most `MICRO_TOKENS` padded tokens (rows
+trimmed to their own padding), each backward-ed with its share of the labelled positions, so the gradient is the
+one of the whole batch (up to summation order) while activations are held for one micro-batch only — a GSM8K
+support batch (8 × ~370 tokens) no longer holds the activations of all 8 rows at once.
 Guard: a non-finite loss, a loss above `DIVERGENCE_FACTOR` × the first loss, or non-finite adapted weights stop
 training and nothing is saved (`error` says why; the caller reverts to its initial adapter). The shared base model is
 always left as it was (LoRA layers unloaded, `requires_grad` flags and train/eval mode restored) in a `finally`.
@@ -25,6 +29,39 @@ from degaml.models.heads import answer_nll
 from degaml.models.llm import LoadedModel
 
 DIVERGENCE_FACTOR = 4.0  # a loss above this multiple of the first loss counts as divergence
+MICRO_TOKENS = 768  # padded tokens per micro-batch (at least one row) of the default loss
+
+
+def micro_batches(batch: TrainingBatch, max_tokens: int | None = None) -> list[tuple[TrainingBatch, int]]:
+    """Consecutive row slices of a right-padded batch with ≤ `max_tokens` padded tokens each (≥ 1 row), trimmed to
+    their longest row, with the labelled positions each holds (the loss of position t is predicted at t - 1)."""
+    max_tokens = max_tokens or MICRO_TOKENS
+    lengths = batch.attention_mask.sum(dim=1).tolist()
+    out, start = [], 0
+    while start < len(lengths):
+        end = start + 1
+        while end < len(lengths) and (end + 1 - start) * max(lengths[start:end + 1]) <= max_tokens:
+            end += 1
+        width = max(1, int(max(lengths[start:end])))
+        part = TrainingBatch(batch.input_ids[start:end, :width], batch.attention_mask[start:end, :width],
+                             batch.labels[start:end, :width])
+        out.append((part, int((part.labels[:, 1:] != -100).sum())))
+        start = end
+    return out
+
+
+def accumulated_loss(model: torch.nn.Module, batch: TrainingBatch, device: torch.device) -> float:
+    """The mean answer NLL of `batch`, its gradient accumulated micro-batch by micro-batch (see module doc)."""
+    parts = micro_batches(batch)
+    total = sum(n for _, n in parts)
+    value = 0.0
+    for part, n in parts:
+        if n == 0:
+            continue
+        loss = batch_loss(model, part, device) * (n / total)
+        loss.backward()
+        value += float(loss.detach())
+    return value if total else float("nan")
 
 
 @dataclass
@@ -60,8 +97,12 @@ def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_fo
             peft_model.train()
             for step in range(1, steps + 1):
                 batch = batch_for_step(step - 1)
-                loss = (loss_fn or batch_loss)(peft_model, batch, loaded.device)
-                value = float(loss.detach())
+                optimizer.zero_grad(set_to_none=True)
+                if loss_fn is None:  # backward happens inside, micro-batch by micro-batch
+                    loss, value = None, accumulated_loss(peft_model, batch, loaded.device)
+                else:
+                    loss = loss_fn(peft_model, batch, loaded.device)
+                    value = float(loss.detach())
                 result.tokens += int(batch.attention_mask.sum())
                 result.losses.append(value)
                 if not math.isfinite(value):
@@ -72,8 +113,8 @@ def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_fo
                     result.error = (f"loss diverged at step {step}/{steps} ({value:.4f} > {DIVERGENCE_FACTOR:g} × "
                                     f"first loss {first:.4f})")
                     break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if loss is not None:
+                    loss.backward()
                 optimizer.step()
                 if report is not None:
                     report(step)

@@ -27,3 +27,19 @@ def test_rss_per_phase_takes_the_max_per_phase_in_order(tmp_path):
 
 def test_rss_per_phase_without_events_is_all_startup(tmp_path):
     assert et.rss_per_phase([(1.0, 0.5), (2.0, 0.7)], tmp_path / "missing.jsonl") == [{"phase": "startup", "max_rss_gib": 0.7}]
+
+
+def test_episode_summary_lists_what_the_run_did_and_why_it_stopped(tmp_path):
+    events = tmp_path / "events.jsonl"
+    lines = [{"kind": "baseline", "seconds": 60.0, "validation": {"accuracy": 0.1}, "compute": {"threads": 2}},
+             {"kind": "decision", "step": 0, "policy_seconds": 8.0, "action": {"strategy": {"family": "calibrate"}},
+              "state": {"minutes_left": 1.5, "family_minutes": {"calibrate": 0.5}}},
+             {"kind": "step", "step": 0, "seconds": 30.0, "accuracy": 0.2, "reward": 1},
+             {"kind": "progress", "step": 1, "what": "x", "fraction": 0.0},
+             {"kind": "status", "status": "running", "message": "budget: stopped before step 1"},
+             {"kind": "final", "seconds": 200.0, "test": {"accuracy": 0.15, "n": 100}, "chain": [0]}]
+    events.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    summary = et.episode_summary(events)
+    assert [next(iter(s)) for s in summary] == ["baseline_seconds", "decision", "step", "status", "final_seconds_total"]
+    assert summary[1]["family_minutes"] == {"calibrate": 0.5} and summary[3]["message"].startswith("budget:")
+    assert summary[4]["chain"] == [0] and summary[4]["n_test"] == 100

@@ -43,7 +43,7 @@ def test_user_prompt_has_metrics_history_and_budget():
     assert before_step[1].startswith(before_step[0].rsplit("\n", 1)[0])  # a step only appends to the previous prompt
     assert '{"family":"lora_mix","lambda":0.5} → accuracy 0.300 (delta +0.050, reward 1, 12 s)' in content
     assert "invalid output → failed" in content
-    assert "Step 2 of 4, 12 min left" in content
+    assert "Step 2 of 4, 12.0 min left" in content
     assert max(len(line) for line in content.splitlines()) < 300  # long questions are clipped
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from degaml import __version__
+from degaml.controller.episode.cost_model import cost_file, read_costs
 from degaml.controller.episode.episode import Episode, Runtime
 from degaml.controller.episode.rollout import check_metric
 from degaml.controller.store.events import FinalEvent, RunHeader, StatusEvent
@@ -58,11 +59,12 @@ def create_run(spec_path: Path, overrides: list[str], run_dir: Path | None) -> T
     GeneratorBundle.load(generator)  # a corrupt generator fails here, before the run directory exists
     check_metric(spec.adapt.metric, spec.format)
     data = load_task_data(spec).provenance
+    read_costs(cost_file())  # a corrupt cost file is one line naming it, before the run directory exists
     run_dir = run_dir or default_run_dir(spec)
     header = RunHeader(
         run_id=run_dir.name, created=time.time(), spec_path=str(Path(spec_path).resolve()),
         spec=spec.model_dump(mode="json"), task=spec.task, model=spec.model, generator=str(generator),
-        policy=str(policy) if policy else "base", budget_steps=spec.adapt.steps, budget_minutes=spec.adapt.minutes,
+        policy=str(policy) if policy else "base", budget_steps=spec.adapt.steps, budget_minutes=spec.adapt.budget_minutes,
         seed=spec.seed, degaml_version=__version__, data=data.model_dump(mode="json"),
     )
     return TrajectoryStore.create(run_dir, header)

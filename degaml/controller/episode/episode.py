@@ -7,6 +7,10 @@
                       c_{t+1} ← c' if r_t = 1 else c_t
     final: the accepted chain of c_T is replayed on the test split once; θ₀ is scored on test too
 
+Time budget (`adapt.budget_minutes`, `controller.episode.budget`): the final test scoring is reserved up front;
+actions whose estimated cost (a per-machine cost model, measured as the run goes) does not fit what is left are
+excluded from the policy's constraint like tried ones; when none fits the episode stops and scores its chain.
+
 Every record goes through the TrajectoryStore before the next step starts; `run_episode` on a store that already
 holds events continues where it stopped (a decision without its step is replayed with the same action; the current
 configuration is the one stored with the last step). An action already tried from the same configuration is not
@@ -25,6 +29,7 @@ from pathlib import Path
 
 from degaml.controller.store.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
 from degaml.controller.policy.model import Decision, Policy, canonical
+from degaml.controller.episode.budget import episode_budget
 from degaml.controller.episode.reward import bits
 from degaml.stats import noise_floor
 from degaml.controller.episode.rollout import Configuration, Rollout, Transition, correctness
@@ -116,9 +121,15 @@ class Episode:
         self._last_progress = 0.0
         cfg = self.spec.adapt
         self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha, metric=cfg.metric)
+        self.budget = episode_budget(runtime.ctx, runtime.policy, cfg.budget_minutes)
+
+    def _learn(self, event) -> None:
+        if self.budget.observe(event):
+            self.budget.costs.save()
 
     def _emit(self, event) -> None:
         self.store.append(event)
+        self._learn(event)
         if self.on_event is not None:
             self.on_event(event)
 
@@ -151,21 +162,31 @@ class Episode:
 
     def state(self, step: int, base: BaselineEvent, steps: list[StepEvent]) -> PolicyState:
         cfg = self.spec.adapt
-        minutes_left = None
-        if cfg.minutes is not None:
-            minutes_left = max(0.0, cfg.minutes - _elapsed(self.store.events()) / 60)
+        config = configuration_after(base, steps)
+        left, reserve = self.budget.left(_elapsed(self.store.events())), self.budget.reserve_minutes(config.actions)
+        minutes_left = None if left is None else max(0.0, left / 60 - reserve)
         history = [HistoryItem(s.step, s.action, s.accuracy, s.delta, s.reward, s.seconds) for s in steps]
-        return observe(self.rollout, configuration_after(base, steps), base.validation.accuracy, len(self.rt.ctx.task.validation),
-                       step, cfg.steps, history, cfg.examples_in_state, minutes_left)
+        state = observe(self.rollout, config, base.validation.accuracy, len(self.rt.ctx.task.validation),
+                        step, cfg.steps, history, cfg.examples_in_state, minutes_left)
+        if left is not None:
+            state.family_minutes = {f: round(m, 2) for f, m in self.budget.family_minutes(config.predictor).items()}
+            state.reserve_minutes = round(reserve, 2)
+        return state
+
+    def excluded(self, base: BaselineEvent, steps: list[StepEvent], with_decision: bool = True) -> tuple[set[str], set[str]]:
+        """(actions tried from the current configuration, actions that do not fit in the budget left)."""
+        current = configuration_after(base, steps)
+        tried = {canonical(s.action) for s in steps if s.action is not None and _started_from(s, steps) == current.chain}
+        return tried, self.budget.unaffordable(_elapsed(self.store.events()), current.actions, current.predictor,
+                                               with_decision)
 
     def decide(self, step: int, base: BaselineEvent, steps: list[StepEvent]) -> DecisionEvent:
         from degaml.strategies.registry import action_json_schema
 
         state = self.state(step, base, steps)
         messages = render_messages(state, action_json_schema())
-        current = configuration_after(base, steps)
-        tried = {canonical(s.action) for s in steps if s.action is not None and _started_from(s, steps) == current.chain}
-        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried,
+        tried, unaffordable = self.excluded(base, steps)
+        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried | unaffordable,
                                             progress=self._progress(step))
         event = DecisionEvent(step=step, state=state.to_dict(), messages=messages, raw=d.raw, action=d.action,
                               parse_error=d.error, attempts=d.attempts, policy_seconds=d.seconds)
@@ -223,6 +244,11 @@ class Episode:
         self._emit(event)
         return event
 
+    def _stop_for_budget(self, step: int, why: str) -> None:
+        left = self.budget.left(_elapsed(self.store.events())) or 0.0
+        self._emit(StatusEvent(status="running", message=f"budget: stopped before step {step} ({why}; {left / 60:.1f} "
+                                                          "min left); the accepted chain is scored on the test split"))
+
     # -- the loop -------------------------------------------------------------------------------------------------
     def run(self) -> FinalEvent | None:
         """Run (or continue) the episode; returns the final event, or None when cancelled or out of time early."""
@@ -232,16 +258,22 @@ class Episode:
         self._emit(StatusEvent(status="running"))
         cfg = self.spec.adapt
         try:
+            for event in self.store.events():  # a resumed run measures its earlier work again
+                self.budget.observe(event)
             base = self.baseline()
             steps = self.store.steps()
             for step in range(len(steps), cfg.steps):
                 if self._cancelled():
                     self._emit(StatusEvent(status="cancelled", message=f"cancelled before step {step}"))
                     return None
-                if cfg.minutes is not None and _elapsed(self.store.events()) >= cfg.minutes * 60:
-                    break
                 pending = self.store.pending_decision()
+                if (pending is None or pending.step != step) and self.budget.nothing_fits(*self.excluded(base, steps)):
+                    self._stop_for_budget(step, "no untried action fits in the time left")
+                    break
                 decision = pending if pending is not None and pending.step == step else self.decide(step, base, steps)
+                if self.budget.blocks(decision.action, *self.excluded(base, steps, with_decision=False)):
+                    self._stop_for_budget(step, f"{decision.action['strategy']['family']} does not fit in the time left")
+                    break
                 steps.append(self.execute(decision, base, steps))
             if self._cancelled():
                 self._emit(StatusEvent(status="cancelled", message="cancelled before the test split"))

@@ -3,7 +3,8 @@
 s_t = task description and format, a few unlabeled support questions, the answer profile of the labelled support
 (how many items, how many distinct answers, the most common one and its share: an answer-prior signal), θ₀'s
 validation accuracy, the current configuration (what it is made of) and its accuracy (the reward threshold), the
-reward rule, the history of actions with their accuracy, delta, reward and cost, and the remaining budget. Both
+reward rule, the history of actions with their accuracy, delta, reward and cost, and the remaining budget (steps;
+minutes left after the test scoring's reserve, and each strategy family's estimated minutes on this machine). Both
 classes are pydantic dataclasses: typed and validated, and their JSON Schema comes from pydantic. The system message describes the action space from the strategies' JSON Schema (the same
 schema Outlines constrains the output to — one source of truth).
 """
@@ -49,6 +50,8 @@ class PolicyState:
     current: str = "θ₀"  # what the current configuration is made of (controller.rollout.Configuration.describe)
     reward_rule: str = "strict"
     support_answers: str = ""  # answer_profile() of the labelled support ("" when there is none)
+    family_minutes: dict[str, float] = field(default_factory=dict)  # estimated minutes of each family's cheapest action
+    reserve_minutes: float | None = None  # kept back for the final test scoring (included in minutes_left's budget)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -128,9 +131,14 @@ def user_prompt(state: PolicyState) -> str:
     if state.history:
         lines.append("Tried so far:")
         lines += [f"  {_history_line(h)}" for h in state.history]
+    if state.family_minutes:
+        costs = ", ".join(f"{family} {minutes:.1f}" for family, minutes in state.family_minutes.items())
+        lines.append(f"Estimated minutes per strategy (cheapest setting, on this machine): {costs}.")
     budget = f"Current: {state.current}, accuracy {state.best:.3f}. Step {state.step + 1} of {state.steps_total}"
     if state.minutes_left is not None:
-        budget += f", {state.minutes_left:.0f} min left"
+        budget += f", {state.minutes_left:.1f} min left"
+        if state.reserve_minutes is not None:
+            budget += f" after {state.reserve_minutes:.1f} min reserved for the test split"
     lines.append(budget + ". Choose a strategy not tried yet that should beat the current accuracy.")
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ not a finite grid and `action_language` returns None (no exclusion: the policy r
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from typing import Any
@@ -112,3 +113,20 @@ class TriedExclusion:
 
     def allows_end(self, prefix: str) -> bool:
         return not self.active or prefix in self.complete
+
+
+@functools.lru_cache(maxsize=1)
+def all_actions() -> tuple[dict[str, Any], ...]:
+    """Every action of the (finite, Literal-grid) action space, as the policy emits it."""
+    from degaml.strategies.registry import Action, action_json_schema
+
+    schema = action_json_schema()
+    out = []
+    for ref in schema["properties"]["strategy"]["oneOf"]:
+        props = schema["$defs"][ref["$ref"].split("/")[-1]]["properties"]
+        names = list(props)
+        grids = [p.get("enum") or ([p["const"]] if "const" in p else [True, False]) for p in props.values()]
+        for values in itertools.product(*grids):
+            action = Action.model_validate({"strategy": dict(zip(names, values))})
+            out.append(action.model_dump(mode="json", by_alias=True))
+    return tuple(out)

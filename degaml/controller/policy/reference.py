@@ -3,7 +3,10 @@
 Both answer `decide(messages, config, seed, tried)` like `Policy`, so an episode runs them unchanged
 (`adapt.policy: random` in a spec, or `Runtime(ctx, FixedPolicy(action))` in code). The random policy draws a
 family uniformly, then each parameter uniformly from its Literal grid (read from the action JSON Schema, the same
-one the LLM policy is constrained to), avoiding actions already tried when the grid allows.
+one the LLM policy is constrained to), avoiding the actions in `tried` (tried ones, and those the episode's budget
+rules out) when the grid allows: by redrawing, then — when redraws keep hitting excluded actions — uniformly over
+the families that have an allowed action and their allowed actions. The fixed policy ignores `tried`; an episode
+does not start its action when it does not fit in the budget.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import random
 import time
 from typing import Any
 
+from degaml.controller.policy.action_language import all_actions
 from degaml.controller.policy.model import Decision, canonical
 from degaml.specs.model import AdaptConfig
 
@@ -36,6 +40,7 @@ class RandomPolicy:
     """
 
     name = "random"
+    decision_prior_seconds = 0.0  # what a decision costs before one was measured (the budget's estimate)
 
     def __init__(self, offset: int = 0, salt: str = "") -> None:
         from degaml.strategies.registry import action_json_schema
@@ -53,7 +58,21 @@ class RandomPolicy:
             if canonical(action) not in tried:
                 break
             action = random_action(self.schema, rng)
+        else:
+            action = allowed_action(tried, rng) or action
         return Decision(json.dumps(action), action, None, 1, time.perf_counter() - start)
+
+
+def allowed_action(excluded: set[str], rng: random.Random) -> dict[str, Any] | None:
+    """A uniformly random family among those with an action outside `excluded`, then one of its allowed actions
+    uniformly; None when every action is excluded."""
+    by_family: dict[str, list[dict[str, Any]]] = {}
+    for action in all_actions():
+        if canonical(action) not in excluded:
+            by_family.setdefault(action["strategy"]["family"], []).append(action)
+    if not by_family:
+        return None
+    return rng.choice(by_family[rng.choice(sorted(by_family))])
 
 
 class FixedPolicy:
@@ -64,6 +83,7 @@ class FixedPolicy:
 
         self.action = Action.model_validate(action).model_dump(mode="json", by_alias=True)
         self.name = f"fixed:{self.action['strategy']['family']}"
+        self.decision_prior_seconds = 0.0
 
     def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str],
                progress: object = None) -> Decision:
