@@ -34,8 +34,16 @@ def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), override
     n_tasks = len(topo.shard(included_tasks(meta, exclude)))
     loaded = load_llm(meta.model, meta.device, "float32")
     steps = meta.collection.phase1_steps + meta.collection.phase2_steps
-    with progress_bar(f"{topo.describe()}collect {n_tasks} task(s)", total=n_tasks * steps) as advance:
-        manifests = collect_all(meta, exclude, loaded, lambda spec: (lambda step, loss: advance(1)), topology=topo)
+    if meta.generator.mode == "residual":  # θ_union first, then every task continued from it (one process)
+        from degaml.generator.residual import collect_residual, ensure_union
+
+        with progress_bar("θ_union (multi-task LoRA)", total=meta.generator.union.steps) as advance:
+            ensure_union(meta, exclude, loaded, lambda step, loss: advance(1))
+        with progress_bar(f"residual collect {n_tasks} task(s)", total=n_tasks * steps) as advance:
+            manifests = collect_residual(meta, exclude, loaded, lambda spec: (lambda step, loss: advance(1)))
+    else:
+        with progress_bar(f"{topo.describe()}collect {n_tasks} task(s)", total=n_tasks * steps) as advance:
+            manifests = collect_all(meta, exclude, loaded, lambda spec: (lambda step, loss: advance(1)), topology=topo)
     for m in manifests:
         scores = ", ".join(f"step {e['step']}: {e['accuracy']:.3f}" for e in m["validation"])
         console.print(f"{topo.describe()}{m['task']}: {m['checkpoints']} checkpoints, {m['seconds_per_step']:.1f} s/step; "
@@ -55,17 +63,29 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
     meta = load_meta_spec(meta_path, overrides or [])
     check_writable_dir(meta.output_dir(), "out_dir")  # where the generator goes, checked before any work
     exclude = exclude or []
-    trajectories = load_trajectories(meta, exclude)
+    union, union_artifact = None, None
+    if meta.generator.mode == "residual":  # θ_union without the excluded tasks, its residual collection, then Δ
+        from degaml.generator.residual import collect_residual, load_residual, residual_ready
+
+        if not residual_ready(meta, exclude):
+            from degaml.models import load_llm
+
+            collect_residual(meta, exclude, load_llm(meta.model, meta.device, "float32"))
+        trajectories, union, union_artifact = load_residual(meta, exclude)
+    else:
+        trajectories = load_trajectories(meta, exclude)
     encoder = load_encoder(meta.encoder)
     embedder = PromptEmbedder(encoder, meta.generator.num_prompts, meta.generator.prompt_tokens)
     out = generator_dir(meta, exclude)
     topo = topology(meta.device)  # under `accelerate launch`, training is data-parallel (DDP)
     if not topo.is_main:
-        train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out, device=meta.device)
+        train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
+                        device=meta.device, union=union, union_artifact=union_artifact)
         return
     with progress_bar(f"{topo.describe()}train generator", total=meta.generator.steps) as advance:
         bundle = train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
-                                 progress=lambda step, loss: advance(1), device=meta.device)
+                                 progress=lambda step, loss: advance(1), device=meta.device, union=union,
+                                 union_artifact=union_artifact)
     metrics = bundle.config.meta["metrics"]
     console.print(f"generator → {out}: MSE on held-out prompt batches × held-out checkpoints {metrics['held_out_mse']:.4f} "
                   f"(prompt-blind mean {metrics['prompt_blind_mean_mse']:.4f}, retrieval {metrics['retrieval_mse']:.4f}, "
