@@ -119,3 +119,34 @@ def test_compose_requires_the_same_keys():
     with pytest.raises(ValueError):
         compose(a, {"y.lora_A.weight": torch.zeros(2, 3)})
     assert torch.equal(compose(a, {"x.lora_A.weight": torch.full((2, 3), 0.5)})["x.lora_A.weight"], torch.full((2, 3), 1.5))
+
+
+def test_theta0_must_beat_the_union_with_evidence():
+    from degaml.controller.episode.start import theta0_wins
+
+    assert theta0_wins([True] * 12 + [False] * 8, [False] * 12 + [False] * 8, 0.05)  # 12 wins, no loss
+    assert not theta0_wins([True] * 3 + [False] * 17, [False] * 20, 0.05)  # 3 wins: no evidence
+    assert not theta0_wins([False] * 12 + [True] * 8, [True] * 12 + [True] * 8, 0.05)  # θ_union better
+
+
+def test_a_residual_episode_starts_from_the_union_unless_theta0_wins(residual, tiny_loaded, tiny_encoder, tiny_generator_dir, tmp_path):
+    from degaml.controller.episode.start import choose_start
+    from degaml.data import load_task_data
+    from degaml.generator.sampler import AdapterSampler
+    from degaml.specs import load_spec
+    from degaml.strategies.base import StrategyContext
+
+    paths, *_, out = residual
+    spec = load_spec(paths["target"])
+    task = load_task_data(spec)
+    for generator, residual_mode in ((out, True), (tiny_generator_dir, False)):
+        sampler = AdapterSampler.load(generator, tmp_path / generator.name, encoder=tiny_encoder)
+        ctx = StrategyContext(tiny_loaded, spec, task, sampler, tmp_path / "work", seed=0)
+        theta0 = ctx.initial_adapter()
+        result = ctx.evaluate("validation", theta0)
+        start, scored = choose_start(ctx, theta0, result, alpha=0.05)
+        if residual_mode:  # 8 validation items cannot show θ₀ better: the start is θ_union, scored
+            assert start == sampler.union_adapter() and start != theta0 and scored.n == len(task.validation)
+            assert choose_start(ctx, theta0, result, alpha=1.01)[0] == theta0  # with any evidence enough, θ₀ is kept
+        else:
+            assert (start, scored) == (theta0, result) and sampler.union_adapter() is None
