@@ -12,8 +12,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from degaml.errors import DegamlError
-from degaml.generator.lora_fit import LoraShape
 from degaml.specs.load import apply_overrides
+from degaml.specs.meta import LoraShape
 from degaml.specs.model import StrictModel
 
 Profile = Literal["cpu", "paper", "tiny"]

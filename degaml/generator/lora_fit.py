@@ -16,22 +16,15 @@ from pathlib import Path
 
 import torch
 
-from pydantic import Field
-
 from degaml.generator.collect import batch_indices, lora_config, supervised_step
 from degaml.io import atomic_directory
 from degaml.models.llm import LoadedModel
-from degaml.specs.model import StrictModel
+from degaml.specs.meta import LoraShape
+
+__all__ = ["LoraShape", "StepFn", "fit_lora", "lora_state", "save_adapter", "saved_keys", "set_lora", "trainable_lora",
+           "write_adapter"]
 
 StepFn = Callable[[int, float], None]  # (step done, loss)
-
-
-class LoraShape(StrictModel):
-    """Rank, scale and target modules of every LoRA the baselines train (the same for all methods of a table)."""
-
-    rank: int = Field(8, ge=1, le=256)
-    alpha: int = Field(16, ge=1, le=1024)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
 
 
 def saved_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -66,6 +66,14 @@ class CollectionRecipe(StrictModel):
     seed: int = Field(0, ge=0)
 
 
+class LoraShape(StrictModel):
+    """Rank, scale and target modules of every LoRA the baselines train (the same for all methods of a table)."""
+
+    rank: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1, le=1024)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+
+
 class UnionRecipe(StrictModel):
     """The multi-task (union) LoRA: one LoRA trained on the union of the included tasks' train pools
     (degaml.generator.union; the `union_lora` baseline's `union` section is this recipe)."""
