@@ -62,39 +62,44 @@ def union_adapter(residual: Path, out: Path) -> Path:
     return write_peft_adapter(bundle.union, bundle, out)
 
 
-def score_task(spec_path: Path, residual: Path, work: Path) -> dict:
-    spec = load_spec(spec_path)
-    data = load_task_data(spec, on_skip=lambda _: None)
-    ptask = ProtocolTask.from_task(data)
+ORDER = ("union", "residual", "old_theta0", "base")  # the issue's comparison first: a partial run still answers it
+
+
+def score_all(spec_paths: list[Path], residual: Path, work: Path, arms: tuple[str, ...] = ORDER) -> dict[str, dict]:
+    """task → arm → cached score; arms outer, tasks inner (one model load)."""
+    tasks = {p: load_spec(p) for p in spec_paths}
+    data = {p: load_task_data(s, on_skip=lambda _: None) for p, s in tasks.items()}
+    rows: dict[str, dict] = {s.task: {} for s in tasks.values()}
     loaded = None
-    rows = {}
-    for arm in ARMS:
-        cache = work / spec.task / f"{arm}.json"
-        if cache.is_file():
-            rows[arm] = json.loads(cache.read_text())
-            continue
-        adapter = {"base": lambda: None, "union": lambda: union_adapter(residual, work / spec.task / "union-adapter"),
-                   "old_theta0": lambda: theta0(SHIPPED_GENERATOR, spec, data, work / spec.task / "old-theta0"),
-                   "residual": lambda: theta0(residual, spec, data, work / spec.task / "residual-theta0")}[arm]()
-        loaded = loaded or load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
-        score = final_score(loaded, ptask, [adapter])  # the test split, read once for this arm
-        rows[arm] = {"adapter": str(adapter) if adapter else None, **score.summary(), **score.per_item()}
-        write_json(cache, rows[arm], indent=None)
-        print(f"{spec.task} {arm}: test {score.accuracy:.3f} (n={score.n})", flush=True)
+    for arm in arms:
+        for path, spec in tasks.items():
+            cache = work / spec.task / f"{arm}.json"
+            if cache.is_file():
+                rows[spec.task][arm] = json.loads(cache.read_text())
+                continue
+            adapter = {"base": lambda: None, "union": lambda: union_adapter(residual, work / spec.task / "union-adapter"),
+                       "old_theta0": lambda: theta0(SHIPPED_GENERATOR, spec, data[path], work / spec.task / "old-theta0"),
+                       "residual": lambda: theta0(residual, spec, data[path], work / spec.task / "residual-theta0")}[arm]()
+            loaded = loaded or load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
+            score = final_score(loaded, ProtocolTask.from_task(data[path]), [adapter])  # the test split, once per arm
+            rows[spec.task][arm] = {"adapter": str(adapter) if adapter else None, **score.summary(), **score.per_item()}
+            write_json(cache, rows[spec.task][arm], indent=None)
+            print(f"{spec.task} {arm}: test {score.accuracy:.3f} (n={score.n})", flush=True)
     return rows
 
 
 def compare(tasks: dict[str, dict]) -> dict:
     """Per-arm pooled metrics and paired comparisons, per task and pooled over tasks."""
     names = sorted(tasks)
+    arms = [a for a in ARMS if all(a in tasks[t] for t in names)]
     out = {"arms": {}, "paired": {}}
-    for arm in ARMS:
+    for arm in arms:
         correct = [tasks[t][arm]["correct"] for t in names]
         gold = [tasks[t][arm]["gold"] for t in names]
         acc, acc_ci = bootstrap_average(correct)
         bal, bal_ci = bootstrap_average(correct, gold=gold)
         out["arms"][arm] = {"mean_accuracy": acc, "ci95": list(acc_ci), "mean_balanced_accuracy": bal, "balanced_ci95": list(bal_ci)}
-    for a, b in PAIRS:
+    for a, b in [(a, b) for a, b in PAIRS if a in arms and b in arms]:
         per_task = {}
         for t in names:
             x, y = tasks[t][a], tasks[t][b]
@@ -119,25 +124,23 @@ def main() -> None:
     parser.add_argument("--residual", type=Path, default=Path("runs/meta/in_domain/generator-residual"))
     parser.add_argument("--work", type=Path, default=Path("runs/residual_generator"))
     parser.add_argument("--out", type=Path, default=Path("docs/results/residual-generator/heldout.json"))
+    parser.add_argument("--arms", default=",".join(ORDER), help="arms to score now (cached ones are reused)")
     args = parser.parse_args()
     meta = load_meta_spec(args.meta)
     held = {s.stem for s in args.specs} & {p.stem for p in meta.task_paths()}
     if held:
         raise SystemExit(f"{sorted(held)} are tasks of {args.meta}: this study is for tasks held out of it")
     config = json.loads((args.residual / "generator.json").read_text())
-    tasks = {}
-    for spec_path in args.specs:
-        rows = score_task(spec_path, args.residual, args.work)
-        tasks[load_spec(spec_path).task] = rows
+    tasks = score_all(args.specs, args.residual, args.work, tuple(args.arms.split(",")))
     report = {"command": "python benchmarks/studies/residual_generator.py " + " ".join(sys.argv[1:]),
               "residual_generator": {"dir": str(args.residual), "mode": config["mode"], "union_artifact": config["union_artifact"],
                                      "union_sha256": config["union_sha256"], "metrics": config["meta"]["metrics"]},
-              "tasks": {t: {arm: {k: r[arm][k] for k in ("adapter", "accuracy", "ci95", "n", "answers")} for arm in ARMS}
+              "tasks": {t: {arm: {k: r[arm][k] for k in ("adapter", "accuracy", "ci95", "n", "answers")} for arm in r}
                         for t, r in tasks.items()},
               **compare(tasks)}
     write_json(args.out, report, indent=1)
     for t, r in tasks.items():
-        print(t, " ".join(f"{arm} {r[arm]['accuracy']:.3f}/{r[arm]['answers']['balanced_accuracy']:.3f}" for arm in ARMS))
+        print(t, " ".join(f"{arm} {r[arm]['accuracy']:.3f}/{r[arm]['answers']['balanced_accuracy']:.3f}" for arm in r))
 
 
 if __name__ == "__main__":
