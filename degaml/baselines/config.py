@@ -13,17 +13,10 @@ from pydantic import Field, ValidationError, model_validator
 
 from degaml.errors import DegamlError
 from degaml.specs.load import apply_overrides
+from degaml.specs.meta import LoraShape
 from degaml.specs.model import StrictModel
 
 Profile = Literal["cpu", "paper", "tiny"]
-
-
-class LoraShape(StrictModel):
-    """Rank, scale and target modules of every LoRA the baselines train (the same for all methods of a table)."""
-
-    rank: int = Field(8, ge=1, le=256)
-    alpha: int = Field(16, ge=1, le=1024)
-    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
 
 
 SHAPES: dict[str, dict[str, Any]] = {

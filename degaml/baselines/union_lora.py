@@ -1,38 +1,29 @@
 """Union-Train LoRA (paper footnote 3): one LoRA trained on the union of the meta-training tasks' train pools
 (the target left out), then fine-tuned on the target's labelled support like `no_meta_lora` (lr and steps chosen
-on validation). The union fit is `fit_lora` (the collection step), resumable every `save_every` steps.
+on validation). The union LoRA is degaml.generator.union's θ_union (the residual generator's base), so the
+baseline and the generator share one implementation and one artifact.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from pydantic import Field
 
-from safetensors.torch import load_file, save_file
-
-from degaml.baselines.artifacts import (artifact_dir, base_manifest, is_complete, load_meta, load_state, meta_tasks,
-                                        target_exclusion, write_artifact)
+from degaml.baselines.artifacts import load_meta, load_state, target_exclusion
 from degaml.baselines.config import BaselineConfig
-from degaml.baselines.lora import fit_lora, lora_state, set_lora, trainable_lora
 from degaml.baselines.method import Fitted, RunContext
 from degaml.baselines.no_meta_lora import FIT_PROFILES
 from degaml.baselines.support_fit import SupportFit, fit_on_support
-from degaml.io import atomic_path
+from degaml.generator import union
 from degaml.protocol import ProtocolTask
-from degaml.specs.model import StrictModel
+from degaml.specs.meta import UnionRecipe
 
 SEEDED = True
 USES_GENERATOR = False
 
 
-class UnionTrain(StrictModel):
-    steps: int = Field(ge=1, le=1_000_000)
-    lr: float = Field(gt=0, le=1.0)
-    batch_size: int = Field(ge=1, le=4096)
-    max_length: int = Field(ge=8, le=131072)
-    max_samples: int = Field(2000, ge=1, description="train-pool items per meta-training task")
+UnionTrain = UnionRecipe  # the union section of the config: θ_union's recipe (field names and values keep the artifact keys)
 
 
 class UnionLoraConfig(BaselineConfig):
@@ -55,43 +46,10 @@ Config = UnionLoraConfig
 
 
 def build_union(loaded, config: UnionLoraConfig, exclude: list[str], progress=None) -> Path:
-    """Train (or reuse / resume) the union LoRA without the excluded tasks; returns its artifact dir."""
-    meta = load_meta(config.meta)
-    out = artifact_dir(meta, "union_lora", exclude, config.training_key())
-    if is_complete(out):
-        return out
-    tasks = meta_tasks(meta, exclude, config.union.max_samples)
-    pairs = [pair for task in tasks for pair in task.pairs]
-    partial, resume = out / "partial.safetensors", out / "resume_state.pt"
-    out.mkdir(parents=True, exist_ok=True)
-    with trainable_lora(loaded, config.lora, config.seed) as model:
-        params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=config.union.lr, weight_decay=0.0)
-        start, losses = 0, []
-        if partial.is_file() and resume.is_file():
-            set_lora(model, load_file(str(partial)))
-            state = torch.load(resume, weights_only=True)  # our own file
-            optimizer.load_state_dict(state["optimizer"])
-            start, losses = int(state["step"]), list(state["losses"])
-
-        def checkpoint(step: int, loss: float) -> None:
-            losses.append(loss)
-            if progress is not None:
-                progress(step, loss)
-            if step % config.save_every == 0 and step < config.union.steps:
-                with atomic_path(partial) as tmp:
-                    save_file(lora_state(model), str(tmp))
-                with atomic_path(resume) as tmp:
-                    torch.save({"optimizer": optimizer.state_dict(), "step": step, "losses": losses}, tmp)
-
-        fit_lora(model, loaded, pairs, config.union.steps, config.union.lr, config.union.batch_size,
-                 config.union.max_length, config.seed, on_step=checkpoint, start_step=start, optimizer=optimizer)
-        manifest = base_manifest("union_lora", meta, tasks, exclude, config.model_dump()) | {
-            "steps": config.union.steps, "losses": losses, "resumed_from_step": start}
-        write_artifact(out, lora_state(model), manifest)
-    partial.unlink(missing_ok=True)
-    resume.unlink(missing_ok=True)
-    return out
+    """Train (or reuse / resume) the union LoRA without the excluded tasks (degaml.generator.union, the generator's
+    θ_union: one implementation, one artifact); returns its artifact dir."""
+    return union.build_union(loaded, load_meta(config.meta), config.union, config.lora, config.seed, exclude,
+                             config=config.model_dump(), save_every=config.save_every, progress=progress)
 
 
 build_artifact = build_union

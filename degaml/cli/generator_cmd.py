@@ -35,21 +35,37 @@ def collect(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), override
     check_writable_dir(meta.output_dir(), "out_dir")  # where the trajectories go, checked before any work
     exclude = exclude or []
     topo = topology(meta.device)  # under `accelerate launch`, each process collects its share of the tasks
-    manifests, units = collection_units(meta, exclude, topo)
-    executor = make_executor(config)
-    try:
-        with UnitProgress(f"{topo.describe()}collect: tasks") as bar:
-            bar.start(len(units))
+    if meta.generator.mode == "residual":  # θ_union first, then every task continued from it (one process)
+        from degaml.generator.pipeline import included_tasks
+        from degaml.generator.residual import collect_residual, ensure_union
+        from degaml.models import load_llm
 
-            def done(result) -> None:
-                if not result.ok:
-                    console_err.print(f"failed: collect {result.label}: {result.error}", highlight=False)
-                bar.step()
+        if ray:
+            raise DegamlError("--ray: a residual collection runs in one process (every task continues from θ_union)")
+        n_tasks = len(topo.shard(included_tasks(meta, exclude)))
+        loaded = load_llm(meta.model, meta.device, "float32")
+        steps = meta.collection.phase1_steps + meta.collection.phase2_steps
+        with progress_bar("θ_union (multi-task LoRA)", total=meta.generator.union.steps) as advance:
+            ensure_union(meta, exclude, loaded, lambda step, loss: advance(1))
+        with progress_bar(f"residual collect {n_tasks} task(s)", total=n_tasks * steps) as advance:
+            manifests = collect_residual(meta, exclude, loaded, lambda spec: (lambda step, loss: advance(1)))
+        results = []
+    else:
+        manifests, units = collection_units(meta, exclude, topo)
+        executor = make_executor(config)
+        try:
+            with UnitProgress(f"{topo.describe()}collect: tasks") as bar:
+                bar.start(len(units))
 
-            results = executor.run(units, done)
-    finally:
-        executor.close()
-    manifests += [r.value for r in results if r.ok]
+                def done(result) -> None:
+                    if not result.ok:
+                        console_err.print(f"failed: collect {result.label}: {result.error}", highlight=False)
+                    bar.step()
+
+                results = executor.run(units, done)
+        finally:
+            executor.close()
+        manifests += [r.value for r in results if r.ok]
     for m in manifests:
         scores = ", ".join(f"step {e['step']}: {e['accuracy']:.3f}" for e in m["validation"])
         console.print(f"{topo.describe()}{m['task']}: {m['checkpoints']} checkpoints, {m['seconds_per_step']:.1f} s/step; "
@@ -77,19 +93,30 @@ def train(meta_path: Path = typer.Argument(..., metavar="META_SPEC"), overrides:
     meta = load_meta_spec(meta_path, overrides or [])
     check_writable_dir(meta.output_dir(), "out_dir")  # where the generator goes, checked before any work
     exclude = exclude or []
-    trajectories = load_trajectories(meta, exclude)
+    union, union_artifact = None, None
+    if meta.generator.mode == "residual":  # θ_union without the excluded tasks, its residual collection, then Δ
+        from degaml.generator.residual import collect_residual, load_residual, residual_ready
+
+        if not residual_ready(meta, exclude):
+            from degaml.models import load_llm
+
+            collect_residual(meta, exclude, load_llm(meta.model, meta.device, "float32"))
+        trajectories, union, union_artifact = load_residual(meta, exclude)
+    else:
+        trajectories = load_trajectories(meta, exclude)
     encoder = load_encoder(meta.encoder)
     embedder = PromptEmbedder(encoder, meta.generator.num_prompts, meta.generator.prompt_tokens)
     out = generator_dir(meta, exclude)
     topo = topology(meta.device)  # under `accelerate launch`, training is data-parallel (DDP)
     if not topo.is_main:
         train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
-                        save_every=save_every, device=meta.device, stop_after=stop_after)
+                        save_every=save_every, device=meta.device, stop_after=stop_after, union=union,
+                        union_artifact=union_artifact)
         return
     with progress_bar(f"{topo.describe()}train generator", total=meta.generator.steps) as advance:
         bundle = train_generator(trajectories, meta.generator, meta.collection, embedder, meta.encoder, meta.model, out,
                                  save_every=save_every, progress=lambda step, loss: advance(1), device=meta.device,
-                                 stop_after=stop_after)
+                                 stop_after=stop_after, union=union, union_artifact=union_artifact)
     if bundle is None:
         console.print(f"generator → {out}: stopped after {stop_after} step(s) (--stop-after); the resume state is "
                       f"saved, rerun the command to continue", highlight=False)

@@ -86,6 +86,8 @@ def meta_identity(meta: MetaSpec, exclude: list[str]) -> dict[str, Any]:
     """What a meta-trained artifact is built from: the meta spec's resolved recipes and model, and each included
     task spec's result-deciding fields with its number of draws (excluded specs are not read)."""
     recipe = meta.model_dump(mode="json", exclude={"name", "out_dir", "tasks"})
+    if recipe["generator"]["mode"] == "direct":  # fields added with the residual mode: keyed only where they matter,
+        recipe["generator"] = {k: v for k, v in recipe["generator"].items() if k not in ("mode", "union")}  # old keys kept
     tasks = [[path.stem, draws, portable_spec(load_spec(path))] for path, draws in meta.task_draws()
              if path.stem not in exclude]
     return {"meta": recipe, "tasks": sorted(tasks, key=lambda t: t[0]), "exclude": sorted(exclude)}

@@ -4,7 +4,12 @@ Layout of a generator directory:
     generator.json               shapes, LoRA config the tokens stand for, encoder, base model, training metrics
     generator.safetensors        HyperConvGenerator weights
     tokenizer.json, tokenizer_stats.safetensors   the LoraTokenizer (layout + normalisation statistics)
+    union.safetensors            residual mode only: θ_union (PEFT saved keys); its sha256 is in generator.json
     manifest.json                optional; its `sha256` entries are checked on load
+
+`mode` (absent in older generator.json files: direct) says what the generator outputs: the LoRA itself (`direct`),
+or Δ with the adapter θ_union + Δ (`residual`, degaml.generator.residual); a residual generator carries θ_union, so
+loading and `degaml adapt` work unchanged.
 
 Loading validates every file before anything uses it: a missing, truncated or garbled file, one whose hash
 differs from the manifest, or one holding NaN/inf or implausibly large values (a diverged training run), is a
@@ -24,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from degaml.errors import ModelLoadError
 from degaml.generator.model import HyperConvGenerator
 from degaml.generator.tokenizer import LoraTokenizer, Slot
-from degaml.io import verify_manifest, write_json
+from degaml.io import atomic_path, file_sha256, verify_manifest, write_json
 from degaml.models.adapters import require_finite
 
 
@@ -39,6 +44,12 @@ class GeneratorConfig:
     encoder: str
     base_model: str
     meta: dict[str, Any] = field(default_factory=dict)  # provenance and metrics
+    mode: str = "direct"  # direct | residual
+    union_sha256: str | None = None  # residual: sha256 of union.safetensors (θ_union)
+    union_artifact: str | None = None  # residual: θ_union's artifact directory name (…/baselines/<name>)
+
+
+UNION_FILE = "union.safetensors"
 
 
 @dataclass
@@ -46,6 +57,7 @@ class GeneratorBundle:
     config: GeneratorConfig
     tokenizer: LoraTokenizer
     model: HyperConvGenerator
+    union: dict[str, torch.Tensor] | None = None  # residual mode: θ_union (PEFT saved keys)
 
     @classmethod
     def create(cls, config: GeneratorConfig, tokenizer: LoraTokenizer) -> GeneratorBundle:
@@ -54,6 +66,12 @@ class GeneratorBundle:
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        if self.config.mode == "residual":
+            if self.union is None:
+                raise ValueError("a residual generator needs its θ_union (bundle.union)")
+            with atomic_path(directory / UNION_FILE) as tmp:
+                save_file({k: v.detach().float().contiguous() for k, v in self.union.items()}, str(tmp))
+            self.config.union_sha256 = file_sha256(directory / UNION_FILE)
         self.tokenizer.save(directory)
         state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(directory / "generator.safetensors"))
@@ -78,6 +96,10 @@ class GeneratorBundle:
             raise ModelLoadError(f"generator: {weights_file} does not fit {directory / 'generator.json'} "
                                  f"({str(exc).strip().splitlines()[0][:120]})") from None
         bundle.model.eval()
+        if config.mode == "residual":
+            bundle.union = _load_union(directory, config)
+        elif config.mode != "direct":
+            raise ModelLoadError(f"generator: {directory / 'generator.json'} has unknown mode {config.mode!r} (direct | residual)")
         return bundle
 
 
@@ -102,6 +124,18 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except Exception as exc:  # noqa: BLE001 - SafetensorError / OSError on a truncated or garbled file → one line
         raise _corrupt(path, exc) from None
+
+
+def _load_union(directory: Path, config: GeneratorConfig) -> dict[str, torch.Tensor]:
+    """θ_union of a residual generator, checked against the sha256 its generator.json records."""
+    path = directory / UNION_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"generator: {path} is missing (a residual generator carries its θ_union)")
+    if config.union_sha256 != file_sha256(path):
+        raise ModelLoadError(f"generator: {path} does not match the sha256 in {directory / 'generator.json'}")
+    union = _read_safetensors(path)
+    require_finite(union, f"generator: {path}")
+    return union
 
 
 def read_generator_config(directory: Path) -> GeneratorConfig:

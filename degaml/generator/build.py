@@ -13,6 +13,7 @@ from typing import Any
 
 from degaml.checkout import REPO, repo_relative, run_degaml
 from degaml.errors import DegamlError
+from degaml.generator.artifact import UNION_FILE
 from degaml.generator.pipeline import SHIPPED_GENERATOR, collection_dir, generator_dir, included_tasks
 from degaml.io import file_sha256, write_json
 from degaml.specs import load_meta_spec
@@ -53,7 +54,9 @@ def build_generator(meta_path: Path = DEFAULT_META, skip_training: bool = False,
         config = _read_json(source / "generator.json", "no trained generator: run without --skip-training")
         collections = _collections(meta)
     dest.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
+    files = FILES + ((UNION_FILE,) if config.get("mode") == "residual" else ())  # a residual generator carries θ_union
+    (dest / UNION_FILE).unlink(missing_ok=True)
+    for name in files:
         shutil.copy2(source / name, dest / name)
     manifest = {
         "what": "DeGAML generator for SmolLM2-135M-Instruct (embedded GGUF default), meta-trained on six in-domain tasks",
@@ -66,8 +69,9 @@ def build_generator(meta_path: Path = DEFAULT_META, skip_training: bool = False,
         "seeds": {"collection": meta.collection.seed, "generator": meta.generator.seed},
         "collection": collections,
         "metrics": config["meta"].get("metrics"),
-        "sha256": {name: file_sha256(dest / name) for name in FILES},
-        "bytes": sum((dest / name).stat().st_size for name in FILES),
+        "mode": config.get("mode", "direct"),
+        "sha256": {name: file_sha256(dest / name) for name in files},
+        "bytes": sum((dest / name).stat().st_size for name in files),
     }
     write_json(dest / "manifest.json", manifest, indent=2)
     return manifest

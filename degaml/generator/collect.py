@@ -114,8 +114,10 @@ def collect_task(
     out_dir: Path,
     save_every: int = 5,
     progress: Callable[[int, float], None] | None = None,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> dict:
-    """Collect one task's LoRA trajectory into `out_dir`; returns (and writes) its manifest."""
+    """Collect one task's LoRA trajectory into `out_dir`; returns (and writes) its manifest. `init` (PEFT saved-key
+    format) is the LoRA to start from — θ_union for a residual collection — instead of the seeded fresh one."""
     from peft import get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +132,8 @@ def collect_task(
 
     torch.manual_seed(recipe.seed)  # the same LoRA initialisation for every task
     model = get_peft_model(loaded.model, lora_config(recipe.rank, recipe.alpha, recipe.target_modules))
+    if init is not None:
+        set_peft_model_state_dict(model, init)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.phase1_lr, weight_decay=0.0)
     partial, state_file = out_dir / "trajectory.partial.safetensors", out_dir / "resume_state.pt"
@@ -173,6 +177,7 @@ def collect_task(
         "data": task.provenance.model_dump(mode="json") if task.provenance else None,
         "train_items": len(train),
         "recipe": recipe.model_dump(),
+        "init": "given (residual collection)" if init is not None else f"fresh, seed {recipe.seed}",
         "checkpoints": len(checkpoints),
         "losses": losses,
         "seconds": seconds,

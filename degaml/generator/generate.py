@@ -2,7 +2,8 @@
 
 The frozen generator maps the embedding of a prompt batch to parameter tokens; the tokenizer maps them back to a
 LoRA state dict, written in PEFT's standard adapter format (`adapter_config.json` + `adapter_model.safetensors`)
-so `PeftModel.from_pretrained(base, DIR)` loads it. `q_φ(θ | D)` is a distribution: another prompt batch (drawn
+so `PeftModel.from_pretrained(base, DIR)` loads it. A residual generator's tokens stand for Δ and the adapter is
+θ_union + Δ (degaml.generator.residual), in the same format. `q_φ(θ | D)` is a distribution: another prompt batch (drawn
 with another seed from the unlabeled pool) or `noise > 0` gives another sample.
 """
 
@@ -28,6 +29,13 @@ def sample_prompt_batch(pool: Sequence[str], size: int, seed: int) -> list[str]:
     return [pool[order[i % len(order)]] for i in range(size)]
 
 
+def compose(union: dict[str, torch.Tensor], delta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """θ_union + Δ key by key (same keys required); where Δ is exactly zero the θ_union value is kept bit for bit."""
+    if set(union) != set(delta):
+        raise ValueError(f"residual: Δ and θ_union have different LoRA keys (e.g. {sorted(set(union) ^ set(delta))[:2]})")
+    return {k: torch.where(delta[k] == 0, union[k], union[k] + delta[k].to(union[k].dtype)) for k in union}
+
+
 @torch.inference_mode()
 def generate_state_dict(bundle: GeneratorBundle, embedder: PromptEmbedder, prompts: Sequence[str],
                         noise: float = 0.0, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -36,7 +44,10 @@ def generate_state_dict(bundle: GeneratorBundle, embedder: PromptEmbedder, promp
     if noise > 0:
         embedding = embedding + noise * torch.randn(embedding.shape, generator=torch.Generator().manual_seed(seed))
     tokens = bundle.model(embedding)[0]  # (T, r, chunk)
-    return bundle.tokenizer.detokenize(tokens.detach())
+    state = bundle.tokenizer.detokenize(tokens.detach())
+    if bundle.config.mode == "residual":  # the tokens stand for Δ; the adapter is θ_union + Δ
+        return compose(bundle.union, state)
+    return state
 
 
 def write_peft_adapter(state_dict: dict[str, torch.Tensor], bundle: GeneratorBundle, out_dir: Path,

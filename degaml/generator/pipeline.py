@@ -54,8 +54,10 @@ def collection_dir(meta: MetaSpec, task: str) -> Path:
 
 
 def generator_dir(meta: MetaSpec, exclude: list[str]) -> Path:
+    """`generator[-minus-T]`, or `generator-residual[-minus-T]` for a residual-mode recipe."""
     suffix = "".join(f"-minus-{e}" for e in sorted(exclude))
-    return meta.output_dir() / f"generator{suffix}"
+    mode = "-residual" if meta.generator.mode == "residual" else ""
+    return meta.output_dir() / f"generator{mode}{suffix}"
 
 
 def collect_all(meta: MetaSpec, exclude: list[str], loaded, on_task: Callable[[TaskSpec], Callable | None] | None = None,

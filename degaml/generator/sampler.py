@@ -65,6 +65,15 @@ class AdapterSampler:
             write_peft_adapter(state, self.bundle, out, {"prompts.json": json.dumps(list(prompts))})
         return out
 
+    def union_adapter(self) -> Path | None:
+        """θ_union as a PEFT adapter directory (written once) for a residual generator; None for a direct one."""
+        if self.bundle.config.mode != "residual" or self.bundle.union is None:
+            return None
+        out = self.out_dir / f"union-{(self.bundle.config.union_sha256 or 'unknown')[:16]}"
+        if not (out / "adapter_model.safetensors").is_file():
+            write_peft_adapter(self.bundle.union, self.bundle, out, {"what.txt": "θ_union: the residual generator's base\n"})
+        return out
+
     @torch.inference_mode()
     def sentence_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
         """(len(texts), C) pooled sentence embeddings (the routers' similarity space)."""

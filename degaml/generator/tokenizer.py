@@ -108,8 +108,10 @@ class LoraTokenizer:
         return tensor if slot.kind == "A" else tensor.T  # (r, width)
 
     # ---- normalisation ------------------------------------------------------------------------------------------
-    def fit(self, state_dicts: Iterable[dict[str, torch.Tensor]]) -> LoraTokenizer:
-        """Fit per-(layer, factor kind) mean/std over a checkpoint collection (iterated once: may be streamed)."""
+    def fit(self, state_dicts: Iterable[dict[str, torch.Tensor]], centre: bool = True) -> LoraTokenizer:
+        """Fit per-(layer, factor kind) mean/std over a checkpoint collection (iterated once: may be streamed).
+        `centre=False` keeps the mean at 0 and uses the root mean square as scale, so the zero token is exactly the
+        zero parameter (residual generators: a zero output is a zero Δ, i.e. θ_union bit for bit)."""
         sums = torch.zeros(self.n_layers, 2, 3, dtype=torch.float64)  # count, sum, sum of squares
         for sd in state_dicts:
             self._check(sd)
@@ -118,7 +120,7 @@ class LoraTokenizer:
                 k = 0 if slot.kind == "A" else 1
                 sums[slot.layer, k] += torch.stack([torch.tensor(values.numel(), dtype=torch.float64), values.sum(), (values**2).sum()])
         count = sums[..., 0].clamp(min=1)
-        mean = sums[..., 1] / count
+        mean = sums[..., 1] / count if centre else torch.zeros_like(count)
         std = (sums[..., 2] / count - mean**2).clamp(min=0).sqrt()
         std = torch.where(std > 1e-12, std, torch.ones_like(std))
         self.stats = torch.stack([mean, std], dim=-1).float()

@@ -91,17 +91,22 @@ def train_generator(
     progress: Callable[[int, float], None] | None = None,
     device: str = "cpu",
     stop_after: int | None = None,
+    union: dict[str, torch.Tensor] | None = None,
+    union_artifact: str | None = None,
 ) -> GeneratorBundle | None:
     """Fit a generator on the trajectories; writes the bundle (and resume state) to `out_dir` (main process only).
 
     `device` is a spec's device (auto|cpu|cuda). Launched with several processes, training is data-parallel.
     `stop_after`: train at most that many steps in this run, write the resume state and return None (a time-boxed
     slice of a job; the same command continues it).
+    With `union` (θ_union, saved keys) the generator is residual: the trajectories hold Δ = checkpoint − θ_union
+    (residual.DeltaCheckpoints) and the bundle carries θ_union.
     """
     torch.manual_seed(recipe.seed)
     first = trajectories[0].checkpoints[0]
     tokenizer = LoraTokenizer.from_state_dict(first, recipe.chunk)
-    tokenizer.fit(c for t in trajectories for c in t.checkpoints)  # streamed: one checkpoint in memory at a time
+    # streamed: one checkpoint in memory at a time; residual Δs are scaled, not centred (zero token = zero Δ)
+    tokenizer.fit((c for t in trajectories for c in t.checkpoints), centre=union is None)
     accelerator, rank, world = None, 0, 1
     run_device = torch.device("cpu" if use_cpu(device) else "cuda")
     if launched_world_size() > 1:
@@ -124,8 +129,10 @@ def train_generator(
     dims = [(recipe.num_prompts, recipe.prompt_tokens, embedder.dim), *recipe.hidden_dims, (tokenizer.n_tokens, tokenizer.rank, tokenizer.chunk)]
     config = GeneratorConfig(dims=dims, kernel=recipe.kernel, position_dim=recipe.position_dim, lora_rank=collection.rank,
                              lora_alpha=collection.alpha, target_modules=list(collection.target_modules),
-                             encoder=encoder_name, base_model=base_model)
+                             encoder=encoder_name, base_model=base_model,
+                             mode="residual" if union is not None else "direct", union_artifact=union_artifact)
     bundle = GeneratorBundle.create(config, tokenizer)
+    bundle.union = union
     model = bundle.model
     if recipe.init == "variance_preserving":
         model.reset_variance_preserving()
@@ -184,12 +191,16 @@ def train_generator(
     model = raw.to("cpu")
     model.eval()
     names = [t.task for t in trajectories]
+    # residual: θ_union itself is the prediction Δ = 0 — the bar a residual generator must clear
+    extra = None if union is None else [{"union": tokenizer.tokenize({k: torch.zeros_like(v) for k, v in first.items()})[0]}] * len(shards)
     recon = in_training_reconstruction(model, shards, [b[0] for b in batch_split], [b[1] for b in batch_split],
-                                       [c[0] for c in ckpt_split], [c[1] for c in ckpt_split], mask, names)
+                                       [c[0] for c in ckpt_split], [c[1] for c in ckpt_split], mask, names, extra)
     metrics = {"held_out": "prompt batches × checkpoints, both unseen in training", "held_out_pairs": recon["pairs"],
                "held_out_mse": recon["generator"], "prompt_blind_mean_mse": recon["prompt_blind_mean"],
                "retrieval_mse": recon["retrieval"], "own_task_mean_mse": recon["own_task_mean"],
                "retrieval_hit_rate": recon["retrieval_hit_rate"], "per_task": recon["per_task"]}
+    if union is not None:
+        metrics["union_mse"] = recon["union"]  # θ_union (Δ = 0) against the held-out checkpoints
     metrics.update(train_loss_last=sum(history[-20:]) / max(1, len(history[-20:])), steps=recipe.steps,
                    seconds=prior_seconds + time.perf_counter() - began, resumed_from_step=start,
                    tasks=names,

@@ -66,6 +66,25 @@ class CollectionRecipe(StrictModel):
     seed: int = Field(0, ge=0)
 
 
+class LoraShape(StrictModel):
+    """Rank, scale and target modules of every LoRA the baselines train (the same for all methods of a table)."""
+
+    rank: int = Field(8, ge=1, le=256)
+    alpha: int = Field(16, ge=1, le=1024)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"], min_length=1)
+
+
+class UnionRecipe(StrictModel):
+    """The multi-task (union) LoRA: one LoRA trained on the union of the included tasks' train pools
+    (degaml.generator.union; the `union_lora` baseline's `union` section is this recipe)."""
+
+    steps: int = Field(120, ge=1, le=1_000_000)
+    lr: float = Field(1e-3, gt=0, le=1.0)
+    batch_size: int = Field(8, ge=1, le=4096)
+    max_length: int = Field(256, ge=8, le=131072)
+    max_samples: int = Field(2000, ge=1, description="train-pool items per meta-training task")
+
+
 class GeneratorRecipe(StrictModel):
     """Generator shape (App. E.3) and its MSE training (App. E.4)."""
 
@@ -87,6 +106,12 @@ class GeneratorRecipe(StrictModel):
     pairs_per_task: int = Field(5000, ge=1, le=10_000_000)
     held_out_fraction: float = Field(0.1, gt=0, lt=1, description="pairs kept aside for validation loss")
     seed: int = Field(0, ge=0)
+    mode: Literal["direct", "residual"] = Field(
+        "direct", description="direct: the generator outputs the LoRA; residual: it outputs Δ and the adapter is "
+        "θ_union + Δ, with θ_union the multi-task LoRA of the included tasks (`union`) and the checkpoints collected "
+        "by continuing θ_union on each task (degaml.generator.residual)")
+    union: UnionRecipe = Field(default_factory=UnionRecipe, description="θ_union's recipe (residual mode; LoRA shape and "
+                               "seed are the collection's)")
 
 
 class PolicyRecipe(StrictModel):
@@ -129,7 +154,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "generator": {"num_prompts": 128, "prompt_tokens": 384, "chunk": 128,
                       "hidden_dims": [(128, 200, 300), (128, 100, 256), (256, 50, 200), (512, 50, 200),
                                       (1024, 25, 200), (1024, 10, 200), (2048, 10, 200)],
-                      "kernel": 9, "steps": 4000, "lr": 3e-5, "batch_size": 64, "pairs_per_task": 5000},
+                      "kernel": 9, "steps": 4000, "lr": 3e-5, "batch_size": 64, "pairs_per_task": 5000,
+                      "union": {"steps": 1000, "lr": 1e-4, "batch_size": 32, "max_length": 512, "max_samples": 5000}},
         "policy": {"iterations": 2, "epochs": 8, "lr": 5e-5},
     },
 }

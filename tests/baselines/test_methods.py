@@ -85,7 +85,9 @@ def test_a_shipped_artifact_is_used_only_for_exactly_its_inputs(world, tiny_load
     from degaml.baselines import artifacts, union_lora
     from degaml.baselines.artifacts import load_meta
 
-    monkeypatch.setattr(artifacts, "PRETRAINED", tmp_path / "pretrained")
+    from degaml.generator import meta_artifacts
+
+    monkeypatch.setattr(meta_artifacts, "PRETRAINED", tmp_path / "pretrained")
     config = make_config("union_lora", "tiny", [f"meta={world['meta']}", "seed=7"])
     built = union_lora.build_union(tiny_loaded, config, ["target"])
     meta = load_meta(world["meta"])

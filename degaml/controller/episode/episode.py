@@ -32,6 +32,7 @@ from degaml.controller.policy.model import Decision, Policy, canonical
 from degaml.controller.episode.budget import episode_budget
 from degaml.controller.episode.reward import bits
 from degaml.stats import noise_floor
+from degaml.controller.episode.start import choose_start
 from degaml.controller.episode.rollout import Configuration, Rollout, Transition, correctness
 from degaml.controller.episode.state import HistoryItem, PolicyState, answer_profile, render_messages
 from degaml.controller.store.trajectory_store import TrajectoryStore
@@ -153,6 +154,7 @@ class Episode:
         start = time.perf_counter()
         adapter = self.rt.ctx.initial_adapter()
         result = replace(self.rt.ctx, progress=self._progress(0)).evaluate("validation", adapter, label="θ₀ baseline")
+        adapter, result = choose_start(self.rt.ctx, adapter, result, self.spec.adapt.alpha, self._progress(0))  # residual: θ_union?
         correct = correctness(result)
         event = BaselineEvent(adapter=str(adapter), validation=_score(result), seconds=time.perf_counter() - start,
                               correct=bits(correct), noise=noise_floor(correct, self.spec.adapt.alpha).model_dump(),
