@@ -131,7 +131,7 @@ def test_an_overrun_stops_cleanly_and_scores_the_accepted_chain(spec_file, tmp_p
     from degaml.controller.episode import rollout
     from degaml.controller.episode.reward import Comparison
 
-    accept = lambda new, old, rule, alpha: Comparison(accuracy=0.5, reference=0.4, wins=1, losses=0, p_value=0.0, reward=1)  # noqa: E731
+    accept = lambda new, old, rule, alpha, weights=None: Comparison(accuracy=0.5, reference=0.4, wins=1, losses=0, p_value=0.0, reward=1)  # noqa: E731
     monkeypatch.setattr(rollout, "compare", accept)  # every candidate is kept: the chain is not empty
     store, spec, final = _run(spec_file, tmp_path, policy=SlowSecondDecision())
     assert [s.step for s in store.steps()] == [0]  # step 1 never started
