@@ -195,3 +195,6 @@ def test_balanced_metric_episode_rewards_balanced_accuracy_and_reports_both(spec
     for s in steps:  # the reward compared balanced accuracy: the comparison's values are the balanced scores
         assert s.reward == int(s.comparison["accuracy"] > s.comparison["reference"] and s.comparison["p_value"] < 0.05)
     assert final.test.answers is not None and final.test.answers["balanced_accuracy"] is not None
+    decision = next(e for e in store.events() if e.kind == "decision")  # the policy sees both metrics and the rule
+    assert decision.state["metric"] == "balanced_acc" and 0.0 <= decision.state["balanced"] <= 1.0
+    assert 0.0 < decision.state["collapse"] <= 1.0 and "balanced accuracy" in decision.messages[1]["content"]

@@ -47,10 +47,19 @@ def test_user_prompt_has_metrics_history_and_budget():
     assert max(len(line) for line in content.splitlines()) < 300  # long questions are clipped
 
 
+def test_user_prompt_shows_balanced_accuracy_collapse_and_the_reward_metric():
+    plain = render_messages(state(), action_json_schema())[1]["content"]
+    assert "balanced" not in plain and "most common prediction" not in plain  # generative task: no answer metrics
+    content = render_messages(state(balanced=0.5, collapse=0.9, metric="balanced_acc", reward_rule="paired"),
+                              action_json_schema())[1]["content"]
+    assert "Current: θ₀, accuracy 0.300, balanced accuracy 0.500, most common prediction on 90% of items." in content
+    assert "a significant paired gain on the same items in balanced accuracy" in content
+
+
 def test_state_round_trips_through_json():
     import json
 
-    s = state(history=[HistoryItem(0, None, None, None, 0, 1.0)])
+    s = state(history=[HistoryItem(0, None, None, None, 0, 1.0)], balanced=0.4, collapse=0.75, metric="balanced_acc")
     assert PolicyState.from_dict(json.loads(json.dumps(s.to_dict()))) == s
 
 

@@ -103,7 +103,12 @@ def observe(rollout: Rollout, config: Configuration, baseline: float, n_validati
     support = rollout.ctx.support_prompts()[:examples]
     return PolicyState(spec.task, spec.description, spec.format, support, baseline, config.accuracy, n_validation, step,
                        steps_total, minutes_left, list(history), current=config.describe(), reward_rule=rollout.reward_rule,
-                       support_answers=answer_profile(rollout.ctx.task.labelled_support))
+                       support_answers=answer_profile(rollout.ctx.task.labelled_support), metric=rollout.metric,
+                       balanced=_round(config.balanced_accuracy), collapse=_round(config.collapse_rate))
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def history_item(step: int, t: Transition, baseline: float) -> HistoryItem:

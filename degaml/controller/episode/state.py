@@ -2,8 +2,9 @@
 
 s_t = task description and format, a few unlabeled support questions, the answer profile of the labelled support
 (how many items, how many distinct answers, the most common one and its share: an answer-prior signal), θ₀'s
-validation accuracy, the current configuration (what it is made of) and its accuracy (the reward threshold), the
-reward rule, the history of actions with their accuracy, delta, reward and cost, and the remaining budget (steps;
+validation accuracy, the current configuration (what it is made of), its accuracy (the reward threshold), balanced
+accuracy and collapse rate (share of its most common prediction: a prior shift shows as collapse up, balanced flat),
+the reward rule and metric, the history of actions with their accuracy, delta, reward and cost, and the remaining budget (steps;
 minutes left after the test scoring's reserve, and each strategy family's estimated minutes on this machine). Both
 classes are pydantic dataclasses: typed and validated, and their JSON Schema comes from pydantic. The system message describes the action space from the strategies' JSON Schema (the same
 schema Outlines constrains the output to — one source of truth).
@@ -52,6 +53,9 @@ class PolicyState:
     support_answers: str = ""  # answer_profile() of the labelled support ("" when there is none)
     family_minutes: dict[str, float] = field(default_factory=dict)  # estimated minutes of each family's cheapest action
     reserve_minutes: float | None = None  # kept back for the final test scoring (included in minutes_left's budget)
+    metric: str = "acc"  # what the reward compares: acc | balanced_acc (spec adapt.metric)
+    balanced: float | None = None  # the current configuration's validation balanced accuracy (classification-like)
+    collapse: float | None = None  # share of the current configuration's most common validation prediction
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,14 +131,20 @@ def user_prompt(state: PolicyState) -> str:
         lines.append(f"Labelled support answers: {state.support_answers}.")
     lines.append(f"Validation accuracy of the generated adapter: {state.baseline:.3f} on {state.n_validation} items.")
     rule = "a significant paired gain on the same items" if state.reward_rule == "paired" else "any gain"
-    lines.append(f"Each strategy starts from the current configuration and is kept only for {rule}.")
+    measure = " in balanced accuracy (mean recall over the gold answers)" if state.metric == "balanced_acc" else ""
+    lines.append(f"Each strategy starts from the current configuration and is kept only for {rule}{measure}.")
     if state.history:
         lines.append("Tried so far:")
         lines += [f"  {_history_line(h)}" for h in state.history]
     if state.family_minutes:
         costs = ", ".join(f"{family} {minutes:.1f}" for family, minutes in state.family_minutes.items())
         lines.append(f"Estimated minutes per strategy (cheapest setting, on this machine): {costs}.")
-    budget = f"Current: {state.current}, accuracy {state.best:.3f}. Step {state.step + 1} of {state.steps_total}"
+    budget = f"Current: {state.current}, accuracy {state.best:.3f}"
+    if state.balanced is not None:
+        budget += f", balanced accuracy {state.balanced:.3f}"
+    if state.collapse is not None:
+        budget += f", most common prediction on {state.collapse:.0%} of items"
+    budget += f". Step {state.step + 1} of {state.steps_total}"
     if state.minutes_left is not None:
         budget += f", {state.minutes_left:.1f} min left"
         if state.reserve_minutes is not None:
