@@ -1,5 +1,6 @@
 """Tables 1 and 2 of the paper from cell records: per task and average accuracy with 95% CIs, Δ rows with a
-paired test on the same test items (McNemar exact per task; paired bootstrap over items for the average).
+paired test on the same test items (McNemar exact per task; paired bootstrap over items for the average). The unit is
+the test item: a row's seeds are averaged per item (an unseeded row counts once, however many seeds the table has).
 
 A balanced-accuracy companion (degaml.stats.answers) has the same rows and Δ rows, with paired bootstraps, on the
 classification-like tasks whose cells all carry predicted and gold answers: a gain in accuracy that leaves balanced
@@ -39,26 +40,46 @@ LABELS = {"base": "Base Model", "generator": "Generalization (θ₀)", "no_meta_
           "best_family": "Best fixed family on validation (from θ₀)", "degaml_random": "DeGAML, random policy"}
 
 
-def _correct(records: list[dict]) -> list[bool] | None:
-    """Per-item test correctness concatenated over seeds (None if any record has none)."""
-    out: list[bool] = []
+def _correct(records: list[dict]) -> list[float] | None:
+    """Per-item test score: the item's correctness averaged over the seeds (None if any record has none).
+
+    The seeds of a row are runs of a method on the *same* test items (an unseeded row is its one run repeated), so
+    the unit of every interval and paired test is the item, never item × seed: concatenating seeds would count
+    each item (and a repeated run) several times and shrink intervals and p-values by a factor ~√seeds."""
+    vectors = []
     for r in records:
         if not r.get("predictions"):
             return None
-        out += r["predictions"]["correct"]
-    return out
+        vectors.append(r["predictions"]["correct"])
+    if len({len(v) for v in vectors}) != 1:
+        raise ValueError(f"the seeds of one row scored different numbers of test items: {[len(v) for v in vectors]}")
+    return [sum(float(v[i]) for v in vectors) / len(vectors) for i in range(len(vectors[0]))]
+
+
+def _binary(scores: list[float]) -> bool:
+    return all(x in (0.0, 1.0) for x in scores)
 
 
 def _row_cell(records: list[dict]) -> dict:
     correct = _correct(records)
     accuracy = sum(r["test"]["accuracy"] for r in records) / len(records)
-    if correct is not None:
-        ci = wilson_interval(sum(correct), len(correct))
+    if correct is not None and _binary(correct):
+        ci = wilson_interval(int(sum(correct)), len(correct))
+    elif correct is not None:  # seeds disagree on some items: bootstrap over items of the seed-mean score
+        ci = bootstrap_average([correct])[1]
     else:
         ci = tuple(records[0]["test"]["ci95"]) if len(records) == 1 else (None, None)
     return {"accuracy": accuracy, "ci95": list(ci), "n": records[0]["test"]["n"], "seeds": len(records),
             "validation": sum(r["validation"]["accuracy"] for r in records) / len(records),
             "seconds": sum(r.get("seconds", 0.0) for r in records)}
+
+
+def _paired_cell(va: list[float], vb: list[float]) -> dict[str, Any]:
+    """Exact McNemar when both rows are 0/1 per item (one run, or seeds that agree); else a paired bootstrap over
+    items of the seed-mean scores."""
+    if _binary(va) and _binary(vb):
+        return {"p": mcnemar_exact([bool(x) for x in va], [bool(x) for x in vb]), "test": "McNemar exact"}
+    return {"p": paired_bootstrap([va], [vb])["p"], "test": "paired bootstrap (seed-mean per item)"}
 
 
 def build_table(name: str, tasks: list[str], records: dict[tuple[str, str], list[dict]]) -> dict[str, Any]:
@@ -86,7 +107,7 @@ def build_table(name: str, tasks: list[str], records: dict[tuple[str, str], list
             va, vb = _correct(ra), _correct(rb)
             cell = {"delta": rows[a][t]["accuracy"] - rows[b][t]["accuracy"]}
             if va is not None and vb is not None and len(va) == len(vb):
-                cell |= {"p": mcnemar_exact(va, vb), "test": "McNemar exact"}
+                cell |= _paired_cell(va, vb)
                 pairs.append((va, vb))
             else:
                 cell |= {"p": None, "test": "none (no per-item predictions)"}
@@ -100,14 +121,13 @@ def build_table(name: str, tasks: list[str], records: dict[tuple[str, str], list
 
 
 def _gold(records: list[dict]) -> list | None:
-    """Gold answers concatenated over seeds (None if any record lacks them)."""
-    out: list = []
-    for r in records:
-        gold = (r.get("predictions") or {}).get("gold")
-        if not gold:
-            return None
-        out += gold
-    return out
+    """The test items' gold answers (the same items in every seed; None if any record lacks them)."""
+    golds = [(r.get("predictions") or {}).get("gold") for r in records]
+    if not all(golds):
+        return None
+    if any(g != golds[0] for g in golds):
+        raise ValueError("the seeds of one row scored different test items (their gold answers differ)")
+    return golds[0]
 
 
 def build_balanced(spec: dict[str, Any], tasks: list[str], records: dict[tuple[str, str], list[dict]]) -> dict | None:

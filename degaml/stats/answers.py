@@ -61,9 +61,9 @@ def classification_like(gold: Sequence[Any]) -> bool:
 
 def balanced_accuracy(correct: Sequence[bool], gold: Sequence[Any]) -> float:
     """Mean over gold answers of the share of their items answered correctly."""
-    by_class: dict[str, list[bool]] = {}
-    for ok, g in zip(correct, gold, strict=True):
-        by_class.setdefault(_text(g), []).append(bool(ok))
+    by_class: dict[str, list[float]] = {}
+    for ok, g in zip(correct, gold, strict=True):  # ok: 0/1, or an item's score averaged over seeds
+        by_class.setdefault(_text(g), []).append(float(ok))
     if not by_class:
         return 0.0
     return float(np.mean([sum(v) / len(v) for v in by_class.values()]))
