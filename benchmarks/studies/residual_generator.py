@@ -1,4 +1,4 @@
-"""Issue 35: is the residual generator (θ₀ = θ_union + G(prompts)) at least as good as the multi-task LoRA?
+"""Is the residual generator (θ₀ = θ_union + G(prompts)) at least as good as the multi-task LoRA?
 
 On held-out multiple-choice tasks (never in a meta spec), four arms are scored on the test split once each, with
 no support fit (what the generator hands the controller):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 35 pipeline (every step resumes after a kill; run from the checkout root):
+# Residual-generator pipeline (every step resumes after a kill; run from the checkout root):
 #   θ_union (reused if `degaml baseline union_lora` built it: same artifact) → residual collection (θ_union continued
 #   on each in-domain task, collection recipe, seed 0) → residual generator (generator recipe, seed 0) → the four
 #   arms on the held-out tasks' test splits → docs/results/residual-generator/heldout.json

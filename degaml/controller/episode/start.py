@@ -1,9 +1,9 @@
 """The episode's starting configuration when the generator is residual: θ₀ = θ_union + Δ, or θ_union itself.
 
 Both are scored on validation and compared by the paired rule: the start is θ_union unless θ₀ is better with
-evidence (one-sided exact McNemar on the per-item validation correctness, p < the spec's `adapt.alpha`). On the
-held-out tasks of issue 35 the multi-task LoRA beat the direct generator's θ₀ by 2.6–7.4 points, so θ₀ must earn
-its place: an episode never starts (hence never ends, the chain being accepted only over its start) below θ_union
+evidence (one-sided exact McNemar on the per-item validation correctness, p < the spec's `adapt.alpha`). On
+held-out SciQ, OpenBookQA and CommonsenseQA the multi-task LoRA beat the direct generator's θ₀ by 2.4 points pooled
+(docs/findings/generator.md), so θ₀ must earn its place: an episode never starts (hence never ends, the chain being accepted only over its start) below θ_union
 without evidence. A direct generator has no θ_union: θ₀ is the start, as before.
 """
 
