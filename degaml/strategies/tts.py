@@ -156,7 +156,7 @@ def _score_routed(ctx: StrategyContext, split: ScoredSplit, examples: Sequence, 
 def run_tts(params: TTSParams, ctx: StrategyContext, split: ScoredSplit) -> Outcome:
     """Score `split` with K adapters from K different prompt batches and combine their predictions per question."""
     timer = Timer()
-    spec, loaded, sampler = ctx.spec, ctx.loaded, ctx.sampler
+    spec, sampler = ctx.spec, ctx.sampler
     examples = list(ctx.examples(split))
     n, k_total = len(examples), params.num_prompt_batches
     pool = unlabeled_pool(ctx, split)

@@ -34,7 +34,8 @@ from degaml.controller.episode.reward import bits
 from degaml.stats import noise_floor
 from degaml.controller.episode.start import choose_start
 from degaml.controller.episode.rollout import Configuration, Rollout, Transition, correctness
-from degaml.controller.episode.state import HistoryItem, PolicyState, answer_profile, render_messages
+from degaml.controller.episode.observation import observe
+from degaml.controller.episode.state import HistoryItem, PolicyState, render_messages
 from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.strategies.base import StrategyContext
 
@@ -94,26 +95,6 @@ def configuration_after(base: BaselineEvent, steps: list[StepEvent]) -> Configur
     answers = base.validation.answers or {}
     return Configuration(adapter=base.adapter, accuracy=base.validation.accuracy, correct=base.correct,
                          balanced_accuracy=answers.get("balanced_accuracy"), collapse_rate=answers.get("collapse_rate"))
-
-
-def observe(rollout: Rollout, config: Configuration, baseline: float, n_validation: int, step: int, steps_total: int,
-            history: list[HistoryItem], examples: int, minutes_left: float | None = None) -> PolicyState:
-    """s_t — the same observation for `degaml adapt` and the ReST^EM E-step."""
-    spec = rollout.ctx.spec
-    support = rollout.ctx.support_prompts()[:examples]
-    return PolicyState(spec.task, spec.description, spec.format, support, baseline, config.accuracy, n_validation, step,
-                       steps_total, minutes_left, list(history), current=config.describe(), reward_rule=rollout.reward_rule,
-                       support_answers=answer_profile(rollout.ctx.task.labelled_support), metric=rollout.metric,
-                       balanced=_round(config.balanced_accuracy), collapse=_round(config.collapse_rate))
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-def history_item(step: int, t: Transition, baseline: float) -> HistoryItem:
-    acc = t.accuracy
-    return HistoryItem(step, t.action, acc, None if acc is None else acc - baseline, t.reward, t.seconds)
 
 
 class Episode:

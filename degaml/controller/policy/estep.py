@@ -18,7 +18,7 @@ from typing import Any
 from degaml.controller.store.export import action_text
 from degaml.controller.episode.outcome_cache import OutcomeCache, cache_key
 from degaml.controller.policy.model import Policy, canonical
-from degaml.controller.episode.episode import history_item, observe
+from degaml.controller.episode.observation import history_item, observe
 from degaml.controller.episode.rollout import Configuration, Rollout, Transition
 from degaml.controller.episode.state import HistoryItem, render_messages
 from degaml.data import load_task_data
