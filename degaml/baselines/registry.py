@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, cast
 
+import yaml
+
 from degaml.baselines.config import MethodConfig, build_config
 from degaml.errors import DegamlError
 
@@ -36,6 +38,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {  # rows that are a method with fi
     "fewshot_random": ("fewshot", ["selection=random"]),
     "fewshot_nearest": ("fewshot", ["selection=nearest"]),
     "degaml_random": ("degaml", ["overrides=[adapt.policy=random]"]),  # the controller with a uniformly random policy
+    "degaml_strict": ("degaml", ["overrides=[adapt.reward=strict]"]),  # keeps a step on any validation gain
 }
 NAMES: tuple[str, ...] = (*METHODS, *VARIANTS)
 
@@ -55,7 +58,17 @@ def config_class(name: str) -> type[MethodConfig]:
 def make_config(name: str, profile: str, overrides: list[str]) -> MethodConfig:
     """Method `name`'s config for `profile` with `key=value` overrides (after a variant's own)."""
     fixed = VARIANTS[name][1] if name in VARIANTS else []
-    return build_config(config_class(name), profile, [*fixed, *overrides])
+    cls = config_class(name)
+    profile_overrides = getattr(cls, "PROFILES", {}).get(profile, {}).get("overrides", [])
+    if profile_overrides:  # a variant's run overrides come after the profile's (e.g. `tiny`'s one random step)
+        fixed = [f"overrides=[{', '.join([*profile_overrides, *yaml_list(f)])}]" if f.startswith("overrides=") else f
+                 for f in fixed]
+    return build_config(cls, profile, [*fixed, *overrides])
+
+
+def yaml_list(assignment: str) -> list[str]:
+    """The items of a `key=[a, b]` override."""
+    return [str(v) for v in yaml.safe_load(assignment.split("=", 1)[1])]
 
 
 def is_meta_trained(name: str) -> bool:

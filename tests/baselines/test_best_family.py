@@ -1,4 +1,5 @@
-"""`best_family` keeps the family with the best validation score; `degaml_random` is the controller with the random policy."""
+"""`best_family` keeps the family with the best validation score; `degaml_random` is the controller with the random
+policy, `degaml_strict` the controller keeping a step on any validation gain."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def test_random_policy_variant_runs_the_controller_with_the_random_policy():
     assert config.overrides == ["adapt.policy=random"]
     spec = load_spec("specs/sciq.yaml")
     assert config.policy(spec) == "random"
+
+
+def test_strict_reward_variant_runs_the_controller_with_the_strict_rule():
+    config = make_config("degaml_strict", "cpu", [])
+    assert config.overrides == ["adapt.reward=strict"]
+    assert config.policy(load_spec("specs/sciq.yaml")) == "default"  # the shipped policy, as the DeGAML row
 
 
 @pytest.mark.slow
