@@ -30,6 +30,7 @@ from degaml.stats import AnswerMetrics, wilson_interval
 SEEDED = False
 USES_GENERATOR = True
 USES_POLICY = True  # reads the policy adapter `DegamlConfig.policy` names
+READS_ADAPT = True  # reads the spec's `adapt` section (steps, reward, budget, …): part of its cells' keys
 PROTOCOL_OVERRIDES = ["fewshot_from=support"]  # the run reads what every baseline reads (few-shot from support)
 
 

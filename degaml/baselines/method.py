@@ -7,6 +7,8 @@ A method module exposes:
 - `SEEDED`: whether the outcome depends on `config.seed` (tables run such methods once per seed);
 - `USES_GENERATOR`: whether it reads a generator (tables hand it the leave-one-out one in `ctx.generator`);
 - optionally `USES_POLICY`: it reads the policy adapter its config's `policy(spec)` names;
+- optionally `READS_ADAPT`: it reads the target spec's `adapt` section (only then is that section part of a table
+  cell's key, so a new episode default does not orphan every other row's cells);
 - optionally `build_artifact(loaded, config, exclude, progress) -> Path` and `artifact_steps(config) -> int`: a
   meta-trained artifact built on the meta spec's tasks minus `exclude` (`degaml baseline-train`).
 """

@@ -30,8 +30,12 @@ from degaml.executor import process_cached
 from degaml.generator.pipeline import generator_dir, resolve_generator
 from degaml.io import write_json
 from degaml.models import load_llm
+from degaml.models.compute import compute_record
 from degaml.protocol import ProtocolTask
 from degaml.specs import load_spec
+
+
+KEY_SCHEME = 2  # 1: every cell's key held the spec's `adapt` section; 2: only the cells of methods that read it
 
 
 @dataclass
@@ -75,8 +79,9 @@ class CellRunner:
             self._recipes[key] = meta_identity(load_meta(self.meta_path), exclude)
         return self._recipes[key]
 
-    def plan(self, name: str, spec_path: Path, seed: int) -> CellPlan:
-        """The cell's inputs and content key (loads the target's data; no model)."""
+    def plan(self, name: str, spec_path: Path, seed: int, scheme: int = KEY_SCHEME) -> CellPlan:
+        """The cell's inputs and content key (loads the target's data; no model); `scheme` 1 gives the key cells had
+        before a method's unread `adapt` section left its key (degaml.comparison.rekey renames them)."""
         spec_path = Path(spec_path)
         module = method(name)
         task = self._task(spec_path)
@@ -97,7 +102,10 @@ class CellRunner:
             artifacts["library"] = self._recipe(exclude)
         if getattr(module, "USES_POLICY", False):
             artifacts["policy"] = policy_identity(config.policy(spec))
-        inputs = {"method": name, "spec": portable_spec(spec), "data": data_identity(task.provenance),
+        spec_part = portable_spec(spec)
+        if scheme >= 2 and not getattr(module, "READS_ADAPT", False):
+            spec_part.pop("adapt")  # the episode's settings: only the rows that run an episode read them
+        inputs = {"method": name, "spec": spec_part, "data": data_identity(task.provenance),
                   "config": config_identity(config.model_dump(mode="json")), "seed": seed, "artifacts": artifacts,
                   "version": __version__}
         key = content_key(inputs)
@@ -118,6 +126,8 @@ class CellRunner:
                          spec_overrides=self.spec_overrides)
         record = run_baseline(name, ProtocolTask.from_task(plan.task), plan.config, ctx)
         record |= {"seed": plan.seed, "excluded": plan.exclude, "cell": plan.key}
+        if ctx.loaded is not None:  # what it computed on (`dtype: auto` differs by CPU kind); not part of the key
+            record["compute"] = compute_record(ctx.loaded)
         plan.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(plan.path, record, indent=1)
         return record

@@ -32,12 +32,13 @@ PLACE_FIELDS = {"meta", "generator"}  # config fields naming where an input live
 # Spec fields added after cells were first keyed, left out of the key while they hold the value that means "unused",
 # so adding an optional field does not orphan every committed cell.
 UNUSED_WHEN_UNSET = {("adapt", "library"): None, ("adapt", "metric"): "acc"}  # fields added later, at the value that leaves results as they were
+SAME_RESULT_FIELDS = ("gradient_checkpointing",)  # trade memory for time; the gradients and results are the same
 
 
 def portable_spec(spec: TaskSpec) -> dict[str, Any]:
     """The spec's result-deciding fields: local data sources relative to the spec's directory, no generator and no
     policy field (artifacts are keyed by content)."""
-    data = spec.model_dump(mode="json")
+    data = spec.model_dump(mode="json", exclude=set(SAME_RESULT_FIELDS))
     data.pop("generator")
     data["adapt"].pop("policy")
     data["adapt"]["minutes"] = data["adapt"].pop("budget_minutes")  # its name when the committed cells were keyed

@@ -1,9 +1,13 @@
-"""Migration of cells cached under the earlier, path-based key to their content key (`degaml reproduce --rekey`).
+"""Migration of cells cached under an earlier key to their content key (`degaml reproduce --rekey`).
 
-The earlier key hashed the method, the resolved spec, the method config (with the meta spec's path), the
+Content keys of scheme 1 held every cell's spec `adapt` section; scheme 2 holds it only for methods that read it
+(degaml.comparison.cells.KEY_SCHEME). A scheme-1 key is recomputed from the same inputs, so such a cell is renamed
+exactly when the recomputation matches its file name.
+
+The path-based key before them hashed the method, the resolved spec, the method config (with the meta spec's path), the
 exclusion, the generator's directory (an absolute path), the degaml version and, for DeGAML, the policy's sha256.
 Each of those is recorded in the cell (config, exclusion, generator directory in `info` or in the run overrides)
-or given by the reproduce command (specs, `--set`), so the earlier key can be recomputed: a cell is renamed only
+or given by the reproduce command (specs, `--set`), so that key can be recomputed: a cell is renamed only
 when that recomputation matches its file name (its inputs are then known exactly) and the config the current code
 would run is the one it recorded. Anything else is left where it is and reported.
 """
@@ -79,14 +83,23 @@ def rekey(out_dir: Path, spec_paths: list[Path], profile: str, meta_path: Path,
         if plan.path == path:
             report.current.append(path)
             continue
+        if path.stem.endswith("-" + runner.plan(record["method"], spec_path, record.get("seed", 0), scheme=1).key):
+            _rename(path, record, plan.path, plan.key, report)  # an earlier content key: its inputs are known exactly
+            continue
         if not path.stem.endswith("-" + legacy_key(record, plan.task.spec)):
             report.skipped.append((path, "its earlier key does not match this command's inputs"))
         elif not _same_config(record, plan.config.model_dump(mode="json")):
             report.skipped.append((path, "its recorded config is not the one this version runs"))
-        elif plan.path.exists():
-            report.skipped.append((path, f"{plan.path.name} exists already"))
         else:
-            write_json(plan.path, record | {"cell": plan.key}, indent=1)
-            path.unlink()
-            report.renamed.append((path, plan.path))
+            _rename(path, record, plan.path, plan.key, report)
     return report
+
+
+def _rename(path: Path, record: dict[str, Any], target: Path, key: str, report: RekeyReport) -> None:
+    """Write the cell under its content key (the `cell` field follows), then remove the old file."""
+    if target.exists():
+        report.skipped.append((path, f"{target.name} exists already"))
+        return
+    write_json(target, record | {"cell": key}, indent=1)
+    path.unlink()
+    report.renamed.append((path, target))

@@ -10,7 +10,9 @@ one of the whole batch (up to summation order) while activations are held for on
 support batch (8 × ~370 tokens) no longer holds the activations of all 8 rows at once.
 Guard: a non-finite loss, a loss above `DIVERGENCE_FACTOR` × the first loss, or non-finite adapted weights stop
 training and nothing is saved (`error` says why; the caller reverts to its initial adapter). The shared base model is
-always left as it was (LoRA layers unloaded, `requires_grad` flags and train/eval mode restored) in a `finally`.
+always left as it was (LoRA layers unloaded, `requires_grad` flags, checkpointing and train/eval mode restored) in a
+`finally`. With the spec's `gradient_checkpointing` each layer's activations are recomputed in the backward pass:
+a GSM8K support SFT step (8 × 369 tokens, fp32, 1 thread) peaks at 1.86 instead of 2.74 GiB for 1.23× the time.
 """
 
 from __future__ import annotations
@@ -76,22 +78,33 @@ def batch_loss(model: torch.nn.Module, batch: TrainingBatch, device: torch.devic
     return answer_nll(model, batch.input_ids.to(device), batch.attention_mask.to(device), batch.labels.to(device))
 
 
+def _checkpointing_api(model: torch.nn.Module, name: str) -> Any:
+    """transformers' activation-checkpointing attribute `name` ("activation_…"; "gradient_…" before it was renamed)."""
+    current = name.format("activation")
+    return getattr(model, current) if hasattr(type(model), current) else getattr(model, name.format("gradient"))
+
+
 def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_for_step: Callable[[int], TrainingBatch],
                      steps: int, learning_rate: float, seed: int, report: Callable[[int], None] | None = None,
-                     loss_fn: Callable[[torch.nn.Module, Any, torch.device], torch.Tensor] | None = None) -> StepsResult:
+                     loss_fn: Callable[[torch.nn.Module, Any, torch.device], torch.Tensor] | None = None,
+                     checkpointing: bool = False) -> StepsResult:
     """`steps` AdamW steps on `adapter`'s LoRA weights minimising `loss_fn(model, batch, device)` (the answer tokens'
-    NLL by default); the result is saved (atomically) to `out_dir` unless it failed."""
+    NLL by default); the result is saved (atomically) to `out_dir` unless it failed. `checkpointing`: activations
+    are recomputed in the backward pass (non-reentrant: same gradients, less memory, more time)."""
     from peft import PeftModel
 
     base = loaded.model
     was_training = base.training
     grad_flags = {name: p.requires_grad for name, p in base.named_parameters()}
+    was_checkpointing = bool(_checkpointing_api(base, "is_{}_checkpointing"))
     result = StepsResult(error=None)
     peft_model = None
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # dropout (if the adapter has any) is seeded; the global RNG is left untouched
             peft_model = PeftModel.from_pretrained(base, str(adapter), is_trainable=True)
+            if checkpointing:
+                _checkpointing_api(base, "{}_checkpointing_enable")({"use_reentrant": False})
             trainable = [p for p in peft_model.parameters() if p.requires_grad]
             optimizer = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
             peft_model.train()
@@ -129,6 +142,8 @@ def train_lora_steps(loaded: LoadedModel, adapter: Path, out_dir: Path, batch_fo
             peft_model.unload()  # removes the LoRA layers: the shared base model is as it was
         for name, p in base.named_parameters():
             p.requires_grad_(grad_flags.get(name, p.requires_grad))
+        if checkpointing and not was_checkpointing:
+            _checkpointing_api(base, "{}_checkpointing_disable")()
         base.train(was_training)
     return result
 

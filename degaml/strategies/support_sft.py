@@ -62,7 +62,8 @@ def run_support_sft(params: SupportSFTParams, ctx: StrategyContext, split: Score
     log = [f"support_sft on {len(pairs)} labelled support items from {start.name}"]
     trained = lora_steps.train_lora_steps(
         ctx.loaded, start, out_dir, batch_for_step, params.steps, params.learning_rate, ctx.seed,
-        report=lambda step: ctx.report(f"support_sft step {step}/{params.steps}", 0.8 * step / params.steps))
+        report=lambda step: ctx.report(f"support_sft step {step}/{params.steps}", 0.8 * step / params.steps),
+        checkpointing=ctx.spec.gradient_checkpointing)
     if trained.losses:
         log.append(f"loss {trained.losses[0]:.4f} → {trained.losses[-1]:.4f} over {len(trained.losses)} steps")
     return lora_steps.score_trained("support_sft", params.model_dump(), ctx, split, start, out_dir, trained, log,

@@ -113,7 +113,8 @@ def run_tfew(params: TFewParams, ctx: StrategyContext, split: ScoredSplit) -> Ou
     log = [f"tfew on {len(items)} labelled support items from {start.name}"]
     trained = lora_steps.train_lora_steps(
         ctx.loaded, start, out_dir, batch_for_step, params.steps, params.learning_rate, ctx.seed,
-        report=lambda step: ctx.report(f"tfew step {step}/{params.steps}", 0.8 * step / params.steps), loss_fn=tfew_loss)
+        report=lambda step: ctx.report(f"tfew step {step}/{params.steps}", 0.8 * step / params.steps), loss_fn=tfew_loss,
+        checkpointing=ctx.spec.gradient_checkpointing)
     if trained.losses:
         log.append(f"loss {trained.losses[0]:.4f} → {trained.losses[-1]:.4f} over {len(trained.losses)} steps")
     return lora_steps.score_trained("tfew", params.model_dump(), ctx, split, start, out_dir, trained, log,

@@ -135,7 +135,8 @@ def run_ttt(params: TTTParams, ctx: StrategyContext, split: ScoredSplit) -> Outc
 
     trained = lora_steps.train_lora_steps(
         ctx.loaded, theta0, adapter_dir, batch_for_step, len(schedule), params.learning_rate, ctx.seed,
-        report=lambda step: ctx.report(f"ttt step {step}/{len(schedule)}", 0.9 * step / len(schedule)))
+        report=lambda step: ctx.report(f"ttt step {step}/{len(schedule)}", 0.9 * step / len(schedule)),
+        checkpointing=ctx.spec.gradient_checkpointing)
     log += [f"step {i}/{len(schedule)} loss {v:.4f}" for i, v in enumerate(trained.losses, start=1)]
     return lora_steps.score_trained("ttt", params.model_dump(), ctx, split, theta0, adapter_dir, trained, log,
                                     lambda: timer.seconds, 0.9, "θ₀")

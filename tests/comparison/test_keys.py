@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from degaml.comparison import cells as cells_module
+from degaml.comparison.cells import CellRunner
 from degaml.comparison.keys import portable_spec
 from degaml.comparison.rekey import legacy_key, rekey
 from degaml.comparison.reproduce import reproduce
@@ -123,3 +124,32 @@ def test_rekey_on_the_command_line_only_renames(tmp_path, tiny_model_dir, capsys
               "--out", str(out), "--rekey"])
     assert info.value.code == 0 and "0 cell(s) renamed" in capsys.readouterr().out
     assert [p.name for p in out.iterdir()] == ["cells"]  # no table written, no cell run
+
+
+def test_only_the_rows_that_run_an_episode_key_the_adapt_section(tmp_path, tiny_model_dir):
+    world = _checkout(tmp_path / "repo", tiny_model_dir)
+
+    def key(method: str, overrides: list[str]) -> str:
+        return CellRunner(tmp_path / "out", "tiny", world["meta"], overrides).plan(method, world["target"], 0).key
+
+    for method in ("majority", "base", "generator", "calibrate_batch"):  # none reads the episode's settings
+        assert key(method, ["adapt.budget_minutes=5", "adapt.reward=strict"]) == key(method, [])
+    assert key("degaml", ["adapt.budget_minutes=5"]) != key("degaml", [])
+    assert key("majority", ["num_validation=7"]) != key("majority", [])  # what decides its result still counts
+
+
+def test_the_migration_renames_cells_keyed_by_the_earlier_content_scheme(tmp_path, tiny_model_dir):
+    world = _checkout(tmp_path / "repo", tiny_model_dir)
+    out = tmp_path / "out"
+    runner = CellRunner(out, "tiny", world["meta"])
+    current, earlier = runner.plan("majority", world["target"], 0), runner.plan("majority", world["target"], 0, scheme=1)
+    assert current.key != earlier.key
+    record = {"method": "majority", "task": "target", "seed": 0, "config": {}, "excluded": [], "cell": earlier.key}
+    earlier.path.parent.mkdir(parents=True)
+    earlier.path.write_text(json.dumps(record))
+    kept = runner.plan("degaml", world["target"], 0)  # reads `adapt`: its key is the same in both schemes
+    assert kept.key == runner.plan("degaml", world["target"], 0, scheme=1).key
+
+    report = rekey(out, [world["target"]], "tiny", world["meta"])
+    assert report.renamed == [(earlier.path, current.path)] and not earlier.path.exists()
+    assert json.loads(current.path.read_text())["cell"] == current.key

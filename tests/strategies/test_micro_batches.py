@@ -26,3 +26,31 @@ def test_micro_batches_accumulate_the_whole_batch_loss_and_gradient(tiny_loaded,
         assert value == pytest.approx(float(whole), rel=1e-5)
         for p, g in zip(params, expected):
             torch.testing.assert_close(p.grad, g, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_checkpointing_gives_the_same_steps_and_leaves_the_model_as_it_was(mc_context, tmp_path):
+    loaded = mc_context.loaded
+    start = mc_context.initial_adapter()
+    pairs = [("Question: What is two plus two?" * k, " four" * (k % 3 + 1)) for k in range(1, 6)]
+    batch = build_batch(loaded.tokenizer, pairs, 512)
+    runs = {}
+    for flag in (False, True):
+        runs[flag] = lora_steps.train_lora_steps(loaded, start, tmp_path / f"out-{flag}", lambda _i: batch, 3, 1e-3,
+                                                 seed=0, checkpointing=flag)
+        assert runs[flag].error is None
+        assert not loaded.model.is_activation_checkpointing and not loaded.model.training
+    assert runs[True].losses == pytest.approx(runs[False].losses, rel=1e-6)
+    from safetensors.torch import load_file
+
+    plain, recomputed = (load_file(tmp_path / f"out-{f}" / "adapter_model.safetensors") for f in (False, True))
+    for name in plain:
+        torch.testing.assert_close(recomputed[name], plain[name], rtol=1e-5, atol=1e-7)
+
+
+def test_the_checkpointing_switch_is_not_part_of_a_cells_key(tmp_path):
+    from degaml.comparison.keys import portable_spec
+    from degaml.specs.model import TaskSpec
+
+    spec = TaskSpec.model_validate({"version": 1, "task": "t", "format": "numeric", "dataset": [{"source": "x.jsonl"}]})
+    on = spec.model_copy(update={"gradient_checkpointing": True})
+    assert portable_spec(on) == portable_spec(spec)

@@ -21,9 +21,9 @@ from degaml.controller.policy.action_language import all_actions, canonical
 def episode_budget(ctx: Any, policy: Any, minutes: float | None) -> Budget:
     """The budget of an episode on `ctx` (a StrategyContext), its cost model read from this machine's cost file (a
     corrupt file: one line naming it)."""
-    from degaml.models.dtype_probe import cpu_flags
+    from degaml.models.compute import matmul_flags
 
-    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in set(cpu_flags().split())]
+    flags = matmul_flags()
     dtype = str(getattr(ctx.loaded.model, "dtype", "")).replace("torch.", "")
     key = machine_key(flags, ctx.spec.model, str(ctx.loaded.device), dtype, ctx.spec.task)
     return Budget(CostModel(key, cost_file()), minutes, len(ctx.task.validation), len(ctx.task.test),

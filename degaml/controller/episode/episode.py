@@ -30,6 +30,8 @@ from pathlib import Path
 from degaml.controller.store.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
 from degaml.controller.policy.model import Decision, Policy, canonical
 from degaml.controller.episode.budget import episode_budget
+from degaml.models.compute import compute_record
+from degaml.models.memory import release_freed_memory
 from degaml.controller.episode.reward import bits
 from degaml.stats import noise_floor
 from degaml.controller.episode.start import choose_start
@@ -59,19 +61,6 @@ def _score(result, per_item: bool = False) -> Score:
     return Score(accuracy=result.accuracy, ci95=tuple(result.ci95), n=result.n, answers=answers,
                  correct=bits(correctness(result)), predicted=[p.prediction for p in result.predictions],
                  gold=[p.gold for p in result.predictions])
-
-
-def compute_record(loaded) -> dict:
-    """Device, dtype (and how `auto` chose it), torch threads and the CPU's matmul-relevant flags of a run."""
-    import torch
-
-    from degaml.models.dtype_probe import cpu_flags
-
-    flags = set(cpu_flags().split())
-    return {"device": str(loaded.device), "dtype": str(getattr(loaded.model, "dtype", "")).replace("torch.", ""),
-            "dtype_reason": getattr(loaded, "dtype_reason", ""), "threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "cpu_flags": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]}
 
 
 def _elapsed(events: list) -> float:
@@ -115,6 +104,8 @@ class Episode:
             self.budget.costs.save()
 
     def _emit(self, event) -> None:
+        if not isinstance(event, ProgressEvent):  # a phase ended: its freed pages back to the OS before the next
+            release_freed_memory()
         self.store.append(event)
         self._learn(event)
         if self.on_event is not None:
