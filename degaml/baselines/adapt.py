@@ -69,6 +69,9 @@ def fit(ptask: ProtocolTask, config: DegamlConfig, ctx: RunContext) -> Fitted:
     if final is None:
         raise DegamlError(f"adaptation run {run_dir} stopped before its final scoring")
     info = {"run_dir": str(run_dir), "best_action": final.best_action, "artifact": final.artifact}
+    baseline = next((e for e in store.events() if e.kind == "baseline"), None)
+    if baseline is not None and getattr(baseline, "compute", None):
+        info["compute"] = baseline.compute  # what the episode computed on (its own model load)
     return Fitted([], info, _validation(store, final, ptask), scorer=_episode_scorer(final, ptask))
 
 

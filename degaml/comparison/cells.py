@@ -128,6 +128,8 @@ class CellRunner:
         record |= {"seed": plan.seed, "excluded": plan.exclude, "cell": plan.key}
         if ctx.loaded is not None:  # what it computed on (`dtype: auto` differs by CPU kind); not part of the key
             record["compute"] = compute_record(ctx.loaded)
+        elif "compute" in record.get("info", {}):  # a method that loaded its own model (DeGAML's episode)
+            record["compute"] = record["info"]["compute"]
         plan.path.parent.mkdir(parents=True, exist_ok=True)
         write_json(plan.path, record, indent=1)
         return record

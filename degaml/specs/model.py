@@ -140,8 +140,9 @@ class AdaptConfig(StrictModel):
     alpha: float = Field(0.05, gt=0.0, lt=1.0, description="significance level of the paired reward rule")
     metric: Literal["acc", "balanced_acc"] = Field("acc", description="what the reward compares on validation: "
                                                    "accuracy, or balanced accuracy (mean recall over gold answers; "
-                                                   "a shift of the answer prior does not raise it; classification-like "
-                                                   "tasks only); every run reports both")
+                                                   "a shift of the answer prior does not raise it; multiple-choice and "
+                                                   "exact-match tasks, accuracy where the validation answers are not "
+                                                   "from a small fixed set); every run reports both")
     library: str | None = Field(None, min_length=1, description="meta spec whose collected task LoRAs form the library "
                                 "`library_mix` composes (the target task itself left out); None: no library")
 

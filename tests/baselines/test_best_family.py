@@ -1,5 +1,6 @@
 """`best_family` keeps the family with the best validation score; `degaml_random` is the controller with the random
-policy, `degaml_strict` the controller keeping a step on any validation gain."""
+policy, `degaml_strict` the controller keeping a step on any validation gain, `degaml_strict_balanced` on any gain of
+validation balanced accuracy."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ def test_strict_reward_variant_runs_the_controller_with_the_strict_rule():
     config = make_config("degaml_strict", "cpu", [])
     assert config.overrides == ["adapt.reward=strict"]
     assert config.policy(load_spec("specs/sciq.yaml")) == "default"  # the shipped policy, as the DeGAML row
+
+
+def test_strict_balanced_variant_compares_validation_balanced_accuracy_and_a_generative_task_refuses_it():
+    from degaml.controller.episode.rollout import check_metric
+
+    config = make_config("degaml_strict_balanced", "cpu", [])
+    assert config.overrides == ["adapt.reward=strict", "adapt.metric=balanced_acc"]
+    spec = load_spec("specs/rg/syllogism.yaml", config.overrides)
+    assert (spec.adapt.reward, spec.adapt.metric) == ("strict", "balanced_acc")
+    check_metric(spec.adapt.metric, spec.format)  # Yes/No exact-match labels: allowed
+    with pytest.raises(DegamlError, match="adapt.metric: balanced_acc needs a multiple-choice or exact-match task"):
+        check_metric("balanced_acc", load_spec("specs/gsm8k.yaml").format)
 
 
 @pytest.mark.slow

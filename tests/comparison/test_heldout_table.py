@@ -47,5 +47,6 @@ def test_every_row_of_the_heldout_table_is_scored_on_the_same_items(world, tmp_p
     assert "task_a" in json.dumps(by_method["library_mix"]["info"]) and "target" not in by_method["best_source"]["info"]["validation"]
     assert "compute" not in by_method["majority"]  # loads no model
     assert by_method["calibrate_batch"]["compute"]["dtype"] == "float32"  # what a model-reading cell ran in
+    assert by_method["degaml"]["compute"]["dtype"] == "float32"  # the episode's own model load
     assert table["balanced"]["tasks"] == ["target"] and set(table["balanced"]["rows"]) == set(HELDOUT_ROWS)
     assert "Balanced accuracy" in (out / "heldout.md").read_text()

@@ -69,7 +69,7 @@ def test_balanced_metric_on_a_generative_task_is_refused_before_the_run_exists(t
                              adapt={"steps": 1, "policy": "random", "metric": "balanced_acc"})
     path = tmp_path / "num.yaml"
     path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(DegamlError, match="adapt.metric: balanced_acc needs a multiple-choice task"):
+    with pytest.raises(DegamlError, match="adapt.metric: balanced_acc needs a multiple-choice or exact-match task"):
         create_run(path, [], tmp_path / "run")
     assert not (tmp_path / "run").exists()
     store = create_run(path, ["adapt.metric=acc"], tmp_path / "run")  # accuracy is fine for any task

@@ -108,11 +108,16 @@ def scored_configuration(result: EvalResult, **fields: Any) -> Configuration:
                          collapse_rate=answers.collapse_rate if answers is not None else None)
 
 
+BALANCED_FORMATS = ("multiple_choice", "exact_match")  # answers that can come from a small fixed set
+
+
 def check_metric(metric: str, format: str) -> None:
-    """`balanced_acc` needs answers from a small fixed set: multiple-choice positions (checked from the spec, before
-    any label is read)."""
-    if metric == "balanced_acc" and format != "multiple_choice":
-        raise DegamlError(f"adapt.metric: balanced_acc needs a multiple-choice task (this one is {format}); use acc")
+    """`balanced_acc` needs answers that can come from a small fixed set: multiple-choice positions, or exact-match
+    labels such as Yes/No (checked from the spec, before any label is read; a validation split whose gold answers
+    turn out not to be classification-like is compared on accuracy, see `metric_weights`)."""
+    if metric == "balanced_acc" and format not in BALANCED_FORMATS:
+        raise DegamlError(f"adapt.metric: balanced_acc needs a multiple-choice or exact-match task (this one is "
+                          f"{format}); use acc")
 
 
 def metric_weights(metric: str, result: EvalResult) -> list[float] | None:
