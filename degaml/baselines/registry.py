@@ -41,6 +41,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {  # rows that are a method with fi
     "degaml_strict": ("degaml", ["overrides=[adapt.reward=strict]"]),  # keeps a step on any validation gain
     "degaml_strict_balanced": ("degaml", ["overrides=[adapt.reward=strict, adapt.metric=balanced_acc]"]),  # any gain
     # of validation balanced accuracy (a shift of the answer prior does not raise it)
+    "degaml_balanced_a10": ("degaml", ["overrides=[adapt.metric=balanced_acc, adapt.alpha=0.1]"]),  # the paired
+    # rule on balanced accuracy at α = 0.1: between the paired rule at 0.05 and any gain
 }
 NAMES: tuple[str, ...] = (*METHODS, *VARIANTS)
 

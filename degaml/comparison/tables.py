@@ -16,7 +16,7 @@ from degaml.stats.answers import classification_like
 HELDOUT_ROWS = ["base", "generator", "degaml", "majority", "calibrate_contextual", "calibrate_batch",
                 "calibrate_support_bias", "calibrate_pmi", "fewshot_random", "fewshot_nearest", "tfew", "library_mix",
                 "best_source", "no_meta_lora", "union_lora", "best_family", "degaml_random", "degaml_strict",
-                "degaml_strict_balanced"]
+                "degaml_strict_balanced", "degaml_balanced_a10"]
 TABLES: dict[str, dict[str, Any]] = {
     "table1": {"title": "Table 1: DeGAML vs the adaptation baselines",
                "rows": ["union_lora", "abmll", "maml", "no_meta_lora", "degaml", "majority"],
@@ -32,7 +32,8 @@ TABLES: dict[str, dict[str, Any]] = {
                 + [("degaml", "generator"), ("degaml", "best_family"), ("degaml", "degaml_random"),
                    ("degaml_strict", "generator"), ("degaml_strict", "best_family"),
                    ("degaml_strict_balanced", "generator"), ("degaml_strict_balanced", "best_family"),
-                   ("degaml_strict_balanced", "degaml_strict")]},
+                   ("degaml_strict_balanced", "degaml_strict"), ("degaml_balanced_a10", "generator"),
+                   ("degaml_balanced_a10", "best_family"), ("degaml_balanced_a10", "degaml_strict")]},
 }  # `majority` (not in the paper): the support's most common answer everywhere, the answer-prior reference
 LABELS = {"base": "Base Model", "generator": "Generalization (θ₀)", "no_meta_lora": "No Meta-Train LoRA",
           "union_lora": "Union Train LoRA", "maml": "MAML (LoRA)", "abmll": "ABMLL", "degaml": "DeGAML-LLM (adapt)",
@@ -43,7 +44,8 @@ LABELS = {"base": "Base Model", "generator": "Generalization (θ₀)", "no_meta_
           "library_mix": "LoRA-library composition (LoraHub)", "best_source": "Best single source LoRA",
           "best_family": "Best fixed family on validation (from θ₀)", "degaml_random": "DeGAML, random policy",
           "degaml_strict": "DeGAML, strict reward (any validation gain)",
-          "degaml_strict_balanced": "DeGAML, strict reward on balanced accuracy"}
+          "degaml_strict_balanced": "DeGAML, strict reward on balanced accuracy",
+          "degaml_balanced_a10": "DeGAML, paired reward on balanced accuracy, α = 0.1"}
 
 
 def _correct(records: list[dict]) -> list[float] | None:

@@ -53,6 +53,8 @@ def test_strict_balanced_variant_compares_validation_balanced_accuracy_and_a_gen
     check_metric(spec.adapt.metric, spec.format)  # Yes/No exact-match labels: allowed
     with pytest.raises(DegamlError, match="adapt.metric: balanced_acc needs a multiple-choice or exact-match task"):
         check_metric("balanced_acc", load_spec("specs/gsm8k.yaml").format)
+    spec = load_spec("specs/rg/syllogism.yaml", make_config("degaml_balanced_a10", "cpu", []).overrides)
+    assert (spec.adapt.reward, spec.adapt.metric, spec.adapt.alpha) == ("paired", "balanced_acc", 0.1)
 
 
 @pytest.mark.slow
