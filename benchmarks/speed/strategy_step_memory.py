@@ -4,10 +4,10 @@ Each (family, mode) runs in a fresh child process (`--child`), so `ru_maxrss` is
 θ₀ (the generator's adapter for the support prompts, as `degaml adapt` makes it), then `--steps` steps of
 `lora_steps.train_lora_steps` on the family's first batches (support_sft: 8 labelled support items, the training
 pairs the strategy builds; ttt: 8 unlabeled texts, support then validation inputs) — `whole` sets
-`lora_steps.MICRO_TOKENS` above any batch, `micro` keeps the default. Reports peak RSS (GiB), RSS after θ₀, batch
+`lora_steps.MICRO_TOKENS` above any batch, `micro` keeps the default, `checkpoint` adds gradient checkpointing. Reports peak RSS (GiB), RSS after θ₀, batch
 shape, seconds per step, losses (the two modes must agree), CPU flags and load average (the machine may be shared).
 
-Usage: python benchmarks/speed/strategy_step_memory.py [--spec specs/gsm8k.yaml] [--steps 2]
+Usage: python benchmarks/speed/strategy_step_memory.py [--spec specs/gsm8k.yaml] [--steps 2] [--families support_sft ttt]
        [--out docs/results/episode_time/step_memory.json]
 """
 
@@ -27,7 +27,8 @@ from degaml.io import write_json
 
 REPO = Path(__file__).resolve().parents[2]
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
-RUNS = [("support_sft", "whole"), ("support_sft", "micro"), ("ttt", "whole"), ("ttt", "micro")]
+MODES = ("whole", "micro", "checkpoint")  # checkpoint: micro-batches + gradient checkpointing (the spec's switch)
+RUNS = [(family, mode) for family in ("support_sft", "ttt") for mode in MODES]
 
 
 def child(family: str, mode: str, spec_path: str, steps: int) -> dict:
@@ -64,7 +65,8 @@ def child(family: str, mode: str, spec_path: str, steps: int) -> dict:
         def batch(i):
             return build_lm_batch(loaded.tokenizer, texts[8 * i: 8 * i + 8], spec.max_length)
     start = time.perf_counter()
-    result = lora_steps.train_lora_steps(loaded, theta0, work / "out", batch, steps, 1e-4, spec.seed)
+    result = lora_steps.train_lora_steps(loaded, theta0, work / "out", batch, steps, 1e-4, spec.seed,
+                                         checkpointing=mode == "checkpoint")
     return {"family": family, "mode": mode, "shape": list(batch(0).input_ids.shape), "dtype": str(loaded.dtype),
             "threads": torch.get_num_threads(), "rss_after_theta0_gib": rss_theta0,
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
@@ -76,6 +78,7 @@ def main() -> None:
     parser.add_argument("--spec", default=str(REPO / "specs" / "gsm8k.yaml"))
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "results" / "episode_time" / "step_memory.json")
+    parser.add_argument("--families", nargs="+", default=["support_sft", "ttt"])
     parser.add_argument("--child", nargs=2, metavar=("FAMILY", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -85,7 +88,7 @@ def main() -> None:
 
     load_start = os.getloadavg()
     runs = []
-    for family, mode in RUNS:
+    for family, mode in [(f, m) for f, m in RUNS if f in args.families]:
         cmd = [sys.executable, __file__, "--child", family, mode, "--spec", args.spec, "--steps", str(args.steps)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))

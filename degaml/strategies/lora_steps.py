@@ -12,7 +12,8 @@ Guard: a non-finite loss, a loss above `DIVERGENCE_FACTOR` × the first loss, or
 training and nothing is saved (`error` says why; the caller reverts to its initial adapter). The shared base model is
 always left as it was (LoRA layers unloaded, `requires_grad` flags, checkpointing and train/eval mode restored) in a
 `finally`. With the spec's `gradient_checkpointing` each layer's activations are recomputed in the backward pass:
-a GSM8K support SFT step (8 × 369 tokens, fp32, 1 thread) peaks at 1.86 instead of 2.74 GiB for 1.23× the time.
+a GSM8K support SFT step (8 × 369 tokens, fp32) peaks at 1.89 instead of 2.68 GiB with the same losses
+(`benchmarks/speed/strategy_step_memory.py --families support_sft`, docs/benchmarks.md § Main job).
 """
 
 from __future__ import annotations
