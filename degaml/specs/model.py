@@ -192,7 +192,7 @@ class TaskSpec(StrictModel):
     batch_size: int = Field(16, ge=1, le=1024)
     max_length: int = Field(2048, ge=16, le=131072, description="context tokens kept (left-truncated)")
     gradient_checkpointing: bool = Field(False, description="recompute each layer's activations in the backward pass "
-                                         "of LoRA training steps (support SFT, TTT, T-Few): less memory, ~25% more "
+                                         "of LoRA training steps (support SFT, TTT, T-Few): less memory, more compute "
                                          "time per step, the same gradients")
 
     dataset: list[DataSource] = Field(min_length=1, description="labelled pool; fallbacks in order")
