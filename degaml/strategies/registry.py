@@ -35,6 +35,9 @@ RUNNERS = {"ttt": run_ttt, "tts": run_tts, "lora_mix": run_mixing, "slot": run_s
 WEIGHT_FAMILIES = frozenset({"ttt", "lora_mix", "support_sft", "tfew", "library_mix"})  # new adapter from the current one
 PREDICTION_FAMILIES = frozenset({"tts", "slot", "calibrate", "fewshot"})  # how the current adapter predicts
 ADAPTER_PREDICTORS = frozenset({"slot", "calibrate", "fewshot"})  # predictors re-run on a refined adapter (not tts)
+# weight families whose adapter depends only on the starting adapter, the labelled support and the seed — never on the
+# scored split: the test replay scores the adapter validation chose instead of training it again (TTT reads the split)
+SUPPORT_FITTED = frozenset({"lora_mix", "support_sft", "tfew", "library_mix"})
 FAMILIES: tuple[str, ...] = tuple(RUNNERS)
 
 

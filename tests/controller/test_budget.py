@@ -84,6 +84,20 @@ def test_the_state_shows_minutes_left_and_each_familys_estimate():
     assert PolicyState.from_dict(state.to_dict()) == state  # stored with the decision, read back by the TUI/export
 
 
+def test_the_test_reserve_counts_no_training_for_support_fitted_steps_before_one_that_read_the_split():
+    from degaml.controller.episode.budget import Budget
+
+    costs = CostModel("k")
+    costs.rates = Rates(score_item=1.0, train_row_step=10.0)
+    budget = Budget(costs, 5, n_validation=40, n_test=100, n_labelled=20, policy="p", decision_prior=1.0)
+    sft = {"strategy": {"family": "support_sft", "steps": 10, "learning_rate": 1e-4, "batch_size": 4}}
+    ttt = {"strategy": {"family": "ttt", "ttl_steps": 5, "learning_rate": 1e-4, "batch_size": 4, "shuffle_data": True}}
+    assert budget.final_seconds([]) == 100  # θ₀ on test
+    assert budget.final_seconds([sft]) == 200  # + the validation adapter scored on test: no training
+    assert budget.final_seconds([ttt]) == 100 + 100 + 20 * 10  # TTT trains on the test inputs
+    assert budget.final_seconds([ttt, sft]) == 400 + 100 + 40 * 10  # after TTT, the SFT step trains again
+
+
 def _run(spec_file, tmp_path, overrides=(), policy=None):
     store = create_run(spec_file, list(overrides), tmp_path / "run")
     _, spec = open_run(store.run_dir)

@@ -160,3 +160,36 @@ def test_a_weight_step_keeps_only_predictors_that_depend_on_the_adapter(family, 
     weight = {"strategy": {"family": "tfew"}}
     assert (next_predictor(predictor, weight, weight=True) == predictor) is kept
     assert next_predictor(predictor, {"strategy": {"family": "calibrate"}}, weight=False)["strategy"]["family"] == "calibrate"
+
+
+@pytest.mark.slow
+def test_the_test_replay_scores_the_adapter_validation_chose_for_support_fitted_steps(mc_context, tmp_path, monkeypatch):
+    from degaml.strategies import registry
+
+    rollout = Rollout(mc_context, "strict", 0.05)
+    kept = rollout.step(SFT, everything_wrong(mc_context), 0, tmp_path / "s0")
+    artifact = kept.candidate.adapter
+    retrained, _ = rollout.replay(kept.candidate, "test", tmp_path / "retrain", mc_context.initial_adapter())
+    real = registry.RUNNERS["support_sft"]
+
+    def no_training(params, ctx, split):
+        raise AssertionError("support_sft trained again on the test replay")
+
+    monkeypatch.setitem(registry.RUNNERS, "support_sft", no_training)
+    reused, reverted = rollout.replay(kept.candidate, "test", tmp_path / "reuse", mc_context.initial_adapter(),
+                                      fitted={0: artifact})
+    assert not reverted and str(reused.artifact) == artifact and "reused" in reused.log[0]
+    # the same adapter as a fresh training from the same seed: the same test predictions
+    assert [p.correct for p in reused.result.predictions] == [p.correct for p in retrained.result.predictions]
+    monkeypatch.setitem(registry.RUNNERS, "support_sft", real)
+    ttt = {"strategy": {"family": "ttt", "ttl_steps": 5, "learning_rate": 1e-4, "batch_size": 2, "shuffle_data": False}}
+    chain = kept.candidate.model_copy(update={"chain": [0, 1], "actions": [ttt, SFT]})
+    calls = []
+
+    def counted(params, ctx, split):
+        calls.append(split)
+        return real(params, ctx, split)
+
+    monkeypatch.setitem(registry.RUNNERS, "support_sft", counted)
+    rollout.replay(chain, "test", tmp_path / "after-ttt", mc_context.initial_adapter(), fitted={1: artifact})
+    assert calls == ["test"]  # after a step that read the test inputs, a support-fitted step trains again

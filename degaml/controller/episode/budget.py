@@ -2,7 +2,8 @@
 
     left(t)      = budget − work recorded in the store (θ₀'s scoring, decisions, steps: a resumed run counts on)
     fits(a | c)  ⇔ decision + cost(a from c on validation) + final(c + a) ≤ left(t)
-    final(c)     = θ₀ on test + the accepted chain of c replayed on test      (reserved up front)
+    final(c)     = θ₀ on test + the accepted chain of c replayed on test      (reserved up front; a support-fitted
+                   step reuses its validation adapter: scoring only)
 
 Costs come from the per-machine `CostModel`, measured from this run's stored events (so a resume rebuilds them) on
 top of earlier runs on this machine. Actions that do not fit are excluded from the policy's constraint exactly as
@@ -56,15 +57,23 @@ class Budget:
         return seconds
 
     def final_seconds(self, chain_actions: list[dict[str, Any]]) -> float:
-        """θ₀ scored on test, then the chain replayed on test."""
+        """θ₀ scored on test, then the chain replayed on test (support-fitted steps before any step that read the
+        split reuse their validation adapter: one scoring pass, no training)."""
         from degaml.controller.episode.rollout import next_predictor
-        from degaml.strategies.registry import WEIGHT_FAMILIES
+        from degaml.strategies.registry import ADAPTER_PREDICTORS, SUPPORT_FITTED, WEIGHT_FAMILIES
 
         seconds = self.n_test * self.costs.score_item()
-        predictor = None
+        predictor, reused = None, True
         for action in chain_actions:
-            seconds += self.step_seconds(action, predictor, self.n_test)
-            predictor = next_predictor(predictor, action, action["strategy"]["family"] in WEIGHT_FAMILIES)
+            family = action["strategy"]["family"]
+            if reused and family in SUPPORT_FITTED:
+                seconds += self.n_test * self.costs.score_item()
+                if predictor is not None and predictor["strategy"]["family"] in ADAPTER_PREDICTORS:
+                    seconds += self.costs.action_seconds(predictor, self.n_test, self.n_labelled)
+            else:
+                seconds += self.step_seconds(action, predictor, self.n_test)
+                reused &= family not in WEIGHT_FAMILIES
+            predictor = next_predictor(predictor, action, family in WEIGHT_FAMILIES)
         return seconds
 
     def left(self, elapsed: float) -> float | None:

@@ -208,7 +208,8 @@ class Episode:
         artifact: str | None = base.adapter
         test, baseline_test, reverted = _score(base_test, per_item=True), None, False
         if config.chain:
-            outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter))
+            outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter),
+                                                    fitted_adapters(steps))
             if outcome is None or outcome.result is None:  # never report a crash as "test 0.0, n=0": a resume retries it
                 raise RuntimeError(f"the accepted chain failed on the test split: {outcome.error if outcome else 'no outcome'}")
             test, baseline_test = _score(outcome.result, per_item=True), _score(base_test, per_item=True)
@@ -266,6 +267,17 @@ class Episode:
             raise
         self._emit(StatusEvent(status="finished"))
         return final
+
+
+def fitted_adapters(steps: list[StepEvent]) -> dict[int, str]:
+    """The adapter each step's validation run wrote (a weight step followed by a predictor re-run: its first part)."""
+    out: dict[int, str] = {}
+    for s in steps:
+        outcome = s.outcome or {}
+        first = (outcome.get("parts") or [outcome])[0]
+        if first.get("artifact"):
+            out[s.step] = str(first["artifact"])
+    return out
 
 
 def _started_from(step: StepEvent, steps: list[StepEvent]) -> list[int]:

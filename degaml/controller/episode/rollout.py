@@ -15,12 +15,13 @@ An action a_t applied to configuration c_t gives a candidate c':
     prediction family (tts, slot, calibrate, fewshot): c' = (c_t.adapter, a_t), scored by running a_t on c_t.adapter.
 The candidate is kept (c_{t+1} = c') iff its reward is 1 (`controller.reward`: strict, or a paired test on the same
 validation items); a weight step that failed and reverted yields no candidate (reward 0).
-At the end the accepted chain is replayed on the test split, in order, once.
+At the end the accepted chain is replayed on the test split, in order, once; a support-fitted step (its adapter
+does not depend on the scored split) scores the adapter its validation run wrote instead of training again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -192,19 +193,31 @@ class Rollout:
                                     reward=int(candidate.accuracy > config.accuracy))
         return Transition(action, outcome, candidate, comparison, seconds)
 
-    def replay(self, config: Configuration, split: ScoredSplit, work: Path, theta0: Path) -> tuple[Outcome | None, bool]:
+    def replay(self, config: Configuration, split: ScoredSplit, work: Path, theta0: Path,
+               fitted: dict[int, str] | None = None) -> tuple[Outcome | None, bool]:
         """Re-run the accepted chain of `config` from θ₀ on `split`, in order: (the last scored outcome, reverted?).
 
+        `fitted` maps a chain step to the adapter its validation run wrote. While the chain so far reproduces the
+        validation run's adapters, a step of a support-fitted family (`SUPPORT_FITTED`: its adapter does not depend on
+        the scored split) reuses that adapter and is only scored on `split` — the adapter validation chose is the one
+        tested, and its training is not paid twice. After a step that read the split (TTT), later steps train again.
         Returns (None, False) for an empty chain (θ₀ is the result). `reverted` is True when a step of the chain
         failed on this split (e.g. TTT diverged on the test inputs): the result then is not what validation chose.
         """
+        from degaml.strategies.registry import SUPPORT_FITTED
+
         if not config.chain:
             return None, False
         current = Configuration(adapter=str(theta0), accuracy=0.0, correct="")
         last: Outcome | None = None
-        reverted = False
+        reverted, same_as_validation = False, True
         for step, action in zip(config.chain, config.actions):
-            first, second = self.apply(action, current, split, work / f"{split}-step-{step:03d}")
+            reuse = (fitted or {}).get(step) if same_as_validation and action["strategy"]["family"] in SUPPORT_FITTED else None
+            if reuse is not None and Path(reuse, "adapter_config.json").is_file():
+                first, second = self.score_fitted(action, Path(reuse), current, split, work / f"{split}-step-{step:03d}", step)
+            else:
+                first, second = self.apply(action, current, split, work / f"{split}-step-{step:03d}")
+                same_as_validation &= first.artifact is None  # a prediction-time step leaves the adapter as it was
             last = second or first
             reverted |= not first.ok or (second is not None and not second.ok)
             if not first.ok:
@@ -213,3 +226,19 @@ class Rollout:
             current = current.model_copy(update={"adapter": str(first.artifact) if weight else current.adapter,
                                                  "predictor": next_predictor(current.predictor, action, weight)})
         return last, reverted
+
+    def score_fitted(self, action: dict[str, Any], adapter: Path, config: Configuration, split: ScoredSplit, work: Path,
+                     step: int) -> tuple[Outcome, Outcome | None]:
+        """A support-fitted step's validation adapter scored on `split` (then the predictor re-run on it, as `apply`)."""
+        from degaml.strategies.base import Timer
+
+        timer, family = Timer(), action["strategy"]["family"]
+        result = replace(self.ctx, progress=self.progress).evaluate(split, adapter)
+        first = Outcome(family, dict(action["strategy"]), split, ok=True, accuracy=result.accuracy, result=result,
+                        artifact=adapter, seconds=timer.seconds, tokens=result.tokens,
+                        log=[f"adapter of validation step {step} reused (support-fitted: same adapter on every split)",
+                             f"{split} accuracy {result.accuracy:.4f} (n={result.n})"])
+        predictor = config.predictor
+        if predictor is not None and next_predictor(predictor, action, True) is not None:
+            return first, self._run(predictor, str(adapter), split, work / "predictor")
+        return first, None
