@@ -13,7 +13,9 @@ bandwidth, and the decoding/scoring speed they allow for a causal LM.
 A random LoRA on all seven projections (`random_lora`: speed/evaluator_throughput.py, speed/lora_merge_speed.py).
 Tasks in a trained generator's token space (`TaskSpace`, `BATCHES`, `SEED`: studies/generator_predictability.py,
 studies/generator_input_effect.py). A LoRA fine-tuned on a task's labelled support examples (`finetune_on_support`:
-studies/generator_eval.py, studies/generator_reconstruction.py).
+studies/generator_eval.py, studies/generator_reconstruction.py). The held-out reasoning-gym families and the partition
+seed rule of the held-out episode studies (`HELD_OUT`, `spec_seed`: studies/heldout_compare.py,
+studies/generator_heldout.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ from typing import Any
 import torch
 
 BATCHES, SEED = 8, 10  # seeded prompt batches per task in a TaskSpace, and their seed
+HELD_OUT = ["rg/gcd", "rg/word_sorting", "rg/syllogism", "rg/binary_alternation"]  # never in specs/meta/*.yaml
+SEED_STRIDE = 104_729  # seed s uses spec seed + s × this (broad.yaml's draws use multiples of 7919)
+
+
+def spec_seed(spec_path: Path, seed: int) -> int:
+    """The spec seed of partition seed `seed`: another draw of items and another support/validation/test split."""
+    import yaml
+
+    return int(yaml.safe_load(Path(spec_path).read_text()).get("seed", 1234)) + SEED_STRIDE * seed
 
 
 def _fastest(fn, reps: int) -> float:

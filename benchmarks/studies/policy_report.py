@@ -7,7 +7,7 @@ and what the E-step tried and rewarded, per family (from the E-step's rollout re
 `--rollouts DIR` reads DIR/iter-k/rollouts-<task>.jsonl (not versioned: `runs/`) and writes a compact summary of
 every record (task, step, action, accuracy, the configuration it started from, reward, p) to `--summary`, which is
 committed; without `--rollouts` the summary is read back from there. The held-out comparison of the policy is
-rendered by `benchmarks/heldout_report.py`.
+rendered by `benchmarks/studies/heldout_report.py`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""benchmarks/generator_heldout.py: generator arguments are validated, the pooled paired tests use the same items."""
+"""benchmarks/studies/generator_heldout.py: generator arguments are validated, the pooled paired tests use the same items."""
 
 import json
 
@@ -8,7 +8,7 @@ from tests.benchmarks.helpers import load_script
 
 
 def load():
-    return load_script("generator_heldout")
+    return load_script("studies/generator_heldout")
 
 
 def test_generator_arguments_need_a_name_and_a_directory(tmp_path):

@@ -1,4 +1,4 @@
-"""benchmarks/heldout_report.py: files of one policy merge, θ₀ comes from the episodes, two policies never mix."""
+"""benchmarks/studies/heldout_report.py: files of one policy merge, θ₀ comes from the episodes, two policies never mix."""
 
 
 import pytest
@@ -7,7 +7,7 @@ from tests.benchmarks.helpers import load_script
 
 
 def load():
-    return load_script("heldout_report")
+    return load_script("studies/heldout_report")
 
 
 def row(correct: str, theta0: str) -> dict:

@@ -19,7 +19,7 @@ def test_manifest_hashes_match_the_files_and_record_how_it_was_made():
     assert manifest["command"].startswith("degaml policy train ")
     assert manifest["iterations"] and all("reward_rate" in it for it in manifest["iterations"])
     held_out = {"gsm8k", "rg_gcd", "rg_word_sorting", "rg_syllogism", "rg_binary_alternation", "breast_cancer", "digits"}
-    assert set(manifest["tasks"]).isdisjoint(held_out)  # the tasks the policy is evaluated on (benchmarks/heldout_compare.py)
+    assert set(manifest["tasks"]).isdisjoint(held_out)  # the tasks the policy is evaluated on (benchmarks/studies/heldout_compare.py)
 
 
 def test_default_resolves_to_the_shipped_policy_and_base_to_none():

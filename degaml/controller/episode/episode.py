@@ -35,7 +35,8 @@ from degaml.models.memory import release_freed_memory
 from degaml.controller.episode.reward import bits
 from degaml.stats import noise_floor
 from degaml.controller.episode.start import choose_start
-from degaml.controller.episode.rollout import Configuration, Rollout, Transition, correctness
+from degaml.controller.episode.history import configuration_after, elapsed_seconds, fitted_adapters, started_from
+from degaml.controller.episode.rollout import Rollout, Transition, correctness
 from degaml.controller.episode.observation import observe
 from degaml.controller.episode.state import HistoryItem, PolicyState, render_messages
 from degaml.controller.store.trajectory_store import TrajectoryStore
@@ -61,29 +62,6 @@ def _score(result, per_item: bool = False) -> Score:
     return Score(accuracy=result.accuracy, ci95=tuple(result.ci95), n=result.n, answers=answers,
                  correct=bits(correctness(result)), predicted=[p.prediction for p in result.predictions],
                  gold=[p.gold for p in result.predictions])
-
-
-def _elapsed(events: list) -> float:
-    """Seconds of work recorded in the store (a resumed run keeps counting from there)."""
-    total = 0.0
-    for e in events:
-        if e.kind == "baseline":
-            total += e.seconds
-        elif e.kind == "decision":
-            total += e.policy_seconds
-        elif e.kind == "step":
-            total += e.seconds
-    return total
-
-
-def configuration_after(base: BaselineEvent, steps: list[StepEvent]) -> Configuration:
-    """The current configuration of an episode: the one stored with its last step, else θ₀'s."""
-    for s in reversed(steps):
-        if s.configuration is not None:
-            return Configuration.model_validate(s.configuration)
-    answers = base.validation.answers or {}
-    return Configuration(adapter=base.adapter, accuracy=base.validation.accuracy, correct=base.correct,
-                         balanced_accuracy=answers.get("balanced_accuracy"), collapse_rate=answers.get("collapse_rate"))
 
 
 class Episode:
@@ -142,7 +120,7 @@ class Episode:
     def state(self, step: int, base: BaselineEvent, steps: list[StepEvent]) -> PolicyState:
         cfg = self.spec.adapt
         config = configuration_after(base, steps)
-        left, reserve = self.budget.left(_elapsed(self.store.events())), self.budget.reserve_minutes(config.actions)
+        left, reserve = self.budget.left(elapsed_seconds(self.store.events())), self.budget.reserve_minutes(config.actions)
         minutes_left = None if left is None else max(0.0, left / 60 - reserve)
         history = [HistoryItem(s.step, s.action, s.accuracy, s.delta, s.reward, s.seconds) for s in steps]
         state = observe(self.rollout, config, base.validation.accuracy, len(self.rt.ctx.task.validation),
@@ -155,8 +133,8 @@ class Episode:
     def excluded(self, base: BaselineEvent, steps: list[StepEvent], with_decision: bool = True) -> tuple[set[str], set[str]]:
         """(actions tried from the current configuration, actions that do not fit in the budget left)."""
         current = configuration_after(base, steps)
-        tried = {canonical(s.action) for s in steps if s.action is not None and _started_from(s, steps) == current.chain}
-        return tried, self.budget.unaffordable(_elapsed(self.store.events()), current.actions, current.predictor,
+        tried = {canonical(s.action) for s in steps if s.action is not None and started_from(s, steps) == current.chain}
+        return tried, self.budget.unaffordable(elapsed_seconds(self.store.events()), current.actions, current.predictor,
                                                with_decision)
 
     def decide(self, step: int, base: BaselineEvent, steps: list[StepEvent]) -> DecisionEvent:
@@ -176,7 +154,7 @@ class Episode:
         start = time.perf_counter()
         self.rollout.progress = self._progress(decision.step)
         config = configuration_after(base, steps)
-        previous = {canonical(s.action): s for s in steps if s.action is not None and _started_from(s, steps) == config.chain}
+        previous = {canonical(s.action): s for s in steps if s.action is not None and started_from(s, steps) == config.chain}
         if decision.action is None:
             transition = Transition({}, {"ok": False, "error": decision.parse_error or "no valid action",
                                          "log": ["policy output did not validate"]}, None, None)
@@ -218,14 +196,14 @@ class Episode:
         event = FinalEvent(best_step=config.chain[-1] if config.chain else None,
                            best_action=config.actions[-1] if config.actions else None, best_validation=config.accuracy,
                            baseline_validation=base.validation.accuracy, test=test, baseline_test=baseline_test,
-                           artifact=artifact, seconds=_elapsed(self.store.events()) + time.perf_counter() - started,
+                           artifact=artifact, seconds=elapsed_seconds(self.store.events()) + time.perf_counter() - started,
                            chain=config.chain, chain_actions=config.actions, reverted=reverted, failures=failures,
                            reward_rule=self.spec.adapt.reward)
         self._emit(event)
         return event
 
     def _stop_for_budget(self, step: int, why: str) -> None:
-        left = self.budget.left(_elapsed(self.store.events())) or 0.0
+        left = self.budget.left(elapsed_seconds(self.store.events())) or 0.0
         self._emit(StatusEvent(status="running", message=f"budget: stopped before step {step} ({why}; {left / 60:.1f} "
                                                           "min left); the accepted chain is scored on the test split"))
 
@@ -267,20 +245,3 @@ class Episode:
             raise
         self._emit(StatusEvent(status="finished"))
         return final
-
-
-def fitted_adapters(steps: list[StepEvent]) -> dict[int, str]:
-    """The adapter each step's validation run wrote (a weight step followed by a predictor re-run: its first part)."""
-    out: dict[int, str] = {}
-    for s in steps:
-        outcome = s.outcome or {}
-        first = (outcome.get("parts") or [outcome])[0]
-        if first.get("artifact"):
-            out[s.step] = str(first["artifact"])
-    return out
-
-
-def _started_from(step: StepEvent, steps: list[StepEvent]) -> list[int]:
-    """The chain of the configuration `step` started from (the configuration stored with the step before it)."""
-    before = [s for s in steps if s.step < step.step and s.configuration is not None]
-    return list(before[-1].configuration["chain"]) if before else []

@@ -1,7 +1,7 @@
-"""Markdown report of `benchmarks/heldout_compare.py` JSON files (several files are merged: arms may run in
+"""Markdown report of `benchmarks/studies/heldout_compare.py` JSON files (several files are merged: arms may run in
 separate processes). Only task-seeds where both arms of a comparison have per-item test correctness enter it.
 
-Usage: python benchmarks/heldout_report.py docs/results/heldout_compare*.json
+Usage: python benchmarks/studies/heldout_report.py docs/results/heldout_compare*.json
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # this checkout's degaml
 
 from degaml.stats import bootstrap_average, mcnemar_exact, paired_bootstrap  # noqa: E402
 

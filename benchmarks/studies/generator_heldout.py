@@ -3,12 +3,12 @@ for each held-out task × seed, the base model and θ₀ of each given generator
 protocol (`degaml baseline base|generator`: validation, then the test split once), with paired tests on the same
 test items (exact McNemar per task-seed and pooled; a paired bootstrap of the mean over task-seeds).
 
-Seed s overrides the spec's seed exactly as `benchmarks/heldout_compare.py` does (the same items and partitions).
+Seed s overrides the spec's seed exactly as `benchmarks/studies/heldout_compare.py` does (the same items and partitions).
 Cells are cached by their inputs under `--cells` (`degaml/comparison/cells.py`): a killed run resumes.
 
-Usage: python benchmarks/generator_heldout.py [--generator NAME=DIR ...] [--tasks rg/gcd ...] [--seeds 1]
+Usage: python benchmarks/studies/generator_heldout.py [--generator NAME=DIR ...] [--tasks rg/gcd ...] [--seeds 1]
            [--cells runs/generator_heldout] [--out docs/results/generator_heldout.json]
-       python benchmarks/generator_heldout.py --report docs/results/generator_heldout.json   # markdown tables
+       python benchmarks/studies/generator_heldout.py --report docs/results/generator_heldout.json   # markdown tables
   e.g. --generator shipped=default --generator broad=runs/meta/broad/generator
 """
 
@@ -23,10 +23,10 @@ from degaml.comparison.cells import CellRunner
 from degaml.stats import mcnemar_exact, paired_bootstrap
 from degaml.io import write_json
 
-sys.path.insert(0, str(Path(__file__).parent))
-from heldout_compare import HELD_OUT, spec_seed  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import HELD_OUT, spec_seed  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def parse_generators(items: list[str]) -> dict[str, str]:
@@ -108,7 +108,7 @@ def _write(out: Path, generators: dict[str, str], rows: list[dict]) -> None:
         base = [r["base"]["correct"] for r in rows]
         pooled[name] = {"vs_base_bootstrap": paired_bootstrap(gen, base),
                         "vs_base_mcnemar_p": mcnemar_exact(sum(gen, []), sum(base, [])), "task_seeds": len(rows)}
-    report = {"command": "python benchmarks/generator_heldout.py " + " ".join(sys.argv[1:]), "generators": generators,
+    report = {"command": "python benchmarks/studies/generator_heldout.py " + " ".join(sys.argv[1:]), "generators": generators,
               "rows": rows, "pooled": pooled}
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, report, indent=1)

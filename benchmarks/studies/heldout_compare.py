@@ -17,22 +17,25 @@ Per-item test correctness is stored for every arm, so every difference gets a pa
 pooled items, and a paired bootstrap of the mean over task-seeds. Runs are resumable (a finished episode is read
 back from its store), and the report is rewritten after every arm.
 
-Usage: python benchmarks/heldout_compare.py [--tasks rg/gcd rg/word_sorting ...] [--seeds 3] [--arms ...]
+Usage: python benchmarks/studies/heldout_compare.py [--tasks rg/gcd rg/word_sorting ...] [--seeds 3] [--arms ...]
            [--policy default] [--runs runs/heldout] [--out docs/results/heldout_compare.json] [KEY=VALUE ...]
-Report (markdown, paired tests): python benchmarks/heldout_report.py docs/results/heldout_compare*.json
+Report (markdown, paired tests): python benchmarks/studies/heldout_report.py docs/results/heldout_compare*.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 from degaml.io import write_json
 
-REPO = Path(__file__).resolve().parents[1]
-HELD_OUT = ["rg/gcd", "rg/word_sorting", "rg/syllogism", "rg/binary_alternation"]  # never in specs/meta/*.yaml
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import HELD_OUT, SEED_STRIDE, spec_seed  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 FIXED = {
     "support_sft": {"family": "support_sft", "steps": 25, "learning_rate": 3e-4, "batch_size": 4},
     "slot": {"family": "slot", "times": 5, "learning_rate": 0.01},
@@ -40,14 +43,6 @@ FIXED = {
 }
 ARMS = ["base", "theta0", "policy", "random", *(f"fixed:{f}" for f in FIXED)]
 EPISODE_ARMS = [a for a in ARMS if a not in ("base", "theta0")]
-SEED_STRIDE = 104_729  # seed s uses spec seed + s × this (broad.yaml's draws use multiples of 7919)
-
-
-def spec_seed(spec_path: Path, seed: int) -> int:
-    import yaml
-
-    return int(yaml.safe_load(spec_path.read_text()).get("seed", 1234)) + SEED_STRIDE * seed
-
 
 def episode(spec_path: Path, arm: str, seed: int, policy: str, overrides: list[str], runs: Path):
     """Run (or read back) one arm's episode; returns (store, final event)."""
@@ -153,10 +148,9 @@ def main() -> None:
 def save(args, task: str, seed: int, rows: dict[str, Any], overrides: list[str]) -> None:
     """Merge this task-seed's rows into the report (other processes may fill other task-seeds)."""
     from degaml.comparison.keys import policy_sha256
-    from degaml.io import write_json
 
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
-    report.update(command="python benchmarks/heldout_compare.py", overrides=overrides, fixed=FIXED,
+    report.update(command="python benchmarks/studies/heldout_compare.py", overrides=overrides, fixed=FIXED,
                   policy=args.policy, policy_adapter_sha256=policy_sha256(args.policy), seed_stride=SEED_STRIDE)
     report.setdefault("cells", {}).setdefault(task, {}).setdefault(str(seed), {}).update(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
