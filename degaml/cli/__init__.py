@@ -20,6 +20,7 @@ from degaml.cli.help import DegamlCommand, DegamlGroup, examples
 from degaml.cli.models_cmd import models_command
 from degaml.cli.policy_cmd import policy_app
 from degaml.cli.reproduce_cmd import reproduce_command
+from degaml.cli.report_cmd import report_command
 from degaml.cli.spec_cmd import spec_app
 from degaml.cli.strategy_cmd import strategy_app
 from degaml.cli.tui_cmd import tui_command
@@ -79,6 +80,10 @@ _command("reproduce", reproduce_command,
          "Regenerate the paper's Table 1 or 2, or the held-out table (resumable; cells cached by their inputs).",
          examples("degaml reproduce table2 --out runs/tables", "degaml reproduce table1 --profile cpu --seeds 3 --out runs/tables",
                   "degaml reproduce heldout --tasks specs/openbookqa.yaml --seeds 3 --out runs/tables-heldout"))
+_command("report", report_command,
+         "Render a table `degaml reproduce` wrote (markdown, optional bar chart), optionally only some rows; loads no model.",
+         examples("degaml report docs/results/tables-heldout/heldout.json --row base --row generator --row degaml",
+                  "degaml report runs/tables/table2.json --out table2.md --png table2.png"))
 app.add_typer(strategy_app, name="strategy", help="Run one adaptation strategy (ablations) or print the action JSON Schema.")
 app.add_typer(spec_app, name="spec", help="Validate task specs or print their JSON Schema.")
 app.add_typer(trajectories_app, name="trajectories", help="Export stored adaptation trajectories (TRL prompt/completion records).")
