@@ -6,7 +6,6 @@ by default, or Ray workers) that each write their cell atomically under its cont
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,7 +51,7 @@ def reproduce(name: str, spec_paths: list[Path], profile: str, seeds: int, out_d
                         on_cell(method, str(spec_path), seed, "failed")
                     continue
                 if plan.path.is_file():
-                    records[slot] = record = json.loads(plan.path.read_text())
+                    records[slot] = record = runner.cached(plan)
                     if on_cell:
                         on_cell(method, record["task"], seed, f"{record['test']['accuracy']:.3f}")
                     continue

@@ -100,3 +100,26 @@ def test_the_plot_accepts_an_interval_a_hair_off_its_point_estimate(tmp_path):
                                "avg": {"accuracy": 0.02, "ci95": [0.0201, 0.05]}}}}
     render_png(table, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_a_cached_cell_without_gold_answers_gets_them_by_item_id_and_nothing_else_changes(world, tmp_path):
+    from degaml.comparison.cells import fill_gold
+
+    out = tmp_path / "out"
+    reproduce("table2", [world["target"]], "tiny", 1, out, world["meta"], rows=["majority"])  # needs no model
+    (path,) = (out / "cells").rglob("majority-*.json")
+    fresh = json.loads(path.read_text())
+    old = json.loads(path.read_text())
+    del old["predictions"]["gold"]  # as cells were cached before records carried gold answers
+    path.write_text(json.dumps(old))
+    table = reproduce("table2", [world["target"]], "tiny", 1, out, world["meta"], rows=["majority"])
+    filled = json.loads(path.read_text())
+    assert filled["predictions"]["gold"] == fresh["predictions"]["gold"] and "gold_filled" in filled
+    assert {k: v for k, v in filled.items() if k != "gold_filled"} == fresh  # correctness and the rest untouched
+    assert table["rows"]["majority"]["target"]["accuracy"] == fresh["test"]["accuracy"]
+    from degaml.comparison.cells import CellRunner
+
+    task = CellRunner(out, "tiny", world["meta"]).plan("majority", world["target"], 0).task
+    foreign = json.loads(json.dumps(old))
+    foreign["predictions"]["ids"][0] = "not-an-item-of-this-task"
+    assert fill_gold(foreign, task) is False and "gold" not in foreign["predictions"]  # never a partial guess
