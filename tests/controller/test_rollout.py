@@ -193,3 +193,18 @@ def test_the_test_replay_scores_the_adapter_validation_chose_for_support_fitted_
     monkeypatch.setitem(registry.RUNNERS, "support_sft", counted)
     rollout.replay(chain, "test", tmp_path / "after-ttt", mc_context.initial_adapter(), fitted={1: artifact})
     assert calls == ["test"]  # after a step that read the test inputs, a support-fitted step trains again
+
+
+@pytest.mark.slow
+def test_a_calibration_step_is_kept_only_on_a_significant_paired_gain(mc_context, tmp_path):
+    calibrate = {"strategy": {"family": "calibrate", "method": "batch"}}
+    reference = everything_wrong(mc_context)  # any item calibration gets right is a win, none a loss
+    strict = Rollout(mc_context, "strict", 0.05).step(calibrate, reference, 0, tmp_path / "strict")
+    wins = strict.comparison.wins
+    assert wins >= 1 and strict.comparison.losses == 0 and strict.reward == 1  # an accuracy gain: strict keeps it
+    p = strict.comparison.p_value  # exact one-sided McNemar of wins-vs-0: 0.5 ** wins
+    assert p == pytest.approx(0.5 ** wins)
+    below = Rollout(mc_context, "paired", alpha=p / 2).step(calibrate, reference, 0, tmp_path / "below")
+    above = Rollout(mc_context, "paired", alpha=min(1.0, p * 2)).step(calibrate, reference, 0, tmp_path / "above")
+    assert below.comparison.wins == wins and below.reward == 0  # the same gain, not significant at α = p/2: dropped
+    assert above.reward == 1 and above.candidate.predictor == calibrate  # significant at α = 2p: kept as the predictor
