@@ -88,7 +88,7 @@ def adapt_command(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the spec's trust_remote_code: true (runs the model's own Python code)"),
 ) -> None:
     from degaml.controller.episode.adapt import build_runtime, create_run, open_run, run_adapt
-    from degaml.controller.store.trajectory_store import writer_alive
+    from degaml.controller.store.readers import writer_alive
     from degaml.models.llm import allow_remote_code
 
     check_writable(json_path, "--json")

@@ -19,7 +19,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
-from degaml.controller.store.trajectory_store import EventFollower, TrajectoryStore, writer_alive
+from degaml.controller.store.readers import EventFollower, writer_alive
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.errors import DegamlError
 from degaml.tui.model import RunState, StepRow
 from degaml.tui.screens import ConfirmScreen, DetailScreen, HelpScreen, TrajectoriesScreen

@@ -17,7 +17,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from degaml.controller.store.trajectory_store import TrajectoryStore, list_runs, writer_alive
+from degaml.controller.store.readers import list_runs, writer_alive
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.errors import DegamlError
 from degaml.tui.format import clip
 from degaml.tui.model import STOPPED

@@ -81,7 +81,15 @@ def test_a_best_action_crashing_on_the_test_split_is_not_a_score(spec_file, tmp_
                                       predictions=[dataclasses.replace(p, correct=True) for p in out.result.predictions])
         return dataclasses.replace(out, accuracy=1.0, result=perfect)  # kept under the paired rule too
 
+    from degaml.controller.episode.rollout import Rollout
+
+    real_scoring = Rollout.score_fitted
+
+    def crashes_on_test(self, action, adapter, config, split, work, step):  # lora_mix's test replay scores the
+        raise RuntimeError("boom on the test split")                        # adapter validation chose
+
     monkeypatch.setitem(RUNNERS, "lora_mix", wins_on_validation_crashes_on_test)
+    monkeypatch.setattr(Rollout, "score_fitted", crashes_on_test)
     store = create_run(spec_file, [], tmp_path / "run")
     _, spec = open_run(store.run_dir)
     with pytest.raises(RuntimeError):
@@ -91,6 +99,7 @@ def test_a_best_action_crashing_on_the_test_split_is_not_a_score(spec_file, tmp_
     assert not [e for e in store.events() if e.kind == "final"] and store.status() == "failed"
 
     monkeypatch.setitem(RUNNERS, "lora_mix", real)
+    monkeypatch.setattr(Rollout, "score_fitted", real_scoring)
     store, spec = open_run(store.run_dir)
     final = run_adapt(store, spec)
     assert final.best_step == 0 and final.test.n == spec.num_test and store.status() == "finished"

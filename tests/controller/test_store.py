@@ -10,7 +10,8 @@ import time
 import pytest
 
 from degaml.controller.store.events import BaselineEvent, DecisionEvent, RunHeader, Score, StatusEvent, StepEvent
-from degaml.controller.store.trajectory_store import EventFollower, TrajectoryStore, list_runs
+from degaml.controller.store.readers import EventFollower, list_runs
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.errors import DataError, DegamlError
 
 

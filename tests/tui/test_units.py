@@ -58,7 +58,7 @@ def test_progress_outside_a_running_decision_is_run_activity(live_store):
 
 
 def test_policy_progress_is_activity_until_the_decision_lands_and_a_dead_writer_is_stopped(live_store):
-    from degaml.controller.store.trajectory_store import writer_alive
+    from degaml.controller.store.readers import writer_alive
     from tests.tui.recorded_run import ACTIONS, decision_event, progress_event
 
     state = RunState(live_store.header)

@@ -24,7 +24,8 @@ from degaml.controller.episode.rollout import check_metric
 from degaml.controller.store.events import FinalEvent, RunHeader, StatusEvent
 from degaml.controller.policy.reference import RandomPolicy
 from degaml.controller.policy.model import Policy, resolve_policy
-from degaml.controller.store.trajectory_store import HEADER_FILE, TrajectoryStore
+from degaml.controller.store.event_lines import HEADER_FILE
+from degaml.controller.store.trajectory_store import TrajectoryStore
 from degaml.data import load_task_data
 from degaml.errors import DataError
 from degaml.generator.artifact import GeneratorBundle, check_base_model

@@ -30,61 +30,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from degaml.controller.store.events import DecisionEvent, RunHeader, StepEvent, parse_event
-from degaml.errors import DataError, DegamlError
+from degaml.controller.store.event_lines import (CANCEL_FILE, EVENTS_FILE, HEADER_FILE, LOCK_FILE,
+                                                parse_lines)
+from degaml.errors import DegamlError
 from degaml.io import write_text_atomic
 
-HEADER_FILE = "run.json"
-EVENTS_FILE = "events.jsonl"
-CANCEL_FILE = "cancel"
-LOCK_FILE = ".lock"
-
-
-def _parse_lines(data: bytes, path: Path, first_line: int = 1) -> list:
-    events = []
-    for number, raw in enumerate(data.split(b"\n")[:-1], start=first_line):  # the last piece is incomplete or empty
-        if not raw.strip():
-            continue
-        try:
-            events.append(parse_event(raw.decode("utf-8")))
-        except (ValidationError, UnicodeDecodeError) as exc:
-            raise DataError(f"{path}:{number}: not a degaml event ({_event_problem(exc)})") from None
-    return events
-
-
-def _event_problem(exc: ValidationError | UnicodeDecodeError) -> str:
-    """What is wrong with one events.jsonl line, without pydantic's union internals."""
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8 text"
-    first = exc.errors()[0]
-    if first["type"] == "json_invalid":
-        return "not valid JSON"
-    if first["type"].startswith("union_tag"):
-        return "no known event 'kind'"
-    if len(first["loc"]) < 2:
-        return "not a JSON object"
-    field = ".".join(str(part) for part in first["loc"][1:])
-    return f"{first['loc'][0]} event, field '{field}': {first['msg']}"
-
-
-def writer_alive(run_dir: Path) -> bool:
-    """Whether a live process holds the run's writer lock. The OS drops a killed writer's flock, so a run whose last
-    status is "running" without a live writer was stopped (killed) and can be resumed."""
-    try:
-        fd = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # held for microseconds: fails only against a writer's LOCK_EX
-    except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 class TrajectoryStore:
@@ -217,7 +168,7 @@ class TrajectoryStore:
                 data = fh.read()
             end = data.rfind(b"\n") + 1  # only complete lines
             if end:
-                self._cache.extend(_parse_lines(data[:end], self.events_path, first_line=self._cached_lines + 1))
+                self._cache.extend(parse_lines(data[:end], self.events_path, first_line=self._cached_lines + 1))
                 self._cached_bytes += end
                 self._cached_lines += data[:end].count(b"\n")
         return list(self._cache)
@@ -244,35 +195,3 @@ class TrajectoryStore:
 
     def clear_cancel(self) -> None:
         (self.run_dir / CANCEL_FILE).unlink(missing_ok=True)
-
-
-class EventFollower:
-    """Incremental reader of a (possibly live) run: `poll()` returns the events appended since the last call."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / EVENTS_FILE
-        self.offset = 0
-        self.lines = 0
-
-    def poll(self) -> list:
-        if not self.path.exists():
-            return []
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            data = fh.read()
-        end = data.rfind(b"\n") + 1  # only complete lines
-        if end == 0:
-            return []
-        events = _parse_lines(data[:end], self.path, first_line=self.lines + 1)
-        self.offset += end
-        self.lines += data[:end].count(b"\n")
-        return events
-
-
-def list_runs(root: Path) -> list[Path]:
-    """Run directories under `root` (recursively), newest first."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    runs = [p.parent for p in root.rglob(HEADER_FILE) if (p.parent / EVENTS_FILE).exists()]
-    return sorted(runs, key=lambda p: (p / HEADER_FILE).stat().st_mtime, reverse=True)
