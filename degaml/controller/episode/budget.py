@@ -48,28 +48,32 @@ class Budget:
     def step_seconds(self, action: dict[str, Any], predictor: dict[str, Any] | None, n: int) -> float:
         """One run of `action` from a configuration with `predictor` on `n` items (a weight step re-runs the
         predictor on the new adapter)."""
-        from degaml.strategies.registry import ADAPTER_PREDICTORS, WEIGHT_FAMILIES
+        from degaml.strategies.registry import WEIGHT_FAMILIES
 
         family = action["strategy"]["family"]
-        seconds = self.costs.action_seconds(action, n, self.n_labelled)
-        if family in WEIGHT_FAMILIES and predictor is not None and predictor["strategy"]["family"] in ADAPTER_PREDICTORS:
-            seconds += self.costs.action_seconds(predictor, n, self.n_labelled)
-        return seconds
+        return self.costs.action_seconds(action, n, self.n_labelled) + (
+            self.predictor_rerun(predictor, n) if family in WEIGHT_FAMILIES else 0.0)
+
+    def predictor_rerun(self, predictor: dict[str, Any] | None, n: int) -> float:
+        """A predictor that depends on the adapter, re-run on a new adapter over `n` items (0 for none or tts)."""
+        from degaml.strategies.registry import ADAPTER_PREDICTORS
+
+        if predictor is None or predictor["strategy"]["family"] not in ADAPTER_PREDICTORS:
+            return 0.0
+        return self.costs.action_seconds(predictor, n, self.n_labelled)
 
     def final_seconds(self, chain_actions: list[dict[str, Any]]) -> float:
         """θ₀ scored on test, then the chain replayed on test (support-fitted steps before any step that read the
         split reuse their validation adapter: one scoring pass, no training)."""
         from degaml.controller.episode.rollout import next_predictor
-        from degaml.strategies.registry import ADAPTER_PREDICTORS, SUPPORT_FITTED, WEIGHT_FAMILIES
+        from degaml.strategies.registry import SUPPORT_FITTED, WEIGHT_FAMILIES
 
         seconds = self.n_test * self.costs.score_item()
         predictor, reused = None, True
         for action in chain_actions:
             family = action["strategy"]["family"]
             if reused and family in SUPPORT_FITTED:
-                seconds += self.n_test * self.costs.score_item()
-                if predictor is not None and predictor["strategy"]["family"] in ADAPTER_PREDICTORS:
-                    seconds += self.costs.action_seconds(predictor, self.n_test, self.n_labelled)
+                seconds += self.n_test * self.costs.score_item() + self.predictor_rerun(predictor, self.n_test)
             else:
                 seconds += self.step_seconds(action, predictor, self.n_test)
                 reused &= family not in WEIGHT_FAMILIES

@@ -165,10 +165,15 @@ class Rollout:
         first = self._run(action, config.adapter, split, work)
         if family not in WEIGHT_FAMILIES or not first.ok or first.artifact is None:
             return first, None
+        return first, self._predictor_on(first, action, config, split, work)
+
+    def _predictor_on(self, first: Outcome, action: dict[str, Any], config: Configuration, split: ScoredSplit,
+                      work: Path) -> Outcome | None:
+        """`config`'s predictor re-run on the adapter a weight step wrote, when it depends on the adapter (else None)."""
         predictor = config.predictor
         if predictor is not None and next_predictor(predictor, action, True) is not None:
-            return first, self._run(predictor, str(first.artifact), split, work / "predictor")
-        return first, None
+            return self._run(predictor, str(first.artifact), split, work / "predictor")
+        return None
 
     def step(self, action: dict[str, Any], config: Configuration, step: int, work: Path) -> Transition:
         """Try `action` (taken at `step`) from `config` on validation; the transition says whether it is kept."""
@@ -238,7 +243,4 @@ class Rollout:
                         artifact=adapter, seconds=timer.seconds, tokens=result.tokens,
                         log=[f"adapter of validation step {step} reused (support-fitted: same adapter on every split)",
                              f"{split} accuracy {result.accuracy:.4f} (n={result.n})"])
-        predictor = config.predictor
-        if predictor is not None and next_predictor(predictor, action, True) is not None:
-            return first, self._run(predictor, str(adapter), split, work / "predictor")
-        return first, None
+        return first, self._predictor_on(first, action, config, split, work)
