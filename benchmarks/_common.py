@@ -135,7 +135,6 @@ def finetune_on_support(loaded: Any, task: Any, collection: Any, out_dir: Path) 
     recipe otherwise); returns the collection manifest (its trajectory's last checkpoint is the fine-tuned LoRA)."""
     from degaml.generator.collect import collect_task
 
-    support = [ex for ex in task.pool if ex.id in {s.id for s in task.support}]  # the support items with labels
-    ft_task = dataclasses.replace(task, train=tuple(support))
+    ft_task = dataclasses.replace(task, train=task.labelled_support)  # the support items with labels
     recipe = collection.model_copy(update={"phase1_steps": 25, "phase2_steps": 0, "batch_size": 4, "eval_checkpoints": 0})
     return collect_task(loaded, ft_task, recipe, out_dir)

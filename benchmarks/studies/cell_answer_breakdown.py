@@ -72,14 +72,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     task = load_task_data(load_spec(args.spec), on_skip=lambda _: None)
-    by_position = len({tuple(e.choices or ()) for e in task.test}) > 1
-    gold = {e.id: gold_label(e, by_position) for e in task.test}
+    test = task.read("test", "answer breakdown of scored cells")  # the cells have read it already
+    by_position = len({tuple(e.choices or ()) for e in test}) > 1
+    gold = {e.id: gold_label(e, by_position) for e in test}
     counts = Counter(gold.values())
     answer = majority_answer(task.labelled_support)  # the `majority` baseline's answer, scored as that baseline is
-    constant = gold_label(replace(task.test[0], answer=answer), by_position)
-    support = {gold_label(replace(task.test[0], answer=a), by_position): n
+    constant = gold_label(replace(test[0], answer=answer), by_position)
+    support = {gold_label(replace(test[0], answer=a), by_position): n
                for a, n in answer_counts(task.labelled_support).items()}
-    scored = score_split(None, task.spec, task.test, "test", [], (), constant=answer)
+    scored = score_split(None, task.spec, test, "test", [], (), constant=answer)
     constant_ok = dict(zip(scored.ids, scored.correct))
     hits = sum(scored.correct)
     low, high = wilson_interval(hits, len(gold))

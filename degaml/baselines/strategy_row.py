@@ -52,11 +52,11 @@ def start_adapter(ptask: ProtocolTask, config: StrategyRowConfig, ctx: RunContex
 
 def strategy_context(ptask: ProtocolTask, ctx: RunContext, start: Path, spec=None,
                      test: Sequence[Example] = ()) -> StrategyContext:
-    """A StrategyContext over the protocol's view of the target (test items only when released)."""
+    """A StrategyContext over the protocol's view of the target (`test`: the protocol's sealed test split, readable
+    only while final_score has released it)."""
     support = tuple(ex.unlabeled() for ex in ptask.support)
     source = next((s for s in ptask.spec.dataset if s.source == ptask.data_source), ptask.spec.dataset[0])
-    task = TaskData(spec or ptask.spec, source, (), support, ptask.validation, tuple(test), (), ptask.provenance,
-                    ptask.support)
+    task = TaskData(spec or ptask.spec, source, (), support, ptask.validation, test, (), ptask.provenance, ptask.support)
     return StrategyContext(ctx.model(), spec or ptask.spec, task, None, ctx.work_dir / "strategy", seed=ptask.spec.seed,
                            _initial=start)
 
@@ -89,7 +89,7 @@ def run_row(candidates: list[BaseModel], ptask: ProtocolTask, config: StrategyRo
         return Fitted([outcome.artifact or start], info | {"artifact": str(outcome.artifact or start)}, validation)
 
     def score(items: Sequence[Example]) -> SplitScore:
-        tctx = strategy_context(ptask, ctx, start, spec, test=items)
+        tctx = strategy_context(ptask, ctx, start, spec, test=ptask.test)  # the released seal itself: still guarded
         result = run_strategy(params, tctx, "test")
         if result.result is None:
             raise RuntimeError(f"task '{ptask.task}': {params.family} failed on the test items: {result.error}")  # type: ignore[attr-defined]

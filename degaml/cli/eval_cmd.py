@@ -61,7 +61,7 @@ def eval_command(
     from degaml.models import load_llm
 
     data = load_task_data(spec, on_skip=data_notes())
-    examples = data.split(split.value)[:limit] if limit else data.split(split.value)
+    examples = data.read(split.value, f"degaml eval --split {split.value}")[:limit]  # the user asked for this split
     data_line(spec.task, data, split.value, len(examples))
     if examples:
         check_templates(spec, data.fewshot_pool(), examples[0])  # a broken template fails before the model loads

@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import json
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import typer
@@ -100,7 +101,8 @@ def run_command(
     data_line(spec.task, task, split.value, len(task.split(split.value)))
     loaded = load_llm(spec.model, spec.device, spec.dtype, spec.trust_remote_code)
     sampler = AdapterSampler.load(generator, work / "adapters") if generator else None
-    with PhaseProgress() as progress:
+    release = task.test.released("degaml strategy --split test") if split.value == "test" else nullcontext()
+    with release, PhaseProgress() as progress:  # the user asked for the test split by name
         ctx = StrategyContext(loaded, spec, task, sampler, work, seed=spec.seed, _initial=adapter, progress=progress)
         baseline = ctx.evaluate(split.value, ctx.initial_adapter(), label="θ₀")
         outcome = run_strategy(params, ctx, split.value)

@@ -20,7 +20,8 @@ API:
 `scoring()` is the evaluator's declaration that it reads labels to score (evaluation.evaluator and
 evaluation.result enter it). It is the only hook in production code: one context variable set per scoring call.
 Production never wraps a TaskData, so its Examples are plain and cost nothing extra. Counting a split
-(`len(task.test)`) is not a read; wrapping replaces the items of `validation`, `test` and `pool`.
+(`len(task.test)`) is not a read; wrapping replaces the items of `validation`, `test` and `pool` (test and pool stay
+sealed, `degaml.data.seal`: a read outside the final scoring's release raises before this log would see it).
 """
 
 from __future__ import annotations
@@ -169,14 +170,14 @@ class GuardedExample(Example):
 def guard_task_data(task: TaskData, log: AccessLog) -> TaskData:
     """`task` with its validation, test and labelled pool items reporting reads to `log` (train/support untouched)."""
     wrapped: dict[int, Example] = {}
-    for split in ("validation", "test"):
-        for ex in getattr(task, split):
-            wrapped[id(ex)] = GuardedExample(ex, split, log)
+
+    def wrap(split: str) -> Callable[[Example], Example]:
+        def one(ex: Example) -> Example:
+            return wrapped.setdefault(id(ex), GuardedExample(ex, split, log))
+        return one
+
+    validation = tuple(wrap("validation")(ex) for ex in task.validation)
+    test = task.test.rewrap(wrap("test"))  # a new seal over the wrapped items (wrapping is not a read)
     train = {id(ex) for ex in task.train}
-    pool = tuple(wrapped.get(id(ex)) or (ex if id(ex) in train else GuardedExample(ex, "pool", log)) for ex in task.pool)
-    return dataclasses.replace(
-        task,
-        pool=pool,
-        validation=tuple(wrapped[id(ex)] for ex in task.validation),
-        test=tuple(wrapped[id(ex)] for ex in task.test),
-    )
+    pool = task.pool.rewrap(lambda ex: wrapped.get(id(ex)) or (ex if id(ex) in train else wrap("pool")(ex)))
+    return dataclasses.replace(task, pool=pool, validation=validation, test=test)

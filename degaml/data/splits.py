@@ -12,20 +12,23 @@ One seeded permutation of the pool decides everything: support ← first `num_su
 `num_validation`, train (carved) ← next `num_train`, test ← next `num_test` (default: all the rest). Each split
 keeps permutation order, so `--limit N` takes a fixed random sample.
 
-`degaml.data.guard.guard_task_data(task, log)` gives the same task with every read of the test split and of labels
-recorded: how tests check that nothing peeks before the final scoring.
+The test split, and the pool (which holds the test items), are sealed (`degaml.data.seal`): counting them is free,
+reading them raises outside a `released()` block — the final scoring's. `degaml.data.guard.guard_task_data(task,
+log)` gives the same task with every read of the test split and of labels recorded: how tests check that nothing
+peeks before the final scoring.
 """
 
 from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from degaml.data.example import Example
 from degaml.data.provenance import DataProvenance
+from degaml.data.seal import SealedSplit, sealed
 from degaml.data.sources import load_chain
 from degaml.errors import DataError
 from degaml.specs.model import DataSource, TaskSpec
@@ -40,18 +43,32 @@ class TaskData:
 
     spec: TaskSpec
     source: DataSource  # the source that was actually loaded
-    pool: tuple[Example, ...]  # every labelled item, in source order
+    pool: SealedSplit  # every labelled item, in source order (sealed: it holds the test items)
     support: tuple[Example, ...]  # unlabeled
     validation: tuple[Example, ...]
-    test: tuple[Example, ...]
+    test: SealedSplit  # read only inside `test.released(...)` (the final scoring)
     train: tuple[Example, ...]
     provenance: DataProvenance | None = None  # which sources were used/skipped (set by `load_task_data`)
     labelled_support: tuple[Example, ...] = ()  # the support items with labels (adaptation / baselines only)
 
-    def split(self, name: SplitName) -> tuple[Example, ...]:
+    def __post_init__(self) -> None:
+        """Seal the test split and the pool (tuples given here are sealed; a sealed split keeps its state)."""
+        object.__setattr__(self, "pool", sealed("all", self.spec.task, self.pool))
+        object.__setattr__(self, "test", sealed("test", self.spec.task, self.test))
+
+    def split(self, name: SplitName) -> Sequence[Example]:
         if name == "all":
             return self.pool
         return getattr(self, name)
+
+    def read(self, name: SplitName, why: str) -> tuple[Example, ...]:
+        """The items of `name`, releasing a sealed split for this one read (`why` is recorded with the release): for a
+        user who asks for the test split by name (`degaml eval --split test`), never for a method."""
+        items = self.split(name)
+        if isinstance(items, SealedSplit):
+            with items.released(why) as released:
+                return released
+        return tuple(items)
 
     def fewshot_pool(self) -> tuple[Example, ...]:
         """The examples few-shot prompts are drawn from (spec `fewshot_from`): the train pool or the labelled support."""
@@ -60,6 +77,19 @@ class TaskData:
     def support_prompts(self) -> list[str]:
         """The support questions (unlabeled task inputs) as plain text."""
         return [ex.question for ex in self.support]
+
+
+def support_with_labels(support: Sequence[Example], pool: Sequence[Example]) -> tuple[Example, ...]:
+    """The support items with their labels, found in the (released) pool by id, or by content where ids repeat."""
+    items = tuple(pool)
+    by_id = {ex.id: ex for ex in items}
+    try:
+        if len(by_id) == len(items):
+            return tuple(by_id[ex.id] for ex in support)
+        by_key = {(ex.question, ex.choices): ex for ex in items}
+        return tuple(by_key[(ex.question, ex.choices)] for ex in support)
+    except KeyError:  # support items that are not in the pool: no labels to recover
+        return ()
 
 
 def partition(

@@ -89,14 +89,10 @@ def final_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], consta
                 scorer: TestScorer | None = None) -> SplitScore:
     """The single read of the test split: release it, score the predictor (or hand the items to the method's own
     `scorer`), lock it again."""
-    ptask._released = True
-    try:
-        items = ptask.test
-    finally:
-        ptask._released = False
-    if scorer is not None:
-        return scorer(items)
-    return score_split(loaded, ptask.spec, items, "test", adapters, ptask.fewshot_pool, constant)
+    with ptask.released_test("final scoring") as items:
+        if scorer is not None:
+            return scorer(items)
+        return score_split(loaded, ptask.spec, items, "test", adapters, ptask.fewshot_pool, constant)
 
 
 def validation_score(loaded, ptask: ProtocolTask, adapters: list[Path | None], limit: int | None = None,

@@ -5,9 +5,10 @@ For a target task the spec's seeded partition (degaml.data.splits) gives:
 - validation: labelled, for selection / early stopping / rewards;
 - test: read exactly once, by `final_score`, after the method has produced its predictor.
 
-`ProtocolTask` is the only view of the target a method receives. Its `test` attribute raises `ProtocolError`
-until `final_score` (degaml.protocol.score) releases it, and every read is recorded in `test_reads` (tests prove it
-stays 0 while a method fits). Few-shot prompt examples (if the spec asks for any) come from the labelled support,
+`ProtocolTask` is the only view of the target a method receives. Its test split is the task data's own seal
+(`degaml.data.seal`, the same guard `degaml adapt`'s episode runs under): `test` raises `ProtocolError` until
+`final_score` (degaml.protocol.score) releases it, and every read is counted in `test_reads` (tests prove it stays 0
+while a method fits). Few-shot prompt examples (if the spec asks for any) come from the labelled support,
 never from the task's train pool: the target's train pool is outside the budget. `degaml.data.guard` stays the
 checking instrument: tests wrap the TaskData a ProtocolTask is built from and record every read of it.
 """
@@ -18,20 +19,23 @@ from dataclasses import dataclass, field
 
 from degaml.data import Example, TaskData
 from degaml.data.provenance import DataProvenance
+from degaml.data.seal import ProtocolError, SealedSplit, sealed
+from degaml.data.splits import support_with_labels
 from degaml.specs.model import TaskSpec
 
-
-class ProtocolError(RuntimeError):
-    """A method tried to read what the protocol forbids (the test split before final scoring)."""
+__all__ = ["ProtocolError", "ProtocolTask", "labelled_support"]
 
 
 def labelled_support(task: TaskData) -> tuple[Example, ...]:
-    """The support items with their labels (the partition strips them; they are recovered from the pool by id)."""
-    by_id = {ex.id: ex for ex in task.pool}
-    if len(by_id) != len(task.pool):
-        by_key = {(ex.question, ex.choices): ex for ex in task.pool}
-        return tuple(by_key[(ex.question, ex.choices)] for ex in task.support)
-    return tuple(by_id[ex.id] for ex in task.support)
+    """The support items with their labels (the partition strips them from `support`; task data built without them
+    gets them from its pool, by id)."""
+    if task.labelled_support or not task.support:
+        return task.labelled_support
+    with task.pool.released("labelled support from the pool") as pool:
+        found = support_with_labels(task.support, pool)
+    if len(found) != len(task.support):
+        raise ValueError(f"task '{task.spec.task}': the support items' labels are not in its data")
+    return found
 
 
 @dataclass
@@ -43,9 +47,10 @@ class ProtocolTask:
     validation: tuple[Example, ...]
     data_source: str
     provenance: DataProvenance | None = None  # the data actually loaded (its sha256 identifies the items)
-    _test: tuple[Example, ...] = field(repr=False, default=())
-    _released: bool = field(default=False, repr=False)
-    test_reads: int = 0
+    _test: SealedSplit | tuple[Example, ...] = field(repr=False, default=())
+
+    def __post_init__(self) -> None:
+        self._test = sealed("test", self.spec.task, self._test)  # the task data's own seal, where it came from one
 
     @classmethod
     def from_task(cls, task: TaskData) -> ProtocolTask:
@@ -70,11 +75,20 @@ class ProtocolTask:
         return [ex.question for ex in self.support]
 
     @property
-    def test(self) -> tuple[Example, ...]:
-        if not self._released:
-            raise ProtocolError(f"task '{self.task}': the test split is read only by final scoring")
-        self.test_reads += 1
+    def test(self) -> SealedSplit:
+        """The test split: readable only inside `test.released(...)` (final_score's)."""
+        if not self._test.is_released:
+            raise ProtocolError(f"task '{self.task}': the test split is read only by the final scoring")
         return self._test
+
+    def released_test(self, why: str):
+        """`with ptask.released_test("final scoring") as items:` — the one place a method's predictor meets test."""
+        return self._test.released(why)
+
+    @property
+    def test_reads(self) -> int:
+        """Reads of the test split so far (a release counts as one)."""
+        return self._test.reads
 
     def labelled_items(self) -> int:
         """The labelled budget the method fitted on (the support size)."""

@@ -21,6 +21,12 @@ SFT2 = {"strategy": {"family": "support_sft", "steps": 10, "learning_rate": 3e-4
 SLOT = {"strategy": {"family": "slot", "times": 1, "learning_rate": 0.01}}
 
 
+
+def replay_test(rollout, config, *args, **kwargs):
+    """`rollout.replay` on the test split, inside the final scoring's release of its seal (as the episode does)."""
+    with rollout.ctx.task.test.released("final scoring"):
+        return rollout.replay(config, "test", *args, **kwargs)
+
 def everything_wrong(ctx) -> Configuration:
     """θ₀'s configuration with every validation item wrong (so any candidate that gets one right is kept, strict)."""
     n = len(ctx.task.validation)
@@ -49,7 +55,7 @@ def test_a_slot_predictor_is_re_run_on_a_later_adapter(mc_context, tmp_path):
     after = rollout.step(SFT, config, 1, tmp_path / "s1")
     assert [p["family"] for p in after.outcome["parts"]] == ["support_sft", "slot"]
     assert after.candidate.predictor == slot and after.candidate.adapter != config.adapter
-    test, reverted = rollout.replay(after.candidate, "test", tmp_path / "replay", mc_context.initial_adapter())
+    test, reverted = replay_test(rollout, after.candidate, tmp_path / "replay", mc_context.initial_adapter())
     assert not reverted and test.family == "slot" and test.result.n == len(mc_context.task.test)
 
 
@@ -148,7 +154,7 @@ def test_failed_outcomes_are_never_cached_and_reverts_on_test_are_flagged(mc_con
         return out
 
     monkeypatch.setitem(registry.RUNNERS, "support_sft", reverts_on_test)
-    outcome, reverted = rollout.replay(kept.candidate, "test", tmp_path / "replay", mc_context.initial_adapter())
+    outcome, reverted = replay_test(rollout, kept.candidate, tmp_path / "replay", mc_context.initial_adapter())
     assert reverted and outcome.result.n == len(mc_context.task.test)
 
 
@@ -169,14 +175,14 @@ def test_the_test_replay_scores_the_adapter_validation_chose_for_support_fitted_
     rollout = Rollout(mc_context, "strict", 0.05)
     kept = rollout.step(SFT, everything_wrong(mc_context), 0, tmp_path / "s0")
     artifact = kept.candidate.adapter
-    retrained, _ = rollout.replay(kept.candidate, "test", tmp_path / "retrain", mc_context.initial_adapter())
+    retrained, _ = replay_test(rollout, kept.candidate, tmp_path / "retrain", mc_context.initial_adapter())
     real = registry.RUNNERS["support_sft"]
 
     def no_training(params, ctx, split):
         raise AssertionError("support_sft trained again on the test replay")
 
     monkeypatch.setitem(registry.RUNNERS, "support_sft", no_training)
-    reused, reverted = rollout.replay(kept.candidate, "test", tmp_path / "reuse", mc_context.initial_adapter(),
+    reused, reverted = replay_test(rollout, kept.candidate, tmp_path / "reuse", mc_context.initial_adapter(),
                                       fitted={0: artifact})
     assert not reverted and str(reused.artifact) == artifact and "reused" in reused.log[0]
     # the same adapter as a fresh training from the same seed: the same test predictions
@@ -191,7 +197,7 @@ def test_the_test_replay_scores_the_adapter_validation_chose_for_support_fitted_
         return real(params, ctx, split)
 
     monkeypatch.setitem(registry.RUNNERS, "support_sft", counted)
-    rollout.replay(chain, "test", tmp_path / "after-ttt", mc_context.initial_adapter(), fitted={1: artifact})
+    replay_test(rollout, chain, tmp_path / "after-ttt", mc_context.initial_adapter(), fitted={1: artifact})
     assert calls == ["test"]  # after a step that read the test inputs, a support-fitted step trains again
 
 

@@ -21,6 +21,7 @@ from degaml.controller.episode.outcome_cache import OutcomeCache
 from degaml.controller.policy.model import Decision
 from degaml.data import load_task_data
 from degaml.data.guard import AccessLog, guard_task_data
+from degaml.data.seal import ProtocolError
 from degaml.generator.sampler import AdapterSampler
 from degaml.specs.meta import PolicyRecipe
 from degaml.strategies.base import StrategyContext
@@ -126,7 +127,8 @@ def test_strategy_run_on_validation_never_reads_test_items_or_labels_outside_the
 
 
 def test_the_guard_catches_a_strategy_that_peeks(mc_context, monkeypatch):
-    """The checks above can fail: a strategy reading a validation label or a test item is caught."""
+    """The checks above can fail: a strategy reading a validation label is logged; one reading a test item is stopped
+    by the seal before it reads anything (and logged too, where the test split is released)."""
     from degaml.strategies.registry import RUNNERS, Action, run_strategy
 
     log = AccessLog()
@@ -135,10 +137,20 @@ def test_the_guard_catches_a_strategy_that_peeks(mc_context, monkeypatch):
     real = RUNNERS["lora_mix"]
 
     def peeking(params, ctx, split):
-        _ = ctx.examples(split)[0].answer, ctx.task.test[0].question
+        _ = ctx.examples(split)[0].answer
+        if peek_test:
+            _ = ctx.task.test[0].question
         return real(params, ctx, split)
 
     monkeypatch.setitem(RUNNERS, "lora_mix", peeking)
-    assert run_strategy(Action.model_validate(ACTIONS[-1]).strategy, ctx, "validation").ok
+    action = Action.model_validate(ACTIONS[-1]).strategy
+    peek_test = False
+    assert run_strategy(action, ctx, "validation").ok
     assert [(a.split, a.field) for a in log.label_reads(scoring=False)] == [("validation", "answer")]
+    peek_test = True
+    with pytest.raises(ProtocolError, match="test split is read only by the final scoring"):
+        run_strategy(action, ctx, "validation")  # a bug, not a strategy failure: it stops the run
+    assert log.test_reads() == []
+    with ctx.task.test.released("a release around a peeking strategy"):
+        run_strategy(action, ctx, "validation")
     assert [(a.split, a.field) for a in log.test_reads()] == [("test", "question")]

@@ -9,6 +9,7 @@ import pytest
 from degaml.data import load_task_data
 from degaml.data.example import Example
 from degaml.data.guard import AccessLog, GuardedExample, guard_task_data, scoring
+from degaml.data.seal import SealedSplit
 from degaml.evaluation.prompts import PromptBuilder
 from degaml.specs import spec_from_dict
 from tests.conftest import mc_spec_dict, numeric_spec_dict
@@ -24,10 +25,12 @@ def test_guarded_data_is_the_same_data(task):
     guarded = guard_task_data(task, log)
     fields = lambda ex: (ex.id, ex.question, ex.choices, ex.answer, ex.rationale, ex.meta)  # noqa: E731
     for split in ("validation", "test", "train", "support", "all"):
-        assert [fields(ex) for ex in guarded.split(split)] == [fields(ex) for ex in task.split(split)]
-    assert all(isinstance(ex, GuardedExample) for ex in guarded.validation + guarded.test)
+        assert [fields(ex) for ex in guarded.read(split, "compare")] == [fields(ex) for ex in task.read(split, "compare")]
+    assert isinstance(guarded.test, SealedSplit) and isinstance(guarded.pool, SealedSplit)  # still sealed
+    assert all(isinstance(ex, GuardedExample) for ex in guarded.validation + guarded.read("test", "check"))
     assert not any(isinstance(ex, GuardedExample) for ex in guarded.train + guarded.support)
-    assert not any(isinstance(ex, GuardedExample) for ex in task.validation + task.test)  # production data stays plain
+    plain = task.validation + task.read("test", "check")
+    assert not any(isinstance(ex, GuardedExample) for ex in plain)  # production data stays plain
 
 
 def test_test_items_record_every_read_and_labels_record_everywhere(task):
@@ -35,7 +38,8 @@ def test_test_items_record_every_read_and_labels_record_everywhere(task):
     guarded = guard_task_data(task, log)
     _ = guarded.validation[0].question, guarded.validation[0].choices, len(guarded.test)
     assert log.accesses == []  # validation inputs are free; counting a split is not reading it
-    _ = guarded.test[0].question
+    with guarded.test.released("final scoring"):
+        _ = guarded.test[0].question
     _ = guarded.validation[1].answer
     with scoring():
         _ = guarded.validation[2].answer
@@ -49,8 +53,8 @@ def test_test_items_record_every_read_and_labels_record_everywhere(task):
 def test_pool_items_outside_the_splits_guard_their_labels(task):
     log = AccessLog()
     guarded = guard_task_data(task, log)
-    handed_out = {id(ex) for ex in guarded.validation + guarded.test + guarded.train}
-    leftovers = [ex for ex in guarded.pool if id(ex) not in handed_out]
+    handed_out = {id(ex) for ex in guarded.validation + guarded.read("test", "check") + guarded.train}
+    leftovers = [ex for ex in guarded.read("all", "check") if id(ex) not in handed_out]
     assert leftovers  # the support items' labelled originals
     _ = leftovers[0].answer
     assert [a.split for a in log.accesses] == ["pool"]
@@ -59,10 +63,12 @@ def test_pool_items_outside_the_splits_guard_their_labels(task):
 def test_marks_order_the_accesses(task):
     log = AccessLog()
     guarded = guard_task_data(task, log)
-    _ = guarded.test[0].id
+    with guarded.test.released("early"):
+        _ = guarded.test[0].id
     log.mark("final")
-    _ = guarded.test[1].id
-    assert [a.item for a in log.before("final")] == [task.test[0].id]
+    with guarded.test.released("final scoring"):
+        _ = guarded.test[1].id
+    assert [a.item for a in log.before("final")] == [task.read("test", "check")[0].id]
 
 
 def test_unlabeled_copy_and_prompts_do_not_touch_labels(mc_file):

@@ -78,7 +78,7 @@ def test_without_scikit_learn_the_source_is_unavailable(tmp_path, monkeypatch):
 def test_shipped_specs_partition_with_provenance(name):
     s = load_spec(f"specs/{name}.yaml")
     task = load_task_data(s)
-    ids = [e.id for split in (task.support, task.validation, task.test, task.train) for e in split]
+    ids = [e.id for split in (task.support, task.validation, task.read("test", "check"), task.train) for e in split]
     assert len(ids) == len(set(ids))  # disjoint splits
     assert len(task.validation) == 200 and len(task.support) == 20
     assert task.provenance.dataset.used.kind == "sklearn" and "scikit-learn" in task.provenance.dataset.used.location

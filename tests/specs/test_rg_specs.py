@@ -36,7 +36,7 @@ def test_rg_spec_loads_small_and_every_prompt_renders(path):
     sized = [s.model_copy(update={"size": 120}) for s in spec.dataset]
     data = load_task_data(small.model_copy(update={"dataset": sized, "train_dataset": [s.model_copy(update={"size": 60}) for s in spec.train_dataset]}))
     assert len(data.validation) == 8 and data.train
-    assert not {e.question for e in data.train} & {e.question for e in data.pool}
+    assert not {e.question for e in data.train} & {e.question for e in data.read("all", "check")}
     builder = PromptBuilder(small, data.train)
     for example in data.validation:
         assert builder.context(example).strip() and example.answer

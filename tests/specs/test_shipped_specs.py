@@ -33,7 +33,7 @@ def test_spec_data_loads_and_every_prompt_renders(path):
     assert len(data.support) == spec.num_support and len(data.validation) == spec.num_validation
     assert len(data.test) >= 1
     builder = PromptBuilder(spec, data.train)
-    for example in data.validation + data.test[:50]:
+    for example in data.validation + data.read("test", "template check")[:50]:
         if spec.format == "multiple_choice":
             pairs = builder.choice_pairs(example)
             assert len(pairs) == len(example.choices) >= 2
@@ -62,7 +62,7 @@ def test_gsm8k_falls_back_to_reasoning_gym_without_shared_data(monkeypatch, tmp_
     spec = load_spec(REPO / "specs" / "gsm8k.yaml")
     data = load_task_data(spec, on_skip=lambda _: None)
     assert data.source.source == "reasoning_gym:gsm_symbolic"
-    assert data.train and not {e.question for e in data.train} & {e.question for e in data.pool}
+    assert data.train and not {e.question for e in data.train} & {e.question for e in data.read("all", "check")}
 
 
 HELD_OUT_MC = REPO / "specs" / "heldout" / "mc_tasks.yaml"

@@ -41,7 +41,7 @@ def test_trains_on_labelled_support_only_and_saves_a_changed_adapter(mc_context,
     assert any(not before[k].equal(after[k]) for k in before)  # it started from θ₀ and moved
     tok = mc_context.loaded.tokenizer
     trained_text = " ".join(tok.decode(ids) for ids in seen)
-    for ex in mc_context.task.validation + mc_context.task.test:  # no scored item's input is trained on
+    for ex in mc_context.task.validation + mc_context.task.read("test", "check"):  # no scored item's input is trained on
         assert ex.question not in trained_text
     assert any(ex.question in trained_text for ex in mc_context.task.labelled_support)
 

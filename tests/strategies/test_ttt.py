@@ -99,7 +99,7 @@ def _sentinel_labels(ctx):
     def mark(items):
         return tuple(dataclasses.replace(ex, answer="SENTINEL_ANSWER", rationale="SENTINEL_RATIONALE") for ex in items)
 
-    ctx.task = dataclasses.replace(ctx.task, validation=mark(ctx.task.validation), test=mark(ctx.task.test),
+    ctx.task = dataclasses.replace(ctx.task, validation=mark(ctx.task.validation), test=mark(ctx.task.read("test", "sentinel labels")),
                                    train=mark(ctx.task.train))
     return ctx
 
@@ -110,7 +110,8 @@ def test_training_texts_are_unlabeled_inputs_only(numeric_context, mc_context):
     assert len(texts) == len(ctx.task.support) + len(ctx.task.validation)
     assert texts[0] == f"Question: {ctx.task.support[0].question}\nAnswer:"
     assert all("SENTINEL" not in t for t in texts)
-    mc_texts = training_texts(mc_context, "test")
+    with mc_context.task.test.released("final scoring"):
+        mc_texts = training_texts(mc_context, "test")
     assert len(mc_texts) == len(mc_context.task.support) + len(mc_context.task.test)
     assert all("Earth" not in t and "Venus" not in t for t in mc_texts)  # no choice is ever trained on
 

@@ -182,16 +182,18 @@ class Episode:
         config = configuration_after(base, steps)
         self.rollout.progress = self._progress(len(steps))
         test_ctx = replace(self.rt.ctx, progress=self.rollout.progress)
-        base_test = test_ctx.evaluate("test", Path(base.adapter), label="θ₀ on the test split")
-        artifact: str | None = base.adapter
-        test, baseline_test, reverted = _score(base_test, per_item=True), None, False
-        if config.chain:
-            outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter),
-                                                    fitted_adapters(steps))
-            if outcome is None or outcome.result is None:  # never report a crash as "test 0.0, n=0": a resume retries it
-                raise RuntimeError(f"the accepted chain failed on the test split: {outcome.error if outcome else 'no outcome'}")
-            test, baseline_test = _score(outcome.result, per_item=True), _score(base_test, per_item=True)
-            artifact = str(outcome.artifact) if outcome.artifact else None
+        with test_ctx.task.test.released("final scoring"):  # the episode's only read of the test split
+            base_test = test_ctx.evaluate("test", Path(base.adapter), label="θ₀ on the test split")
+            artifact: str | None = base.adapter
+            test, baseline_test, reverted = _score(base_test, per_item=True), None, False
+            if config.chain:
+                outcome, reverted = self.rollout.replay(config, "test", self.store.run_dir / "work", Path(base.adapter),
+                                                        fitted_adapters(steps))
+                if outcome is None or outcome.result is None:  # never report a crash as "test 0.0, n=0": a resume retries
+                    raise RuntimeError("the accepted chain failed on the test split: "
+                                       f"{outcome.error if outcome else 'no outcome'}")
+                test, baseline_test = _score(outcome.result, per_item=True), _score(base_test, per_item=True)
+                artifact = str(outcome.artifact) if outcome.artifact else None
         failures = sum(1 for s in steps if s.accuracy is None)
         event = FinalEvent(best_step=config.chain[-1] if config.chain else None,
                            best_action=config.actions[-1] if config.actions else None, best_validation=config.accuracy,
