@@ -18,6 +18,7 @@ from degaml.errors import ModelLoadError
 from degaml.io import atomic_directory
 from degaml.models.cache import cache_root
 from degaml.models.device import DEFAULT_SHAPES, DeviceName, DtypeName, choose_dtype, resolve_device
+from degaml.models.heads import contiguous_head_inputs
 from degaml.models.hub import hub_error_message, hub_reachable
 
 DEFAULT_MODEL = "default"
@@ -185,5 +186,6 @@ def load_llm(
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(torch_device).eval()
+    contiguous_head_inputs(model)  # a sliced (B, k, d) input would take a slow, memory-hungry path (models/heads.py)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, source=source, device=torch_device, dtype=torch_dtype,
                        dtype_reason=reason)

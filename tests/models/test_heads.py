@@ -55,3 +55,26 @@ def test_a_batch_without_labels_gives_a_non_finite_loss(tiny_loaded):
     with torch.no_grad():
         loss = answer_nll(tiny_loaded.model, batch.input_ids, batch.attention_mask, torch.full_like(batch.labels, -100))
     assert not torch.isfinite(loss)
+
+
+def test_the_head_gets_a_contiguous_input_while_an_adapter_freezes_it(tiny_model_dir):
+    """load_llm hooks the head once: transformers' last-position slice reaches its matmul as a contiguous copy (the
+    frozen-weight path of a sliced bf16 input is a batched matmul against a broadcast weight: models/heads.py), and
+    the logits are those of the contiguous input."""
+    from degaml.models import load_llm
+    from degaml.models.heads import contiguous_head_inputs
+
+    loaded = load_llm(str(tiny_model_dir), device="cpu", dtype="bfloat16")
+    head = loaded.model.get_output_embeddings()
+    contiguous_head_inputs(loaded.model)  # a second call adds nothing
+    assert len(head._forward_pre_hooks) == 1
+    seen = []
+    head.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    ids = torch.randint(3, 300, (4, 6))  # (B, T)
+    for p in loaded.model.parameters():
+        p.requires_grad_(False)  # as PEFT leaves the base model while an adapter is attached
+    with torch.no_grad():
+        last = loaded.model(input_ids=ids, logits_to_keep=1).logits  # (B, 1, V): the head saw hidden[:, -1:, :]
+        full = loaded.model(input_ids=ids).logits  # (B, T, V)
+    assert seen == [True, True]
+    torch.testing.assert_close(last[:, 0], full[:, -1])  # bf16 tolerances: an M-row product may round differently
