@@ -33,7 +33,8 @@ TABLES: dict[str, dict[str, Any]] = {
                    ("degaml_strict", "generator"), ("degaml_strict", "best_family"),
                    ("degaml_strict_balanced", "generator"), ("degaml_strict_balanced", "best_family"),
                    ("degaml_strict_balanced", "degaml_strict"), ("degaml_balanced_a10", "generator"),
-                   ("degaml_balanced_a10", "best_family"), ("degaml_balanced_a10", "degaml_strict")]},
+                   ("degaml_balanced_a10", "best_family"), ("degaml_balanced_a10", "degaml_strict"),
+                   ("degaml", "union_lora"), ("degaml_strict", "union_lora"), ("degaml_balanced_a10", "union_lora")]},
 }  # `majority` (not in the paper): the support's most common answer everywhere, the answer-prior reference
 LABELS = {"base": "Base Model", "generator": "Generalization (θ₀)", "no_meta_lora": "No Meta-Train LoRA",
           "union_lora": "Union Train LoRA", "maml": "MAML (LoRA)", "abmll": "ABMLL", "degaml": "DeGAML-LLM (adapt)",
