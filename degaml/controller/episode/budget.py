@@ -16,13 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 from degaml.controller.episode.cost_model import PRIOR_DECISION_SECONDS, CostModel, cost_file, machine_key
+from degaml.controller.episode.rollout import next_predictor
 from degaml.controller.policy.action_language import all_actions, canonical
+from degaml.models.compute import matmul_flags
+from degaml.strategies.registry import ADAPTER_PREDICTORS, SUPPORT_FITTED, WEIGHT_FAMILIES
 
 
 def episode_budget(ctx: Any, policy: Any, minutes: float | None) -> Budget:
     """The budget of an episode on `ctx` (a StrategyContext), its cost model read from this machine's cost file (a
     corrupt file: one line naming it)."""
-    from degaml.models.compute import matmul_flags
 
     flags = matmul_flags()
     dtype = str(getattr(ctx.loaded.model, "dtype", "")).replace("torch.", "")
@@ -48,7 +50,6 @@ class Budget:
     def step_seconds(self, action: dict[str, Any], predictor: dict[str, Any] | None, n: int) -> float:
         """One run of `action` from a configuration with `predictor` on `n` items (a weight step re-runs the
         predictor on the new adapter)."""
-        from degaml.strategies.registry import WEIGHT_FAMILIES
 
         family = action["strategy"]["family"]
         return self.costs.action_seconds(action, n, self.n_labelled) + (
@@ -56,7 +57,6 @@ class Budget:
 
     def predictor_rerun(self, predictor: dict[str, Any] | None, n: int) -> float:
         """A predictor that depends on the adapter, re-run on a new adapter over `n` items (0 for none or tts)."""
-        from degaml.strategies.registry import ADAPTER_PREDICTORS
 
         if predictor is None or predictor["strategy"]["family"] not in ADAPTER_PREDICTORS:
             return 0.0
@@ -65,8 +65,6 @@ class Budget:
     def final_seconds(self, chain_actions: list[dict[str, Any]]) -> float:
         """θ₀ scored on test, then the chain replayed on test (support-fitted steps before any step that read the
         split reuse their validation adapter: one scoring pass, no training)."""
-        from degaml.controller.episode.rollout import next_predictor
-        from degaml.strategies.registry import SUPPORT_FITTED, WEIGHT_FAMILIES
 
         seconds = self.n_test * self.costs.score_item()
         predictor, reused = None, True

@@ -30,7 +30,10 @@ from pydantic import BaseModel, ConfigDict
 from degaml.controller.episode.reward import Comparison, bits, compare, from_bits
 from degaml.errors import DegamlError
 from degaml.evaluation import EvalResult
-from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext
+from degaml.stats import balanced_weights
+from degaml.stats.answers import classification_like
+from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, Timer
+from degaml.strategies.registry import ADAPTER_PREDICTORS, SUPPORT_FITTED, WEIGHT_FAMILIES, Action, run_strategy
 
 
 class Configuration(BaseModel):
@@ -90,7 +93,6 @@ def next_predictor(predictor: dict[str, Any] | None, action: dict[str, Any], wei
     """The predictor after `action`: a prediction-time action becomes it; a weight action keeps a predictor that
     depends on the adapter (slot, calibrate, fewshot: re-run on the new adapter) and drops a tts ensemble (which
     ignores the adapter)."""
-    from degaml.strategies.registry import ADAPTER_PREDICTORS
 
     if not weight:
         return action
@@ -125,8 +127,6 @@ def metric_weights(metric: str, result: EvalResult) -> list[float] | None:
     """Per-item weights of the reward metric over a scored validation split, from the gold answers the evaluator
     returned: None for accuracy, balanced weights for `balanced_acc` (accuracy again when the split is not
     classification-like: too many distinct answers for per-answer recall to mean anything)."""
-    from degaml.stats import balanced_weights
-    from degaml.stats.answers import classification_like
 
     if metric == "acc":
         return None
@@ -150,7 +150,6 @@ class Rollout:
 
 
     def _run(self, action: dict[str, Any], adapter: str, split: ScoredSplit, work: Path) -> Outcome:
-        from degaml.strategies.registry import Action, run_strategy
 
         params = Action.model_validate(action).strategy
         ctx = StrategyContext(self.ctx.loaded, self.ctx.spec, self.ctx.task, self.ctx.sampler, work, seed=self.ctx.seed,
@@ -159,7 +158,6 @@ class Rollout:
 
     def apply(self, action: dict[str, Any], config: Configuration, split: ScoredSplit, work: Path) -> tuple[Outcome, Outcome | None]:
         """Run `action` from `config` on `split`: (the action's outcome, the predictor re-run on its adapter or None)."""
-        from degaml.strategies.registry import WEIGHT_FAMILIES
 
         family = action["strategy"]["family"]
         first = self._run(action, config.adapter, split, work)
@@ -177,7 +175,6 @@ class Rollout:
 
     def step(self, action: dict[str, Any], config: Configuration, step: int, work: Path) -> Transition:
         """Try `action` (taken at `step`) from `config` on validation; the transition says whether it is kept."""
-        from degaml.strategies.registry import WEIGHT_FAMILIES
 
         first, second = self.apply(action, config, "validation", work)
         scored = second or first
@@ -209,7 +206,6 @@ class Rollout:
         Returns (None, False) for an empty chain (θ₀ is the result). `reverted` is True when a step of the chain
         failed on this split (e.g. TTT diverged on the test inputs): the result then is not what validation chose.
         """
-        from degaml.strategies.registry import SUPPORT_FITTED
 
         if not config.chain:
             return None, False
@@ -235,7 +231,6 @@ class Rollout:
     def score_fitted(self, action: dict[str, Any], adapter: Path, config: Configuration, split: ScoredSplit, work: Path,
                      step: int) -> tuple[Outcome, Outcome | None]:
         """A support-fitted step's validation adapter scored on `split` (then the predictor re-run on it, as `apply`)."""
-        from degaml.strategies.base import Timer
 
         timer, family = Timer(), action["strategy"]["family"]
         result = replace(self.ctx, progress=self.progress).evaluate(split, adapter)
