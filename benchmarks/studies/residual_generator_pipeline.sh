@@ -10,8 +10,9 @@ python -m degaml generator collect "$META" generator.mode=residual
 python -m degaml generator train "$META" generator.mode=residual
 python benchmarks/studies/residual_generator.py specs/sciq.yaml specs/openbookqa.yaml specs/commonsenseqa.yaml --meta "$META"
 
-# What ran on 2026-12-07 (shared 2-core machine; the 1000-step training's ETA was ~95 min): the same collection and
-# θ_union, a 200-step residual generator in its own out_dir (θ_union and the residual collection linked, not copied):
+# What ran on 2026-12-07: this script as it is (1000 steps; 43 min of generator training on a Xeon with AMX, one
+# thread) → docs/results/residual-generator/heldout.json. Before it, with the same collection and θ_union, a
+# 200-step residual generator in its own out_dir (θ_union and the residual collection linked, not copied):
 #   mkdir -p runs/meta/in_domain-s200
 #   ln -sfn ../in_domain/baselines runs/meta/in_domain-s200/baselines
 #   ln -sfn ../in_domain/collect-residual runs/meta/in_domain-s200/collect-residual
