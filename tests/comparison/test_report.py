@@ -12,7 +12,7 @@ from degaml.comparison.report import load_table, select_rows
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = [REPO / "docs/results/tables-ood/table2.json", REPO / "docs/results/tables-in-domain/table1.json",
-             REPO / "docs/results/tables-heldout-rules/heldout.json"]
+             REPO / "docs/results/tables-heldout-rules/heldout.json", REPO / "docs/results/tables-heldout/heldout.json"]
 
 
 def run_cli(args, capsys):
