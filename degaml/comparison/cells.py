@@ -151,8 +151,7 @@ def fill_gold(record: dict[str, Any], task: TaskData) -> bool:
     if not predictions or predictions.get("gold") or not predictions.get("ids"):
         return False
     with scoring():  # after the cell's own final scoring: the gold join reads test labels, nothing is fitted
-        items = (*task.read("all", "gold join of a scored cell"), *task.validation, *task.read("test", "gold join"))
-        answers = {ex.id: ex.answer for ex in items}
+        answers = {ex.id: ex.answer for ex in task.read("all", "gold join of a scored cell")}  # the pool holds every split
     if any(i not in answers for i in predictions["ids"]):
         return False
     predictions["gold"] = [answers[i] for i in predictions["ids"]]

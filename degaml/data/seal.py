@@ -7,8 +7,9 @@ open. The places that may read test open one, each naming why:
 - the protocol's `final_score` (every baseline and table cell, `degaml.protocol`);
 - `degaml eval --split test|all`, which a user asks for by name; the gold join of cached cells.
 Each release counts as one read of the split (`reads`; what happens inside it is that read); the names of the
-releases are kept in order (`releases`), so a test can check that nothing read the split before the final scoring. `degaml.data.guard` is the finer instrument
-(which field of which item, in which order) that tests wrap around the same data.
+releases are kept in order (`releases`), so a test can check that nothing read the split before the final scoring.
+`degaml.data.guard` is the finer instrument (which field of which item, in which order) that tests wrap around the
+same data.
 
 A seal pickles with its items and its state (process-pool and Ray lanes receive task data by pickle).
 """
@@ -42,7 +43,8 @@ class SealedSplit(Sequence["Example"]):
     def __len__(self) -> int:  # counting is not reading
         return len(self._items)
 
-    def _check(self) -> None:
+    def require_released(self) -> None:
+        """Raise `ProtocolError` unless a release is open."""
         if not self._open:
             raise ProtocolError(f"task '{self.task}': the {self.name} split is read only by the final scoring")
 
@@ -51,19 +53,19 @@ class SealedSplit(Sequence["Example"]):
     @overload
     def __getitem__(self, index: slice) -> tuple[Example, ...]: ...
     def __getitem__(self, index):
-        self._check()
+        self.require_released()
         return self._items[index]
 
     def __iter__(self) -> Iterator[Example]:
-        self._check()
+        self.require_released()
         return iter(self._items)
 
     def __add__(self, other: Sequence[Example]) -> tuple[Example, ...]:
-        self._check()
+        self.require_released()
         return self._items + tuple(other)
 
     def __radd__(self, other: Sequence[Example]) -> tuple[Example, ...]:
-        self._check()
+        self.require_released()
         return tuple(other) + self._items
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ checking instrument: tests wrap the TaskData a ProtocolTask is built from and re
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from degaml.data import Example, TaskData
@@ -77,11 +78,10 @@ class ProtocolTask:
     @property
     def test(self) -> SealedSplit:
         """The test split: readable only inside `test.released(...)` (final_score's)."""
-        if not self._test.is_released:
-            raise ProtocolError(f"task '{self.task}': the test split is read only by the final scoring")
+        self._test.require_released()
         return self._test
 
-    def released_test(self, why: str):
+    def released_test(self, why: str) -> AbstractContextManager[tuple[Example, ...]]:
         """`with ptask.released_test("final scoring") as items:` — the one place a method's predictor meets test."""
         return self._test.released(why)
 
