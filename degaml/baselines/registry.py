@@ -42,7 +42,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {  # rows that are a method with fi
     "degaml_strict_balanced": ("degaml", ["overrides=[adapt.reward=strict, adapt.metric=balanced_acc]"]),  # any gain
     # of validation balanced accuracy (a shift of the answer prior does not raise it)
     "degaml_balanced_a10": ("degaml", ["overrides=[adapt.metric=balanced_acc, adapt.alpha=0.1]"]),  # the paired
-    # rule on balanced accuracy at α = 0.1: between the paired rule at 0.05 and any gain
+    # rule on balanced accuracy at α = 0.1: between the paired rule at 0.05 and any gain (the default on MC tasks)
+    "degaml_acc_a05": ("degaml", ["overrides=[adapt.metric=acc, adapt.alpha=0.05]"]),  # the default rule before
+    # 2026-12-08: the paired rule on accuracy at α = 0.05
 }
 NAMES: tuple[str, ...] = (*METHODS, *VARIANTS)
 

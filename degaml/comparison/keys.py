@@ -83,13 +83,26 @@ def policy_identity(name: str) -> str:
     return policy_sha256(name) or ("random" if name == "random" else "base")
 
 
+POLICY_FIELDS_ADDED = {"exploration_later": None, "metric": "spec", "alpha": None}  # PolicyRecipe fields, unset values
+KEYED_RULE = {"metric": "acc", "alpha": 0.05}  # the episode's reward rule as every spec had it when cells were first keyed
+
+
+def rule_free(spec: TaskSpec) -> TaskSpec:
+    """`spec` with its episode reward rule at a constant: a meta-trained artifact never reads it, so changing the
+    rule (or its defaults) does not orphan the cells of artifacts built from the same tasks."""
+    return spec.model_copy(update={"adapt": spec.adapt.model_copy(update=KEYED_RULE)})
+
+
 def meta_identity(meta: MetaSpec, exclude: list[str]) -> dict[str, Any]:
     """What a meta-trained artifact is built from: the meta spec's resolved recipes and model, and each included
     task spec's result-deciding fields with its number of draws (excluded specs are not read)."""
     recipe = meta.model_dump(mode="json", exclude={"name", "out_dir", "tasks"})
     if recipe["generator"]["mode"] == "direct":  # fields added with the residual mode: keyed only where they matter,
         recipe["generator"] = {k: v for k, v in recipe["generator"].items() if k not in ("mode", "union")}  # old keys kept
-    tasks = [[path.stem, draws, portable_spec(load_spec(path))] for path, draws in meta.task_draws()
+    for name, unset in POLICY_FIELDS_ADDED.items():  # E-step settings added later: keyed only when set
+        if recipe["policy"].get(name, unset) == unset:
+            recipe["policy"].pop(name, None)
+    tasks = [[path.stem, draws, portable_spec(rule_free(load_spec(path)))] for path, draws in meta.task_draws()
              if path.stem not in exclude]
     return {"meta": recipe, "tasks": sorted(tasks, key=lambda t: t[0]), "exclude": sorted(exclude)}
 

@@ -125,6 +125,13 @@ class PolicyRecipe(StrictModel):
     exploration: float = Field(0.0, ge=0, le=1.0, description="E-step: the probability that a sample is a uniformly random "
                                "action (controller.baselines.RandomPolicy) instead of the policy's: off-policy exploration "
                                "where the untrained policy's own samples are too narrow (1.0 = a random first E-step)")
+    exploration_later: float | None = Field(None, ge=0, le=1.0, description="the exploration of iterations 2, 3, … "
+                                            "(None: `exploration`): e.g. 1.0 then 0.25, a random first E-step, later "
+                                            "ones mostly the trained policy's own samples")
+    metric: Literal["spec", "acc", "balanced_acc"] = Field("spec", description="what the E-step's reward compares: each "
+                                                           "task spec's adapt.metric, or this one for every task "
+                                                           "(balanced_acc: accuracy on tasks whose answers are free-form)")
+    alpha: float | None = Field(None, gt=0.0, lt=1.0, description="the E-step's paired-rule level (None: each spec's adapt.alpha)")
     validation_items: int | None = Field(None, ge=1, description="validation items scored per strategy run (None: the task's)")
     lora_rank: int = Field(16, ge=1, le=256)
     lora_alpha: int = Field(16, ge=1, le=1024)

@@ -137,12 +137,13 @@ class AdaptConfig(StrictModel):
     reward: Literal["strict", "paired"] = Field("paired", description="when a step is kept: 'strict' = validation accuracy "
                                                 "strictly above the current configuration's (the paper's rule); 'paired' = "
                                                 "better on the same items by a one-sided exact McNemar test at `alpha`")
-    alpha: float = Field(0.05, gt=0.0, lt=1.0, description="significance level of the paired reward rule")
-    metric: Literal["acc", "balanced_acc"] = Field("acc", description="what the reward compares on validation: "
-                                                   "accuracy, or balanced accuracy (mean recall over gold answers; "
-                                                   "a shift of the answer prior does not raise it; multiple-choice and "
-                                                   "exact-match tasks, accuracy where the validation answers are not "
-                                                   "from a small fixed set); every run reports both")
+    alpha: float = Field(0.1, gt=0.0, lt=1.0, description="significance level of the paired reward rule (0.1: kept "
+                         "the held-out multiple-choice gains and no answer-prior flip, see docs/adaptation.md)")
+    metric: Literal["auto", "acc", "balanced_acc"] = Field(
+        "auto", description="what the reward compares on validation: accuracy, or balanced accuracy (mean recall over "
+        "gold answers; a shift of the answer prior does not raise it; multiple-choice and exact-match tasks, accuracy "
+        "where the validation answers are not from a small fixed set); auto: balanced accuracy on multiple-choice and "
+        "exact-match tasks, accuracy on free-form ones (numeric, math); every run reports both")
     library: str | None = Field(None, min_length=1, description="meta spec whose collected task LoRAs form the library "
                                 "`library_mix` composes (the target task itself left out); None: no library")
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, ConfigDict, Field
 
 from degaml.io import as_os_error
+from degaml.specs.model import TaskSpec
 from degaml.strategies.base import Outcome, ScoredSplit, StrategyContext, StrategyError, Timer
 from degaml.strategies.calibrate import CalibrateParams, run_calibrate
 from degaml.strategies.fewshot import FewshotParams, run_fewshot
@@ -39,6 +40,16 @@ ADAPTER_PREDICTORS = frozenset({"slot", "calibrate", "fewshot"})  # predictors r
 # scored split: the test replay scores the adapter validation chose instead of training it again (TTT reads the split)
 SUPPORT_FITTED = frozenset({"lora_mix", "support_sft", "tfew", "library_mix"})
 FAMILIES: tuple[str, ...] = tuple(RUNNERS)
+MULTIPLE_CHOICE_ONLY = frozenset({"calibrate", "tfew"})  # they score or train on the answer options
+
+
+def unavailable_families(spec: TaskSpec) -> frozenset[str]:
+    """Families that cannot run on `spec` (known from the spec alone): `calibrate` and `tfew` need answer options,
+    `library_mix` needs a LoRA library (`adapt.library`). Policies are not offered their actions."""
+    out = set() if spec.format == "multiple_choice" else set(MULTIPLE_CHOICE_ONLY)
+    if spec.adapt.library is None:
+        out.add("library_mix")
+    return frozenset(out)
 
 
 class Action(BaseModel):

@@ -16,6 +16,18 @@ from degaml.specs import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 OOD = REPO / "docs" / "results" / "tables-ood"
+RULE_BEFORE = ["adapt.metric=acc", "adapt.alpha=0.05"]  # the default reward rule until 2026-12-08
+
+
+def test_the_reward_rule_does_not_key_meta_trained_artifacts():
+    from degaml.comparison.keys import meta_identity
+    from degaml.specs import load_meta_spec
+
+    meta = load_meta_spec(REPO / "specs" / "meta" / "in_domain.yaml")
+    changed = load_meta_spec(REPO / "specs" / "meta" / "in_domain.yaml", ["policy.metric=balanced_acc"])
+    assert meta_identity(meta, ["boolq"]) != meta_identity(changed, ["boolq"])  # a set E-step field is keyed
+    spec = load_spec(REPO / "specs" / "boolq.yaml")
+    assert portable_spec(spec)["adapt"] != portable_spec(load_spec(REPO / "specs" / "boolq.yaml", RULE_BEFORE))["adapt"]
 
 
 def test_an_unset_optional_field_is_not_part_of_the_key_and_a_set_one_is():
@@ -31,7 +43,8 @@ def test_every_committed_ood_cell_is_found(table, monkeypatch):
         pytest.skip("shared benchmark data not beside this checkout")
     recorded = json.loads((OOD / f"{table}.json").read_text())
     monkeypatch.chdir(REPO)  # the recorded command's relative spec paths
-    runner = CellRunner(OOD, recorded["profile"], Path(recorded["meta_spec"]), recorded["spec_overrides"])
+    overrides = recorded["spec_overrides"] + RULE_BEFORE  # the episode rule these cells ran under, then the default
+    runner = CellRunner(OOD, recorded["profile"], Path(recorded["meta_spec"]), overrides)
     missing = [(spec, method) for spec in recorded["specs"] for method in TABLES[table]["rows"]
                if not runner.plan(method, Path(spec), 0).path.is_file()]
     assert not missing

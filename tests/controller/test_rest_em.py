@@ -165,3 +165,27 @@ def test_sft_refuses_records_longer_than_max_length(tmp_path, tiny_model_dir):
     with pytest.raises(DegamlError, match="policy.max_length"):
         sft_policy(str(tiny_model_dir), "cpu", records, RECIPE.model_copy(update={"max_length": 64}), tmp_path / "p")
     assert not (tmp_path / "p").exists()
+
+
+def test_estep_reward_rule_comes_from_the_recipe_where_set(tmp_path):
+    from degaml.controller.policy.estep import estep_adapt
+
+    mc = spec_from_dict(mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(30))))
+    numeric = mc.model_copy(update={"format": "numeric"})
+    own = estep_adapt(mc, RECIPE)  # "spec": each task's own rule, `auto` resolved
+    assert (own.metric, own.alpha, own.reward) == ("balanced_acc", mc.adapt.alpha, mc.adapt.reward)
+    assert estep_adapt(numeric, RECIPE).metric == "acc"
+    rule = RECIPE.model_copy(update={"metric": "balanced_acc", "alpha": 0.1})
+    assert (estep_adapt(mc, rule).metric, estep_adapt(mc, rule).alpha) == ("balanced_acc", 0.1)
+    assert (estep_adapt(numeric, rule).metric, estep_adapt(numeric, rule).alpha) == ("acc", 0.1)  # free-form answers
+    assert estep_adapt(mc, RECIPE.model_copy(update={"metric": "acc"})).metric == "acc"
+
+
+def test_exploration_of_later_iterations():
+    from degaml.controller.policy.estep import iteration_exploration
+
+    assert [iteration_exploration(RECIPE, k) for k in (1, 2, 3)] == [0.0, 0.0, 0.0]
+    decaying = RECIPE.model_copy(update={"exploration": 1.0, "exploration_later": 0.25})
+    assert [iteration_exploration(decaying, k) for k in (1, 2, 3)] == [1.0, 0.25, 0.25]
+    with pytest.raises(ValueError, match="exploration_later"):
+        PolicyRecipe(exploration_later=1.5)

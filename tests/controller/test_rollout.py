@@ -102,7 +102,9 @@ def test_cumulative_episode_resumes_from_the_stored_configuration(spec_file, tmp
     runtime.policy = Script([SFT2])
     final = run_adapt(store, spec, runtime)
     second = store.steps()[1]
-    assert second.comparison["reference"] == first.accuracy  # step 1 started from step 0's configuration
+    # step 1 started from step 0's configuration (compared on balanced accuracy: `adapt.metric: auto` on an MC task)
+    assert second.comparison["reference"] == pytest.approx(first.configuration["balanced_accuracy"])
+    assert first.configuration["balanced_accuracy"] != first.accuracy
     step0_adapter = first.configuration["adapter"].split("/")[-1]
     assert f"from {step0_adapter}" in second.outcome["log"][0]
     assert final.chain == [s.step for s in store.steps() if s.reward == 1]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from degaml.controller.store.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
+from degaml.controller.policy.action_language import unavailable_actions
 from degaml.controller.policy.model import Decision, Policy, canonical
 from degaml.controller.episode.budget import episode_budget
 from degaml.models.compute import compute_record
@@ -36,7 +37,7 @@ from degaml.controller.episode.reward import bits
 from degaml.stats import noise_floor
 from degaml.controller.episode.start import choose_start
 from degaml.controller.episode.history import configuration_after, elapsed_seconds, fitted_adapters, started_from
-from degaml.controller.episode.rollout import Rollout, Transition, correctness
+from degaml.controller.episode.rollout import Rollout, Transition, correctness, reward_metric
 from degaml.controller.episode.observation import observe
 from degaml.controller.episode.state import HistoryItem, PolicyState, render_messages
 from degaml.controller.store.trajectory_store import TrajectoryStore
@@ -74,7 +75,7 @@ class Episode:
         self.on_event = on_event
         self._last_progress = 0.0
         cfg = self.spec.adapt
-        self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha, metric=cfg.metric)
+        self.rollout = Rollout(runtime.ctx, cfg.reward, cfg.alpha, metric=reward_metric(cfg.metric, self.spec.format))
         self.budget = episode_budget(runtime.ctx, runtime.policy, cfg.budget_minutes)
 
     def _learn(self, event) -> None:
@@ -143,7 +144,8 @@ class Episode:
         state = self.state(step, base, steps)
         messages = render_messages(state, action_json_schema())
         tried, unaffordable = self.excluded(base, steps)
-        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=tried | unaffordable,
+        offered_not = tried | unaffordable | unavailable_actions(self.spec)  # families that cannot run here: not offered
+        d: Decision = self.rt.policy.decide(messages, self.spec.adapt, seed=self.spec.seed + step, tried=offered_not,
                                             progress=self._progress(step))
         event = DecisionEvent(step=step, state=state.to_dict(), messages=messages, raw=d.raw, action=d.action,
                               parse_error=d.error, attempts=d.attempts, policy_seconds=d.seconds)

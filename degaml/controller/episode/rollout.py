@@ -114,6 +114,14 @@ def scored_configuration(result: EvalResult, **fields: Any) -> Configuration:
 BALANCED_FORMATS = ("multiple_choice", "exact_match")  # answers that can come from a small fixed set
 
 
+def reward_metric(metric: str, format: str) -> str:
+    """The metric the reward compares (`adapt.metric` resolved): `auto` is balanced accuracy where answers can come
+    from a small fixed set (multiple-choice, exact match) and accuracy on free-form tasks."""
+    if metric == "auto":
+        return "balanced_acc" if format in BALANCED_FORMATS else "acc"
+    return metric
+
+
 def check_metric(metric: str, format: str) -> None:
     """`balanced_acc` needs answers that can come from a small fixed set: multiple-choice positions, or exact-match
     labels such as Yes/No (checked from the spec, before any label is read; a validation split whose gold answers

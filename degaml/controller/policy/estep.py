@@ -17,9 +17,10 @@ from typing import Any
 
 from degaml.controller.store.export import action_text
 from degaml.controller.episode.outcome_cache import OutcomeCache, cache_key
+from degaml.controller.policy.action_language import unavailable_actions
 from degaml.controller.policy.model import Policy, canonical
 from degaml.controller.episode.observation import history_item, observe
-from degaml.controller.episode.rollout import Configuration, Rollout, Transition
+from degaml.controller.episode.rollout import BALANCED_FORMATS, Configuration, Rollout, Transition, reward_metric
 from degaml.controller.episode.state import HistoryItem, render_messages
 from degaml.data import load_task_data
 from degaml.executor import process_cached
@@ -48,8 +49,10 @@ def transition(rollout: Rollout, action: dict[str, Any], config: Configuration, 
     Failed or reverted outcomes are not cached (a later iteration retries them), nor are transitions whose adapter
     directory has disappeared since."""
     ctx = rollout.ctx
-    key = cache_key(ctx.spec, generator, {"from": config.actions, "action": action, "rule": rollout.reward_rule,
-                                          "alpha": rollout.alpha}, "validation", len(ctx.task.validation))
+    rule = {"from": config.actions, "action": action, "rule": rollout.reward_rule, "alpha": rollout.alpha}
+    if rollout.metric != "acc":  # keyed only where it differs from the first rule (earlier caches keep their keys)
+        rule["metric"] = rollout.metric
+    key = cache_key(ctx.spec, generator, rule, "validation", len(ctx.task.validation))
     found = cache.get(key)
     if found is not None:
         t = Transition.from_dict(found)
@@ -78,8 +81,24 @@ def baseline_accuracy(ctx: StrategyContext, cache: OutcomeCache, generator: str)
     return baseline_configuration(Rollout(ctx), cache, generator).accuracy
 
 
+def estep_adapt(spec: TaskSpec, recipe: PolicyRecipe) -> AdaptConfig:
+    """The reward rule the E-step applies on `spec`: the spec's adapt section, with the recipe's metric and alpha where
+    set (a recipe-wide balanced_acc compares accuracy on tasks whose answers are free-form, e.g. numeric)."""
+    metric = spec.adapt.metric if recipe.metric == "spec" else recipe.metric
+    changes: dict[str, Any] = {"metric": "acc" if spec.format not in BALANCED_FORMATS else reward_metric(metric, spec.format)}
+    if recipe.alpha is not None:
+        changes["alpha"] = recipe.alpha
+    return spec.adapt.model_copy(update=changes)
+
+
+def iteration_exploration(recipe: PolicyRecipe, iteration: int) -> float:
+    """The share of uniformly random samples in iteration `iteration` (1-based) of ReST^EM."""
+    later = recipe.exploration if recipe.exploration_later is None else recipe.exploration_later
+    return recipe.exploration if iteration <= 1 else later
+
+
 def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cache: OutcomeCache, generator: str,
-                 seed: int, log: Log, adapt: AdaptConfig | None = None) -> list[dict[str, Any]]:
+                 seed: int, log: Log, adapt: AdaptConfig | None = None, exploration: float | None = None) -> list[dict[str, Any]]:
     """E-step on one task: episodes through the same rollout path as `degaml adapt`; every sample is a record.
 
     At each state several actions are sampled (temperature > 0; with probability `recipe.exploration` a sample is a
@@ -88,7 +107,8 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
     from degaml.controller.policy.reference import RandomPolicy
     from degaml.strategies.registry import action_json_schema
 
-    adapt = adapt or ctx.spec.adapt
+    adapt = adapt or estep_adapt(ctx.spec, recipe)
+    exploration = recipe.exploration if exploration is None else exploration
     explorer = RandomPolicy(salt=ctx.spec.task)
     schema = action_json_schema()
     rollout = Rollout(ctx, adapt.reward, adapt.alpha, metric=adapt.metric)
@@ -102,11 +122,12 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
         for t in range(recipe.steps_per_episode):
             state = observe(rollout, config, theta0.accuracy, n_val, t, recipe.steps_per_episode, history, adapt.examples_in_state)
             messages = render_messages(state, schema)
-            tried = {canonical(a) for a in config.actions} | {canonical(h.action) for h in history if h.action}
+            tried = ({canonical(a) for a in config.actions} | {canonical(h.action) for h in history if h.action}
+                     | unavailable_actions(ctx.spec))  # families that cannot run here are not offered either
             taken: Transition | None = None
             for k in range(recipe.samples_per_state):
                 sample_seed = seed + 7919 * episode + 131 * t + k
-                explore = random.Random(f"explore:{ctx.spec.task}:{sample_seed}").random() < recipe.exploration
+                explore = random.Random(f"explore:{ctx.spec.task}:{sample_seed}").random() < exploration
                 d = (explorer if explore else policy).decide(messages, sampling, seed=sample_seed, tried=tried)
                 if d.action is not None and canonical(d.action) in tried:
                     continue  # a repeat within this state or episode adds no new information
@@ -131,7 +152,7 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
 
 
 def rollout_unit(model: str, device: str, dtype: str, spec: TaskSpec, recipe: PolicyRecipe, generator_dir: Path,
-                 out_dir: Path, policy_dir: Path | None, seed: int, generator_id: str, path: Path,
+                 out_dir: Path, policy_dir: Path | None, seed: int, generator_id: str, path: Path, iteration: int = 1,
                  log: Log | None = None) -> int:
     """One task's E-step in this process: roll out, write the records to `path` atomically; returns their number."""
     from degaml.models import load_llm
@@ -141,6 +162,7 @@ def rollout_unit(model: str, device: str, dtype: str, spec: TaskSpec, recipe: Po
                              lambda: AdapterSampler.load(generator_dir, out_dir / "adapters"))
     policy = process_cached(("policy", id(loaded), str(policy_dir)), lambda: Policy(loaded, policy_dir))
     ctx = task_context(loaded, spec, sampler, recipe, out_dir / "work" / spec.task)
-    rows = rollout_task(ctx, policy, recipe, OutcomeCache(out_dir / "outcomes"), generator_id, seed=seed, log=log or print)
+    rows = rollout_task(ctx, policy, recipe, OutcomeCache(out_dir / "outcomes"), generator_id, seed=seed, log=log or print,
+                        exploration=iteration_exploration(recipe, iteration))
     write_text_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
     return len(rows)

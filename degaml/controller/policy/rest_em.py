@@ -129,7 +129,7 @@ def train_policy(meta: MetaSpec, specs: list[TaskSpec], generator_dir: Path, out
                 missing.append(spec.task)  # another shard's task
                 continue
             args = (meta.model, meta.device, dtype, spec, recipe, generator_dir, out_dir, policy_dir,
-                    recipe.seed + 100_003 * k, generator_id, path)
+                    recipe.seed + 100_003 * k, generator_id, path, k)
             units.append(Unit(spec.task, f"iteration {k} · {spec.task}", rollout_unit, args,
                               {"log": log} if executor.in_process else {}))  # a remote worker prints (Ray forwards it)
         results = executor.run(units, _unit_log(log, k, len(units)))
