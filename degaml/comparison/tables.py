@@ -46,7 +46,8 @@ LABELS = {"base": "Base Model", "generator": "Generalization (θ₀)", "no_meta_
           "best_family": "Best fixed family on validation (from θ₀)", "degaml_random": "DeGAML, random policy",
           "degaml_strict": "DeGAML, strict reward (any validation gain)",
           "degaml_strict_balanced": "DeGAML, strict reward on balanced accuracy",
-          "degaml_balanced_a10": "DeGAML, paired reward on balanced accuracy, α = 0.1"}
+          "degaml_balanced_a10": "DeGAML, paired reward on balanced accuracy, α = 0.1",
+          "degaml_acc_a05": "DeGAML, paired reward on accuracy, α = 0.05 (the rule before 2026-12-08)"}
 
 
 def _correct(records: list[dict]) -> list[float] | None:
