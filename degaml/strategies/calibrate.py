@@ -27,10 +27,12 @@ import torch
 from pydantic import Field
 
 from degaml.data.example import Example
+from degaml.errors import DataError
 from degaml.evaluation.loglikelihood import score_continuations
 from degaml.evaluation.prompts import PromptBuilder
 from degaml.evaluation.result import EvalResult, Prediction, build_result, rescored_choice
 from degaml.models.adapters import attached_adapter
+from degaml.specs.model import TaskSpec
 from degaml.strategies.base import Outcome, ParamsBase, ScoredSplit, StrategyContext, StrategyError, Timer
 
 CONTENT_FREE = ("N/A", "", "[MASK]")
@@ -56,18 +58,32 @@ def _log_probs(p: Prediction, metric: str) -> torch.Tensor:
     return torch.log_softmax(_option_scores(p, metric), dim=0)  # (K,)
 
 
+def _renders(spec: TaskSpec, example: Example) -> bool:
+    try:
+        PromptBuilder(spec).choice_pairs(example)  # what scoring renders for it
+    except DataError:
+        return False
+    return True
+
+
 def _contextual(ctx: StrategyContext, adapter, split: ScoredSplit, scored: EvalResult) -> list[torch.Tensor]:
+    examples = ctx.examples(split)
+    free_texts = [t for t in CONTENT_FREE if examples and _renders(ctx.spec, Example("content-free", t, examples[0].choices))]
+    if not free_texts:  # e.g. a template that splits the question into passage and question (BoolQ)
+        raise StrategyError(f"calibrate (contextual): task '{ctx.spec.task}': its prompt template cannot render a "
+                            f"content-free input ({', '.join(repr(t) for t in CONTENT_FREE)})")
+    n = len(free_texts)
     items, owner, slot = [], {}, []
-    for ex in ctx.examples(split):
+    for ex in examples:
         key = tuple(ex.choices)
         if key not in owner:
-            owner[key] = len(items) // len(CONTENT_FREE)
-            items += [Example(f"content-free-{owner[key]}-{k}", text, key) for k, text in enumerate(CONTENT_FREE)]
+            owner[key] = len(items) // n
+            items += [Example(f"content-free-{owner[key]}-{k}", text, key) for k, text in enumerate(free_texts)]
         slot.append(owner[key])
     free = ctx.evaluate(split, adapter, items, label="calibrate: content-free inputs").predictions
     metric = ctx.spec.metric
-    prior = [torch.stack([_log_probs(p, metric) for p in free[k * len(CONTENT_FREE):(k + 1) * len(CONTENT_FREE)]]).exp()
-             .mean(0).log() for k in range(len(free) // len(CONTENT_FREE))]
+    prior = [torch.stack([_log_probs(p, metric) for p in free[k * n:(k + 1) * n]]).exp().mean(0).log()
+             for k in range(len(free) // n)]
     return [_log_probs(p, metric) - prior[slot[i]] for i, p in enumerate(scored.predictions)]
 
 

@@ -70,3 +70,16 @@ def test_non_finite_calibrated_scores_are_a_failed_step_never_a_score(mc_context
 def test_params_are_a_closed_grid():
     with pytest.raises(ValueError):
         CalibrateParams(method="temperature")
+
+
+def test_a_template_that_cannot_hold_a_content_free_input_is_a_failed_step_not_a_crash(
+        tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, tiny_model_dir):
+    from tests.conftest import make_context, mc_rows, mc_spec_dict, write_jsonl
+
+    rows = [dict(r, question=f"passage {i}\n\n{r['question']}") for i, r in enumerate(mc_rows(60))]
+    spec = mc_spec_dict(write_jsonl(tmp_path / "p.jsonl", rows), model=str(tiny_model_dir),  # BoolQ's layout
+                        doc_to_text="{{ question.rsplit('\\n\\n', 1)[0] }}\nQ: {{ question.rsplit('\\n\\n', 1)[1] }}\nA:")
+    ctx = make_context(tmp_path, tiny_loaded, tiny_encoder, tiny_generator_dir, spec)
+    out = run_strategy(CalibrateParams(method="contextual"), ctx, "validation")
+    assert not out.ok and out.accuracy is None and "content-free" in out.error
+    assert run_strategy(CalibrateParams(method="batch"), ctx, "validation").ok  # the other methods still apply
