@@ -13,7 +13,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 out="${OUT:-runs/tables-heldout-policy}"
 python -m degaml generator collect specs/meta/in_domain.yaml collection.eval_checkpoints=0
 mkdir -p "$out/cells"
-for d in docs/results/tables-heldout docs/results/tables-heldout-rules docs/results/tables-heldout-strict; do
+for d in docs/results/tables-heldout docs/results/tables-heldout-rules docs/results/tables-heldout-rules/rg \
+         docs/results/tables-heldout-strict docs/results/tables-ood; do
   cp -rn "$d/cells/." "$out/cells/"
 done
 tasks=()
