@@ -54,11 +54,13 @@ def strategy_context(ptask: ProtocolTask, ctx: RunContext, start: Path, spec=Non
                      test: Sequence[Example] = ()) -> StrategyContext:
     """A StrategyContext over the protocol's view of the target (`test`: the protocol's sealed test split, readable
     only while final_score has released it)."""
+    spec = spec or ptask.spec
+    if spec.num_fewshot and spec.fewshot_from != "support":  # the protocol: prompt demonstrations from the support
+        spec = spec.model_copy(update={"fewshot_from": "support"})  # (the target's train pool is outside the budget)
     support = tuple(ex.unlabeled() for ex in ptask.support)
     source = next((s for s in ptask.spec.dataset if s.source == ptask.data_source), ptask.spec.dataset[0])
-    task = TaskData(spec or ptask.spec, source, (), support, ptask.validation, test, (), ptask.provenance, ptask.support)
-    return StrategyContext(ctx.model(), spec or ptask.spec, task, None, ctx.work_dir / "strategy", seed=ptask.spec.seed,
-                           _initial=start)
+    task = TaskData(spec, source, (), support, ptask.validation, test, (), ptask.provenance, ptask.support)
+    return StrategyContext(ctx.model(), spec, task, None, ctx.work_dir / "strategy", seed=ptask.spec.seed, _initial=start)
 
 
 def split_score(result: EvalResult) -> SplitScore:

@@ -68,3 +68,17 @@ def test_best_family_keeps_the_best_validation_candidate(tmp_path, tiny_model_di
     assert [c["params"]["family"] for c in fitted.info["candidates"]] == ["calibrate", "fewshot"]
     assert fitted.info["chosen"]["family"] == max(tried, key=lambda c: c["validation"])["params"]["family"]
     assert ptask.test_reads == 0
+
+
+def test_a_spec_with_train_pool_demonstrations_takes_them_from_the_support_under_the_protocol(
+        tmp_path, tiny_model_dir, tiny_loaded):
+    from degaml.baselines.strategy_row import strategy_context
+    from degaml.specs import spec_from_dict
+    from tests.conftest import mc_rows, mc_spec_dict, write_jsonl
+
+    spec = spec_from_dict(mc_spec_dict(write_jsonl(tmp_path / "mc.jsonl", mc_rows(80)), model=str(tiny_model_dir),
+                                       num_fewshot=3, num_train=20))  # demonstrations from the train pool, as RG specs
+    ptask = ProtocolTask.from_task(load_task_data(spec))
+    sctx = strategy_context(ptask, RunContext(tiny_loaded, tmp_path, None), tmp_path / "start")
+    assert sctx.spec.fewshot_from == "support" and sctx.task.fewshot_pool() == ptask.support  # never the train pool
+    assert len(sctx.task.fewshot_pool()) >= spec.num_fewshot and ptask.test_reads == 0
