@@ -14,7 +14,7 @@ out="${OUT:-runs/tables-heldout-policy}"
 python -m degaml generator collect specs/meta/in_domain.yaml collection.eval_checkpoints=0
 mkdir -p "$out/cells"
 for d in docs/results/tables-heldout docs/results/tables-heldout-rules docs/results/tables-heldout-rules/rg \
-         docs/results/tables-heldout-strict docs/results/tables-ood; do
+         docs/results/tables-heldout-strict docs/results/tables-ood docs/results/tables-heldout-policy; do
   cp -rn "$d/cells/." "$out/cells/"
 done
 tasks=()
