@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from degaml.controller.policy.action_language import all_actions, unavailable_actions
-from degaml.controller.policy.reference import RandomPolicy
+from degaml.controller.policy.action_language import all_actions
+from degaml.controller.policy.reference import RandomPolicy, unavailable_actions
 from degaml.specs import spec_from_dict
 from degaml.specs.model import AdaptConfig
 from degaml.strategies.registry import FAMILIES, unavailable_families

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from degaml.controller.store.events import BaselineEvent, DecisionEvent, FinalEvent, ProgressEvent, Score, StatusEvent, StepEvent
-from degaml.controller.policy.action_language import unavailable_actions
+from degaml.controller.policy.reference import unavailable_actions
 from degaml.controller.policy.model import Decision, Policy, canonical
 from degaml.controller.episode.budget import episode_budget
 from degaml.models.compute import compute_record

@@ -19,12 +19,9 @@ import functools
 import itertools
 import json
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
-
-if TYPE_CHECKING:
-    from degaml.specs.model import TaskSpec
 
 try:  # CPython ≥ 3.11; the same parser under its old public name before
     from re import _constants as _sre, _parser as _sre_parse  # type: ignore[attr-defined]
@@ -134,11 +131,3 @@ def all_actions() -> tuple[dict[str, Any], ...]:
             out.append(action.model_dump(mode="json", by_alias=True))
     return tuple(out)
 
-
-def unavailable_actions(spec: TaskSpec) -> set[str]:
-    """The canonical actions of the families that cannot run on `spec` (excluded from what a policy is offered)."""
-    from degaml.controller.policy.model import canonical
-    from degaml.strategies.registry import unavailable_families
-
-    families = unavailable_families(spec)
-    return {canonical(a) for a in all_actions() if a["strategy"]["family"] in families}

@@ -17,7 +17,7 @@ from typing import Any
 
 from degaml.controller.store.export import action_text
 from degaml.controller.episode.outcome_cache import OutcomeCache, cache_key
-from degaml.controller.policy.action_language import unavailable_actions
+from degaml.controller.policy.reference import unavailable_actions
 from degaml.controller.policy.model import Policy, canonical
 from degaml.controller.episode.observation import history_item, observe
 from degaml.controller.episode.rollout import BALANCED_FORMATS, Configuration, Rollout, Transition, reward_metric

@@ -18,7 +18,7 @@ from typing import Any
 
 from degaml.controller.policy.action_language import all_actions
 from degaml.controller.policy.model import Decision, canonical
-from degaml.specs.model import AdaptConfig
+from degaml.specs.model import AdaptConfig, TaskSpec
 
 
 def random_action(schema: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -88,3 +88,11 @@ class FixedPolicy:
     def decide(self, messages: list[dict[str, str]], config: AdaptConfig, seed: int, tried: set[str],
                progress: object = None) -> Decision:
         return Decision(json.dumps(self.action), self.action, None, 1, 0.0)
+
+
+def unavailable_actions(spec: TaskSpec) -> set[str]:
+    """The canonical actions of the families that cannot run on `spec` (excluded from what a policy is offered)."""
+    from degaml.strategies.registry import unavailable_families
+
+    families = unavailable_families(spec)
+    return {canonical(a) for a in all_actions() if a["strategy"]["family"] in families}
