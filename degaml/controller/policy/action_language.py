@@ -130,4 +130,3 @@ def all_actions() -> tuple[dict[str, Any], ...]:
             action = Action.model_validate({"strategy": dict(zip(names, values))})
             out.append(action.model_dump(mode="json", by_alias=True))
     return tuple(out)
-

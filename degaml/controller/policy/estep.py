@@ -115,6 +115,7 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
     theta0 = baseline_configuration(rollout, cache, generator)
     sampling = AdaptConfig(temperature=recipe.temperature, retries=2, max_new_tokens=96)
     n_val = len(ctx.task.validation)
+    unavailable = unavailable_actions(ctx.spec)
     records = []
     for episode in range(recipe.episodes_per_task):
         history: list[HistoryItem] = []
@@ -123,7 +124,7 @@ def rollout_task(ctx: StrategyContext, policy: Policy, recipe: PolicyRecipe, cac
             state = observe(rollout, config, theta0.accuracy, n_val, t, recipe.steps_per_episode, history, adapt.examples_in_state)
             messages = render_messages(state, schema)
             tried = ({canonical(a) for a in config.actions} | {canonical(h.action) for h in history if h.action}
-                     | unavailable_actions(ctx.spec))  # families that cannot run here are not offered either
+                     | unavailable)  # families that cannot run here are not offered either
             taken: Transition | None = None
             for k in range(recipe.samples_per_state):
                 sample_seed = seed + 7919 * episode + 131 * t + k
